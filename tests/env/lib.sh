@@ -1,0 +1,41 @@
+# Shared settings for the project's scripts. Source it; it defines no behaviour of its own.
+
+REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+# Caches live outside the clone so a fresh clone (CI) reuses them: cargo target dir, tools, the
+# API-server harness binary. Go keeps its own caches in ~/.cache/go-build and ~/go/pkg/mod.
+GI_CACHE=${GI_CACHE:-$HOME/.cache/globalingress}
+KUBE_VERSION=v1.36.3
+MOTO_VENV=${MOTO_VENV:-$REPO_ROOT/.venv}
+
+log() { printf '%s %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+# harness_path [NAME] prints where the kube-harness binary (or NAME=kubectl, built from the same
+# module at the same version) for the current sources lives.
+harness_path() {
+  local sum
+  sum=$(cd "$REPO_ROOT/tests/kube-harness" && cat go.mod go.sum ./*.go | sha256sum | cut -c1-16)
+  printf '%s/bin/%s-%s-%s\n' "$GI_CACHE" "${1:-kube-harness}" "$KUBE_VERSION" "$sum"
+}
+
+# free_ports N prints N distinct free TCP ports on 127.0.0.1 (also free for UDP, for DNS).
+free_ports() {
+  python3 - "$1" <<'PY'
+import socket, sys
+socks, ports = [], []
+while len(ports) < int(sys.argv[1]):
+    t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    t.bind(("127.0.0.1", 0))
+    port = t.getsockname()[1]
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        u.bind(("127.0.0.1", port))
+    except OSError:
+        t.close(); u.close(); continue
+    socks += [t, u]; ports.append(port)
+print(" ".join(map(str, ports)))
+PY
+}
+
+# pid_alive FILE: the process whose PID is in FILE is running.
+pid_alive() { [ -s "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
