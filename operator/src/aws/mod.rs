@@ -1,0 +1,67 @@
+//! AWS: one SDK configuration for every service client, pointed at AWS or at an emulator.
+
+use std::time::Duration;
+
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_credential_types::Credentials;
+
+/// How the SDK reaches AWS.
+#[derive(Debug, Clone, Default)]
+pub struct SdkSettings {
+    /// Region for regional services (Route 53 is global; its calls are signed for us-east-1).
+    pub region: Option<String>,
+    /// Override of every service endpoint, for an emulator (e.g. `http://127.0.0.1:5000`).
+    pub endpoint_url: Option<String>,
+    /// Static credentials instead of the default provider chain (emulators accept any).
+    pub static_credentials: Option<(String, String)>,
+    /// Attempts per call, including the first, for throttling, `PriorRequestNotComplete` and 5xx.
+    pub max_attempts: u32,
+}
+
+impl SdkSettings {
+    /// Settings for an emulator at `endpoint_url` with dummy credentials in us-east-1.
+    pub fn emulator(endpoint_url: impl Into<String>) -> Self {
+        Self {
+            region: Some("us-east-1".to_owned()),
+            endpoint_url: Some(endpoint_url.into()),
+            static_credentials: Some(("testing".to_owned(), "testing".to_owned())),
+            max_attempts: DEFAULT_MAX_ATTEMPTS,
+        }
+    }
+}
+
+/// The SDK's standard retry mode (exponential backoff with full jitter) with a few more attempts
+/// than its default of 3: Route 53 throttles a whole account, and a failed change batch costs more
+/// than a late one.
+pub const DEFAULT_MAX_ATTEMPTS: u32 = 5;
+
+/// Builds the shared SDK configuration.
+pub async fn sdk_config(settings: &SdkSettings) -> SdkConfig {
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .retry_config(RetryConfig::standard().with_max_attempts(settings.max_attempts.max(1)))
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(5))
+                .operation_attempt_timeout(Duration::from_secs(20))
+                .operation_timeout(Duration::from_secs(90))
+                .build(),
+        );
+    if let Some(region) = &settings.region {
+        loader = loader.region(Region::new(region.clone()));
+    }
+    if let Some(url) = &settings.endpoint_url {
+        loader = loader.endpoint_url(url);
+    }
+    if let Some((key, secret)) = &settings.static_credentials {
+        loader = loader.credentials_provider(Credentials::new(
+            key.clone(),
+            secret.clone(),
+            None,
+            None,
+            "globalingress-static",
+        ));
+    }
+    loader.load().await
+}

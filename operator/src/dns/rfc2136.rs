@@ -1,0 +1,207 @@
+//! RFC 2136 dynamic updates over TCP, signed with TSIG.
+//!
+//! An [`Update`] is data: the zone, the prerequisites that must hold on the server, and the changes.
+//! The server applies all of it or none of it, so prerequisites are how a writer refuses to
+//! overwrite a record somebody else changed since it last looked.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use futures::StreamExt as _;
+use hickory_net::client::Client;
+use hickory_net::proto::op::{
+    DnsRequest, DnsRequestOptions, Message, OpCode, Query, ResponseCode, UpdateMessage as _,
+};
+use hickory_net::proto::rr::{DNSClass, Name, RData, Record, RecordType};
+use hickory_net::runtime::TokioRuntimeProvider;
+use hickory_net::tcp::TcpClientStream;
+use hickory_net::{DnsHandle as _, DnsMultiplexer};
+
+use super::tsig::{self, TsigKey};
+
+/// Errors talking RFC 2136 to a server.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("failed to connect to {server}")]
+    Connect {
+        server: SocketAddr,
+        #[source]
+        source: hickory_net::NetError,
+    },
+    #[error("failed to prepare the TSIG signer")]
+    Tsig {
+        #[source]
+        source: tsig::Error,
+    },
+    #[error("failed to exchange the update with {server}")]
+    Exchange {
+        server: SocketAddr,
+        #[source]
+        source: hickory_net::NetError,
+    },
+    #[error("no response to the update from {server}")]
+    NoResponse { server: SocketAddr },
+    #[error("{server} refused the update: {code}")]
+    Refused {
+        server: SocketAddr,
+        code: ResponseCode,
+    },
+}
+
+impl Error {
+    /// The server's answer, when it answered with an error code (NOTAUTH for a bad key, YXRRSET /
+    /// NXRRSET when a prerequisite failed, REFUSED by policy).
+    pub fn response_code(&self) -> Option<ResponseCode> {
+        match self {
+            Self::Refused { code, .. } => Some(*code),
+            _ => None,
+        }
+    }
+}
+
+/// One atomic RFC 2136 update of one zone.
+#[derive(Debug, Clone)]
+pub struct Update {
+    zone: Name,
+    prerequisites: Vec<Record>,
+    changes: Vec<Record>,
+}
+
+impl Update {
+    pub fn new(zone: Name) -> Self {
+        Self {
+            zone,
+            prerequisites: Vec::new(),
+            changes: Vec::new(),
+        }
+    }
+
+    /// Prerequisite (RFC 2136 §2.4.3): no RRset of this name and type exists.
+    pub fn require_absent(&mut self, name: Name, rtype: RecordType) -> &mut Self {
+        let mut r = Record::update0(name, 0, rtype);
+        r.dns_class = DNSClass::NONE;
+        self.prerequisites.push(r);
+        self
+    }
+
+    /// Prerequisite (§2.4.2): the RRset of these records' name and type holds exactly them.
+    pub fn require_exactly(&mut self, records: impl IntoIterator<Item = Record>) -> &mut Self {
+        for mut r in records {
+            r.ttl = 0;
+            r.dns_class = DNSClass::IN;
+            self.prerequisites.push(r);
+        }
+        self
+    }
+
+    /// Change (§2.5.2): delete the whole RRset of this name and type.
+    pub fn delete_rrset(&mut self, name: Name, rtype: RecordType) -> &mut Self {
+        let mut r = Record::update0(name, 0, rtype);
+        r.dns_class = DNSClass::ANY;
+        self.changes.push(r);
+        self
+    }
+
+    /// Change (§2.5.4): delete one record (name, type and data) from its RRset.
+    pub fn delete_record(&mut self, mut record: Record) -> &mut Self {
+        record.ttl = 0;
+        record.dns_class = DNSClass::NONE;
+        self.changes.push(record);
+        self
+    }
+
+    /// Change (§2.5.1): add a record to its RRset.
+    pub fn add(&mut self, mut record: Record) -> &mut Self {
+        record.dns_class = DNSClass::IN;
+        self.changes.push(record);
+        self
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.changes.is_empty()
+    }
+
+    fn into_message(self) -> Message {
+        let mut zone = Query::new();
+        zone.set_name(self.zone)
+            .set_query_class(DNSClass::IN)
+            .set_query_type(RecordType::SOA);
+        let mut message = Message::query();
+        message.metadata.op_code = OpCode::Update;
+        message.metadata.recursion_desired = false;
+        message.add_zone(zone);
+        message.add_pre_requisites(self.prerequisites);
+        message.add_updates(self.changes);
+        message
+    }
+}
+
+/// A TSIG-signing RFC 2136 client over one TCP connection.
+#[derive(Clone)]
+pub struct UpdateClient {
+    server: SocketAddr,
+    client: Client<TokioRuntimeProvider>,
+}
+
+impl std::fmt::Debug for UpdateClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UpdateClient")
+            .field("server", &self.server)
+            .finish_non_exhaustive()
+    }
+}
+
+impl UpdateClient {
+    /// Connects over TCP (updates can be large, and TCP has no truncation) and signs every message
+    /// with `key`. The connection's background task is spawned on the current tokio runtime.
+    pub async fn connect(
+        server: SocketAddr,
+        key: &TsigKey,
+        timeout: Duration,
+    ) -> Result<Self, Error> {
+        let signer = key.signer().map_err(|source| Error::Tsig { source })?;
+        let (stream, handle) =
+            TcpClientStream::new(server, None, Some(timeout), TokioRuntimeProvider::new());
+        let stream = stream
+            .await
+            .map_err(|source| Error::Connect { server, source })?;
+        let multiplexer = DnsMultiplexer::new(stream, handle)
+            .with_timeout(timeout)
+            .with_signer(signer);
+        let (client, background) = Client::<TokioRuntimeProvider>::from_sender(multiplexer);
+        tokio::spawn(background);
+        Ok(Self { server, client })
+    }
+
+    /// Sends one update; `Ok` only when the server answered NOERROR.
+    pub async fn send(&self, update: Update) -> Result<(), Error> {
+        let server = self.server;
+        let request = DnsRequest::new(update.into_message(), DnsRequestOptions::default());
+        let mut responses = self.client.send(request);
+        let code = match responses.next().await {
+            None => return Err(Error::NoResponse { server }),
+            Some(Ok(response)) => response.metadata.response_code,
+            // hickory turns error codes (and answers without records, which every update response
+            // is) into errors; keep the code, it is what callers act on.
+            Some(Err(hickory_net::NetError::Dns(dns))) => match super::response_code(&dns) {
+                Some(code) => code,
+                None => {
+                    return Err(Error::Exchange {
+                        server,
+                        source: hickory_net::NetError::Dns(dns),
+                    });
+                }
+            },
+            Some(Err(source)) => return Err(Error::Exchange { server, source }),
+        };
+        match code {
+            ResponseCode::NoError => Ok(()),
+            code => Err(Error::Refused { server, code }),
+        }
+    }
+}
+
+/// An A, AAAA, CNAME or TXT record, for callers that do not want hickory's types.
+pub fn record(name: Name, ttl: u32, data: RData) -> Record {
+    Record::from_rdata(name, ttl, data)
+}

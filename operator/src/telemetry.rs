@@ -1,0 +1,120 @@
+//! Logs (tracing) and metrics (prometheus-client, one registry per process, no globals).
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicI64;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+use tracing_subscriber::EnvFilter;
+
+use crate::cli::{LogArgs, LogFormat};
+
+/// Installs the global tracing subscriber. Logs go to stderr.
+pub fn init_logging(args: &LogArgs) -> Result<(), tracing_subscriber::filter::ParseError> {
+    let filter = EnvFilter::try_new(&args.log_filter)?;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    // try_init: a second call (tests) keeps the first subscriber.
+    let _ = match args.log_format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+    };
+    Ok(())
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct BuildLabels {
+    version: String,
+}
+
+/// Labels of watch-event counters: the watched kind and what happened (bounded sets).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct WatchLabels {
+    pub kind: &'static str,
+    pub event: &'static str,
+}
+
+/// Every metric the process exports, registered once.
+#[derive(Debug, Clone)]
+pub struct Metrics {
+    registry: Arc<Registry>,
+    /// Watch events received, by kind and event (`apply`, `delete`, `init_done`, `error`).
+    pub watch_events: Family<WatchLabels, Counter>,
+    /// Objects currently known per watched kind.
+    pub watched_objects: Family<WatchLabels, Gauge<i64, AtomicI64>>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("globalingress");
+        let build_info = Family::<BuildLabels, Gauge>::default();
+        build_info
+            .get_or_create(&BuildLabels {
+                version: env!("CARGO_PKG_VERSION").to_owned(),
+            })
+            .set(1);
+        registry.register("build_info", "Build information", build_info);
+        let watch_events = Family::<WatchLabels, Counter>::default();
+        registry.register(
+            "watch_events",
+            "Watch events received, by kind and event",
+            watch_events.clone(),
+        );
+        let watched_objects = Family::<WatchLabels, Gauge<i64, AtomicI64>>::default();
+        registry.register(
+            "watched_objects",
+            "Objects currently known, by kind",
+            watched_objects.clone(),
+        );
+        Self {
+            registry: Arc::new(registry),
+            watch_events,
+            watched_objects,
+        }
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exposition_names_every_family_with_the_prefix() {
+        let metrics = Metrics::new();
+        metrics
+            .watch_events
+            .get_or_create(&WatchLabels {
+                kind: "Namespace",
+                event: "apply",
+            })
+            .inc();
+        let text = metrics.encode();
+        assert!(
+            text.contains("globalingress_build_info{version=\""),
+            "{text}"
+        );
+        assert!(
+            text.contains("globalingress_watch_events_total{kind=\"Namespace\",event=\"apply\"} 1"),
+            "{text}"
+        );
+        assert!(text.ends_with("# EOF\n"), "{text}");
+    }
+}
