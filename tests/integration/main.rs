@@ -1,0 +1,11 @@
+//! The integration tests: one binary, so every module shares one set of real servers (three
+//! kube-apiservers, moto, Knot). See `support` for how the environment is found or started.
+
+// In a test crate a panic is how a check fails, helpers included.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+mod smoke_aws;
+mod smoke_dns;
+mod smoke_kube;

@@ -1,0 +1,152 @@
+//! Knot accepts TSIG-signed RFC 2136 updates from hickory, answers them authoritatively, and
+//! refuses updates signed with the wrong key.
+
+use std::net::{Ipv4Addr, Ipv6Addr};
+use std::time::Duration;
+
+use globalingress::dns::query::{self, Answer};
+use globalingress::dns::rfc2136::{self, Update, UpdateClient};
+use globalingress::dns::tsig::{Algorithm, TsigKey};
+use globalingress::dns::{Name, RData, RecordType};
+use hickory_proto::op::ResponseCode;
+use hickory_proto::rr::rdata::{A, AAAA};
+
+use crate::support::{self, env};
+
+const TIMEOUT: Duration = Duration::from_secs(5);
+
+fn fresh_name() -> Name {
+    Name::from_ascii(support::unique_name("smoke"))
+        .unwrap()
+        .append_domain(&env().dns_zone)
+        .unwrap()
+}
+
+async fn ask(name: &Name, rtype: RecordType) -> Answer {
+    query::authoritative(env().dns_server, name, rtype, TIMEOUT)
+        .await
+        .expect("query")
+}
+
+#[tokio::test]
+async fn signed_update_is_answered_authoritatively() {
+    let env = env();
+    let client = UpdateClient::connect(env.dns_server, &env.tsig_key, TIMEOUT)
+        .await
+        .expect("connect");
+    let name = fresh_name();
+    let mut update = Update::new(env.dns_zone.clone());
+    update
+        .require_absent(name.clone(), RecordType::A)
+        .add(rfc2136::record(
+            name.clone(),
+            30,
+            RData::A(A::new(192, 0, 2, 10)),
+        ))
+        .add(rfc2136::record(
+            name.clone(),
+            30,
+            RData::A(A::new(192, 0, 2, 11)),
+        ))
+        .add(rfc2136::record(
+            name.clone(),
+            30,
+            RData::AAAA(AAAA::from(Ipv6Addr::new(
+                0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x10,
+            ))),
+        ));
+    client.send(update).await.expect("signed update");
+
+    let a = ask(&name, RecordType::A).await;
+    assert_eq!(a.code, ResponseCode::NoError);
+    let mut ips: Vec<Ipv4Addr> = a
+        .records
+        .iter()
+        .filter_map(|r| match &r.data {
+            RData::A(a) => Some(a.0),
+            _ => None,
+        })
+        .collect();
+    ips.sort();
+    assert_eq!(
+        ips,
+        vec![Ipv4Addr::new(192, 0, 2, 10), Ipv4Addr::new(192, 0, 2, 11)]
+    );
+    assert!(a.records.iter().all(|r| r.ttl == 30));
+    let aaaa = ask(&name, RecordType::AAAA).await;
+    assert_eq!(aaaa.records.len(), 1);
+
+    // The prerequisite now fails: the server refuses the whole update and changes nothing.
+    let mut again = Update::new(env.dns_zone.clone());
+    again
+        .require_absent(name.clone(), RecordType::A)
+        .add(rfc2136::record(
+            name.clone(),
+            30,
+            RData::A(A::new(192, 0, 2, 99)),
+        ));
+    let err = client
+        .send(again)
+        .await
+        .expect_err("prerequisite must fail");
+    assert_eq!(err.response_code(), Some(ResponseCode::YXRRSet), "{err}");
+    assert_eq!(ask(&name, RecordType::A).await.records.len(), 2);
+
+    // Deleting the RRset removes exactly it.
+    let mut delete = Update::new(env.dns_zone.clone());
+    delete.delete_rrset(name.clone(), RecordType::A);
+    client.send(delete).await.expect("delete");
+    assert!(ask(&name, RecordType::A).await.records.is_empty());
+    assert_eq!(ask(&name, RecordType::AAAA).await.records.len(), 1);
+}
+
+#[tokio::test]
+async fn update_with_the_wrong_key_is_refused() {
+    let env = env();
+    let wrong = TsigKey::from_base64(
+        &env.tsig_key.name().to_string(),
+        Algorithm::HmacSha256,
+        "d3Jvbmcta2V5LXdyb25nLWtleS13cm9uZy1rZXktISE=",
+    )
+    .unwrap();
+    let client = UpdateClient::connect(env.dns_server, &wrong, TIMEOUT)
+        .await
+        .expect("connect");
+    let name = fresh_name();
+    let mut update = Update::new(env.dns_zone.clone());
+    update.add(rfc2136::record(
+        name.clone(),
+        30,
+        RData::A(A::new(192, 0, 2, 66)),
+    ));
+    let err = client
+        .send(update)
+        .await
+        .expect_err("a wrong key must be refused");
+    // Knot answers NOTAUTH with a TSIG error of BADSIG and an empty MAC. hickory 0.26 cannot
+    // verify such a response and reports a protocol error instead of the code, so either form
+    // counts as refused here; what matters is that nothing changed, checked next.
+    assert!(
+        matches!(
+            err.response_code(),
+            Some(ResponseCode::NotAuth) | Some(ResponseCode::BADSIG)
+        ) || matches!(err, rfc2136::Error::Exchange { .. }),
+        "unexpected error: {err:?}"
+    );
+    let answer = ask(&name, RecordType::A).await;
+    assert_eq!(answer.code, ResponseCode::NXDomain);
+    assert!(answer.records.is_empty());
+
+    // The same update signed with the right key goes through: the refusal was the key's doing.
+    let right = UpdateClient::connect(env.dns_server, &env.tsig_key, TIMEOUT)
+        .await
+        .expect("connect");
+    let mut update = Update::new(env.dns_zone.clone());
+    update.add(rfc2136::record(
+        name.clone(),
+        30,
+        RData::A(A::new(192, 0, 2, 66)),
+    ));
+    right.send(update).await.expect("update with the right key");
+    assert_eq!(ask(&name, RecordType::A).await.records.len(), 1);
+}

@@ -1,0 +1,150 @@
+//! Finding or starting the test environment.
+
+use std::collections::HashMap;
+use std::io::{BufRead as _, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::{Mutex, OnceLock};
+
+use globalingress::dns::Name;
+use globalingress::dns::tsig::{Algorithm, TsigKey};
+
+/// The variable naming a running environment's env file (written by `tests/env/env.sh up`).
+pub const ENV_VAR: &str = "GLOBALINGRESS_TEST_ENV";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cluster {
+    Hub,
+    SpokeA,
+    SpokeB,
+}
+
+/// Every endpoint of the environment.
+#[derive(Debug)]
+pub struct TestEnv {
+    pub hub_kubeconfig: PathBuf,
+    pub spoke_a_kubeconfig: PathBuf,
+    pub spoke_b_kubeconfig: PathBuf,
+    /// A user outside system:masters, with no RBAC grants.
+    pub hub_unprivileged_kubeconfig: PathBuf,
+    pub aws_endpoint: String,
+    pub dns_server: SocketAddr,
+    pub dns_zone: Name,
+    pub tsig_key: TsigKey,
+}
+
+impl TestEnv {
+    pub fn kubeconfig(&self, cluster: Cluster) -> &Path {
+        match cluster {
+            Cluster::Hub => &self.hub_kubeconfig,
+            Cluster::SpokeA => &self.spoke_a_kubeconfig,
+            Cluster::SpokeB => &self.spoke_b_kubeconfig,
+        }
+    }
+}
+
+/// A started environment stays alive while this process holds its script's stdin.
+struct Owned {
+    _child: Child,
+    _stdin: ChildStdin,
+}
+
+static ENV: OnceLock<TestEnv> = OnceLock::new();
+static OWNED: Mutex<Option<Owned>> = Mutex::new(None);
+
+/// The environment: the one named by `GLOBALINGRESS_TEST_ENV`, or one started for this process.
+/// Panics (failing the calling test) when neither works.
+pub fn env() -> &'static TestEnv {
+    ENV.get_or_init(|| {
+        let file = match std::env::var_os(ENV_VAR) {
+            Some(file) => PathBuf::from(file),
+            None => start(),
+        };
+        load(&file).unwrap_or_else(|e| panic!("test environment {}: {e}", file.display()))
+    })
+}
+
+fn start() -> PathBuf {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/env/env.sh");
+    let dir = std::env::temp_dir().join(format!("globalingress-test-{}", std::process::id()));
+    eprintln!(
+        "{ENV_VAR} is not set: starting a test environment in {} (make env-up starts a reusable one)",
+        dir.display()
+    );
+    let mut child = Command::new("bash")
+        .arg(&script)
+        .arg("run")
+        .arg(&dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
+    let stdout = child.stdout.take().expect("piped stdout");
+    let stdin = child.stdin.take().expect("piped stdin");
+    let mut env_file = None;
+    for line in BufReader::new(stdout).lines() {
+        let line = line.unwrap_or_else(|e| panic!("reading {}: {e}", script.display()));
+        if let Some(path) = line.strip_prefix("READY ") {
+            env_file = Some(PathBuf::from(path.trim()));
+            break;
+        }
+    }
+    let Some(env_file) = env_file else {
+        let status = child.wait();
+        panic!(
+            "{} run exited before the environment was ready ({status:?}); its log is above",
+            script.display()
+        );
+    };
+    *OWNED.lock().unwrap_or_else(|e| e.into_inner()) = Some(Owned {
+        _child: child,
+        _stdin: stdin,
+    });
+    env_file
+}
+
+fn load(file: &Path) -> Result<TestEnv, String> {
+    let text = std::fs::read_to_string(file).map_err(|e| format!("cannot read: {e}"))?;
+    let vars: HashMap<&str, &str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .filter_map(|l| l.split_once('='))
+        .collect();
+    let get = |key: &str| {
+        vars.get(key)
+            .map(|v| (*v).to_owned())
+            .ok_or_else(|| format!("{key} missing"))
+    };
+    let existing = |key: &str| -> Result<PathBuf, String> {
+        let path = PathBuf::from(get(key)?);
+        if path.exists() {
+            Ok(path)
+        } else {
+            Err(format!("{key}={} does not exist", path.display()))
+        }
+    };
+    let secret = std::fs::read_to_string(existing("GI_TSIG_SECRET_FILE")?)
+        .map_err(|e| format!("cannot read the TSIG secret: {e}"))?;
+    let algorithm: Algorithm = get("GI_TSIG_ALGORITHM")?
+        .parse()
+        .map_err(|e| format!("GI_TSIG_ALGORITHM: {e}"))?;
+    let tsig_key = TsigKey::from_base64(&get("GI_TSIG_KEY_NAME")?, algorithm, &secret)
+        .map_err(|e| format!("TSIG key: {e}"))?;
+    Ok(TestEnv {
+        hub_kubeconfig: existing("GI_HUB_KUBECONFIG")?,
+        spoke_a_kubeconfig: existing("GI_SPOKE_A_KUBECONFIG")?,
+        spoke_b_kubeconfig: existing("GI_SPOKE_B_KUBECONFIG")?,
+        hub_unprivileged_kubeconfig: existing("GI_HUB_UNPRIVILEGED_KUBECONFIG")?,
+        aws_endpoint: get("GI_AWS_ENDPOINT")?,
+        dns_server: get("GI_DNS_SERVER")?
+            .parse()
+            .map_err(|e| format!("GI_DNS_SERVER: {e}"))?,
+        dns_zone: get("GI_DNS_ZONE")?
+            .parse()
+            .map_err(|e| format!("GI_DNS_ZONE: {e}"))?,
+        tsig_key,
+    })
+}

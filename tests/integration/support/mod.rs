@@ -1,0 +1,67 @@
+//! Test support: the shared environment and small helpers.
+//!
+//! With `GLOBALINGRESS_TEST_ENV=<dir>/env` (what `make test` and `make env-up` provide) the tests
+//! use that running environment. Without it the first test starts one itself with
+//! `tests/env/env.sh run`, holding that script's standard input: when this process exits, for
+//! whatever reason, the pipe closes and the script stops every server it started.
+//!
+//! A part that cannot be found or started fails the test that needs it. Nothing is skipped.
+
+pub mod env;
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use k8s_openapi::api::core::v1::Namespace;
+use kube::Api;
+use kube::api::PostParams;
+
+pub use env::{Cluster, env};
+
+/// A name no other test (or earlier run against the same environment) has used:
+/// `<prefix>-<pid>-<time>-<counter>`, valid as a DNS label and a Kubernetes name.
+pub fn unique_name(prefix: &str) -> String {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() % 1_000_000)
+        .unwrap_or(0);
+    format!("{prefix}-{}-{t}-{n}", std::process::id())
+}
+
+/// A kube client for one of the environment's clusters.
+pub async fn kube(cluster: Cluster) -> kube::Client {
+    let path = env().kubeconfig(cluster);
+    globalingress::kube_client::connect(Some(path))
+        .await
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot build a client for {cluster:?} from {}: {e:#}",
+                path.display()
+            )
+        })
+}
+
+/// Creates a fresh namespace for one test and returns its name.
+pub async fn namespace(client: &kube::Client, prefix: &str) -> String {
+    let name = unique_name(prefix);
+    let ns: Namespace = serde_json::from_value(serde_json::json!({
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": { "name": name, "labels": { "globalingress.io/test": "true" } }
+    }))
+    .expect("namespace json");
+    Api::<Namespace>::all(client.clone())
+        .create(&PostParams::default(), &ns)
+        .await
+        .unwrap_or_else(|e| panic!("cannot create namespace {name}: {e}"));
+    name
+}
+
+/// The AWS SDK configuration pointed at the emulator.
+pub async fn aws() -> aws_config::SdkConfig {
+    globalingress::aws::sdk_config(&globalingress::aws::SdkSettings::emulator(
+        env().aws_endpoint.clone(),
+    ))
+    .await
+}
