@@ -1,0 +1,38 @@
+# One entry point for people and CI. `make help` lists the targets.
+SHELL := /bin/bash
+GI_CACHE ?= $(HOME)/.cache/globalingress
+export CARGO_TARGET_DIR ?= $(GI_CACHE)/target
+
+.PHONY: help test demo deps env-up env-down env-status lint fmt build
+
+help: ## this list
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
+
+test: ## everything CI checks: deps, fmt, clippy, deny, unit and integration tests (real servers)
+	@bash tests/test.sh
+
+demo: ## local environment + globalingress run against the hub; prints where everything is
+	@bash tests/demo.sh
+
+deps: ## install what the tests need (knot, moto venv, cargo-deny, kube-apiserver harness)
+	@bash tests/env/install.sh
+
+env-up: deps ## start hub + spoke-a + spoke-b API servers, moto and Knot (.run/env); safe to re-run
+	@bash tests/env/env.sh up
+
+env-down: ## stop everything env-up and demo started
+	@bash tests/env/env.sh down
+
+env-status: ## print the endpoints of the running environment
+	@bash tests/env/env.sh status
+
+lint: ## fmt check, clippy -D warnings, cargo deny
+	cargo fmt --all --check
+	cargo clippy --locked --all-targets -- -D warnings
+	@bash tests/deny.sh
+
+fmt: ## format the code
+	cargo fmt --all
+
+build: ## build the globalingress binary
+	cargo build --locked --bin globalingress

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# make test: every check CI runs, in order, each phase timed:
+#   deps (install what is missing) -> fmt -> clippy -> deny -> build -> unit tests
+#   -> env up (.run/test) -> integration tests against it -> env down
+# The environment is stopped on every exit path, so nothing it started is left running.
+set -euo pipefail
+source "$(dirname "$0")/env/lib.sh"
+cd "$REPO_ROOT"
+
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$GI_CACHE/target}
+export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
+TEST_ENV_DIR=$REPO_ROOT/.run/test
+timings=()
+
+phase() {
+  local name=$1; shift
+  local t=$SECONDS
+  log "== $name"
+  "$@"
+  timings+=("$(printf '%-22s %5ss' "$name" $((SECONDS - t)))")
+}
+
+summary() {
+  local rc=$?
+  bash tests/env/env.sh down "$TEST_ENV_DIR" 2>/dev/null || true
+  printf '\nphase timings:\n' >&2
+  printf '  %s\n' "${timings[@]}" >&2
+  [ $rc -eq 0 ] && log "make test: all phases passed" || log "make test: FAILED (exit $rc)"
+  exit $rc
+}
+trap summary EXIT
+
+phase deps bash tests/env/install.sh
+phase fmt cargo fmt --all --check
+phase clippy cargo clippy --locked --all-targets -- -D warnings
+phase deny bash tests/deny.sh
+phase build cargo test --locked --no-run
+phase unit-tests cargo test --locked --lib --bins
+phase env-up bash tests/env/env.sh up "$TEST_ENV_DIR"
+phase integration-tests env GLOBALINGRESS_TEST_ENV="$TEST_ENV_DIR/env" cargo test --locked --test integration
+phase env-down bash tests/env/env.sh down "$TEST_ENV_DIR"
