@@ -14,7 +14,7 @@ use tracing::{info, warn};
 use crate::admin::{self, Readiness};
 use crate::cli::RunArgs;
 use crate::kube_client;
-use crate::telemetry::{Metrics, WatchLabels};
+use crate::telemetry::{KindLabels, Metrics, WatchLabels};
 
 /// Errors that stop the controller process.
 #[derive(Debug, thiserror::Error)]
@@ -113,29 +113,36 @@ async fn watch_namespaces(
     };
     let objects = metrics
         .watched_objects
-        .get_or_create(&label("known"))
+        .get_or_create(&KindLabels { kind: "Namespace" })
         .clone();
     let mut stream = watcher::watcher(api, watcher::Config::default()).boxed();
-    let mut initial = 0_i64;
+    // Names seen, so the gauge stays right across re-lists and repeated applies.
+    let mut known = std::collections::BTreeSet::new();
+    let mut listing = std::collections::BTreeSet::new();
     loop {
         let next = tokio::select! {
             _ = stop.wait_for(|stop| *stop) => return,
             next = stream.try_next() => next,
         };
         match next {
-            Ok(Some(Event::Init)) => initial = 0,
-            Ok(Some(Event::InitApply(_))) => initial += 1,
+            Ok(Some(Event::Init)) => listing.clear(),
+            Ok(Some(Event::InitApply(ns))) => {
+                listing.insert(ns.metadata.name.unwrap_or_default());
+            }
             Ok(Some(Event::InitDone)) => {
                 metrics
                     .watch_events
                     .get_or_create(&label("init_done"))
                     .inc();
-                objects.set(initial);
+                known = std::mem::take(&mut listing);
+                objects.set(known.len() as i64);
                 readiness.open(NAMESPACES_GATE);
-                info!(count = initial, "namespaces listed");
+                info!(count = known.len(), "namespaces listed");
             }
             Ok(Some(Event::Apply(ns))) => {
                 metrics.watch_events.get_or_create(&label("apply")).inc();
+                known.insert(ns.metadata.name.clone().unwrap_or_default());
+                objects.set(known.len() as i64);
                 info!(
                     namespace = ns.metadata.name.as_deref().unwrap_or(""),
                     "namespace applied"
@@ -143,6 +150,8 @@ async fn watch_namespaces(
             }
             Ok(Some(Event::Delete(ns))) => {
                 metrics.watch_events.get_or_create(&label("delete")).inc();
+                known.remove(ns.metadata.name.as_deref().unwrap_or_default());
+                objects.set(known.len() as i64);
                 info!(
                     namespace = ns.metadata.name.as_deref().unwrap_or(""),
                     "namespace deleted"

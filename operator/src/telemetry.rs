@@ -17,6 +17,7 @@ pub fn init_logging(args: &LogArgs) -> Result<(), tracing_subscriber::filter::Pa
     let filter = EnvFilter::try_new(&args.log_filter)?;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     // try_init: a second call (tests) keeps the first subscriber.
     let _ = match args.log_format {
@@ -38,6 +39,12 @@ pub struct WatchLabels {
     pub event: &'static str,
 }
 
+/// Labels of per-kind gauges.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct KindLabels {
+    pub kind: &'static str,
+}
+
 /// Every metric the process exports, registered once.
 #[derive(Debug, Clone)]
 pub struct Metrics {
@@ -45,7 +52,7 @@ pub struct Metrics {
     /// Watch events received, by kind and event (`apply`, `delete`, `init_done`, `error`).
     pub watch_events: Family<WatchLabels, Counter>,
     /// Objects currently known per watched kind.
-    pub watched_objects: Family<WatchLabels, Gauge<i64, AtomicI64>>,
+    pub watched_objects: Family<KindLabels, Gauge<i64, AtomicI64>>,
 }
 
 impl Default for Metrics {
@@ -70,7 +77,7 @@ impl Metrics {
             "Watch events received, by kind and event",
             watch_events.clone(),
         );
-        let watched_objects = Family::<WatchLabels, Gauge<i64, AtomicI64>>::default();
+        let watched_objects = Family::<KindLabels, Gauge<i64, AtomicI64>>::default();
         registry.register(
             "watched_objects",
             "Objects currently known, by kind",
