@@ -25,6 +25,9 @@ pub struct Cli {
 pub enum Command {
     /// Run the controller against the hub cluster (the long-running operator process).
     Run(RunArgs),
+    /// Print the CustomResourceDefinitions (GlobalIngress, SpokeCluster, DNSZone) as YAML, for
+    /// `kubectl apply -f -`. `make crds` writes them to crds/.
+    Crds,
 }
 
 /// Flags of `globalingress run`.

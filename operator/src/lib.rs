@@ -6,6 +6,7 @@
 //! ([`kube_client`]), AWS ([`aws`]) and DNS ([`dns`]) — each behind a small module of its own.
 
 pub mod admin;
+pub mod api;
 pub mod aws;
 pub mod cli;
 pub mod dns;

@@ -8,6 +8,7 @@ async fn main() -> anyhow::Result<()> {
     globalingress::telemetry::init_logging(&cli.log)?;
     match cli.command {
         Command::Run(args) => globalingress::run::run(args).await?,
+        Command::Crds => print!("{}", globalingress::api::crds_yaml()?),
     }
     Ok(())
 }
