@@ -3,7 +3,7 @@ SHELL := /bin/bash
 GI_CACHE ?= $(HOME)/.cache/globalingress
 export CARGO_TARGET_DIR ?= $(GI_CACHE)/target
 
-.PHONY: help test demo deps env-up env-down env-status lint fmt build
+.PHONY: help test demo deps env-up env-down env-status lint fmt build crds
 
 help: ## this list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
@@ -36,3 +36,6 @@ fmt: ## format the code
 
 build: ## build the globalingress binary
 	cargo build --locked --bin globalingress
+
+crds: ## regenerate crds/ from the Rust API types (make test fails when it is stale)
+	cargo run --locked -q --bin globalingress -- crds --dir crds

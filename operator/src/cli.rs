@@ -26,8 +26,16 @@ pub enum Command {
     /// Run the controller against the hub cluster (the long-running operator process).
     Run(RunArgs),
     /// Print the CustomResourceDefinitions (GlobalIngress, SpokeCluster, DNSZone) as YAML, for
-    /// `kubectl apply -f -`. `make crds` writes them to crds/.
-    Crds,
+    /// `kubectl apply -f -`, or write one file per CRD into a directory (`make crds`).
+    Crds(CrdsArgs),
+}
+
+/// Flags of `globalingress crds`.
+#[derive(Debug, Args)]
+pub struct CrdsArgs {
+    /// Write `<crd name>.yaml` files into this directory instead of printing.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
 }
 
 /// Flags of `globalingress run`.

@@ -6,6 +6,7 @@
 
 mod support;
 
+mod api_validation;
 mod smoke_aws;
 mod smoke_dns;
 mod smoke_kube;

@@ -150,7 +150,12 @@ mod tests {
             "t",
         );
         assert_eq!(a[0].type_, "DNSSynced");
-        let b = merge(&a, &[Desired::new("Ready", Status::False, "X", "")], None, "t2");
+        let b = merge(
+            &a,
+            &[Desired::new("Ready", Status::False, "X", "")],
+            None,
+            "t2",
+        );
         assert_eq!(b.len(), 2);
         assert!(find(&b, "DNSSynced").is_some());
     }

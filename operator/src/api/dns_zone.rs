@@ -25,7 +25,10 @@ use super::condition::Condition;
 #[serde(rename_all = "camelCase")]
 pub struct DNSZoneSpec {
     /// The zone's domain, e.g. `example.com` (immutable).
-    #[schemars(length(min = 1, max = 253), pattern(r"^([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\.)+[a-z]([-a-z0-9]{0,61}[a-z0-9])?\.?$"))]
+    #[schemars(
+        length(min = 1, max = 253),
+        pattern(r"^([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\.)+[a-z]([-a-z0-9]{0,61}[a-z0-9])?\.?$")
+    )]
     #[x_kube(validation = Rule::new("self == oldSelf").message("domain is immutable"))]
     pub domain: String,
 
@@ -64,7 +67,10 @@ pub struct Route53Provider {
     pub private: bool,
     /// Role to assume for Route 53 calls (else the hub's own credentials).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(max = 2048), pattern(r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/.+$"))]
+    #[schemars(
+        length(max = 2048),
+        pattern(r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/.+$")
+    )]
     pub role_arn: Option<String>,
 }
 
@@ -105,7 +111,9 @@ fn default_secret_key() -> String {
     "secret".to_owned()
 }
 
-#[derive(schemars::JsonSchema, Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(
+    schemars::JsonSchema, Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize,
+)]
 pub enum TsigAlgorithm {
     #[default]
     #[serde(rename = "hmac-sha256")]

@@ -46,7 +46,15 @@ pub struct GlobalIngressSpec {
     /// Hostnames served, all inside the referenced DNSZone's domain. Lower-case DNS names; a
     /// wildcard (`*.`) is allowed only as the first label. A hostname already claimed by an older
     /// GlobalIngress is not taken over (this one reports `HostnameConflict`).
-    #[schemars(length(min = 1, max = 16), inner(length(min = 1, max = 253), pattern(r"^(\*\.)?([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\.)+[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")))]
+    #[schemars(
+        length(min = 1, max = 16),
+        inner(
+            length(min = 1, max = 253),
+            pattern(
+                r"^(\*\.)?([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\.)+[a-z]([-a-z0-9]{0,61}[a-z0-9])?$"
+            )
+        )
+    )]
     #[x_kube(merge_strategy = ListMerge::Set)]
     pub hostnames: Vec<String>,
 
@@ -150,7 +158,10 @@ pub struct Target {
     /// AWS region of the target, for Latency routing and geo distances. Defaults to the
     /// SpokeCluster's region.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(max = 32), pattern(r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-[0-9]+$"))]
+    #[schemars(
+        length(max = 32),
+        pattern(r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-[0-9]+$")
+    )]
     pub region: Option<String>,
 
     /// How the target is exposed.
@@ -201,13 +212,28 @@ pub struct Geo {
     pub countries: Vec<String>,
     /// ISO 3166-2 subdivision codes (e.g. US-CA).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(length(max = 32), inner(length(max = 6), pattern(r"^[A-Z]{2}-[A-Z0-9]{1,3}$")))]
+    #[schemars(
+        length(max = 32),
+        inner(length(max = 6), pattern(r"^[A-Z]{2}-[A-Z0-9]{1,3}$"))
+    )]
     #[x_kube(merge_strategy = ListMerge::Set)]
     pub subdivisions: Vec<String>,
 }
 
 /// Route 53 continent codes.
-#[derive(schemars::JsonSchema, Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    schemars::JsonSchema,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+)]
 pub enum Continent {
     AF,
     AN,
@@ -243,11 +269,14 @@ pub struct LoadBalancer {
 /// A fixed destination.
 #[derive(KubeSchema, Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-#[x_kube(validation = Rule::new("has(self.hostname) != (size(self.addresses) > 0)").message("set exactly one of hostname and addresses"))]
+#[x_kube(validation = Rule::new("has(self.hostname) != (has(self.addresses) && size(self.addresses) > 0)").message("set exactly one of hostname and addresses"))]
 pub struct External {
     /// A DNS name (published as CNAME, or ALIAS when it is an AWS load balancer of a known zone).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(max = 253), pattern(r"^([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\.)+[a-z]([-a-z0-9]{0,61}[a-z0-9])?\.?$"))]
+    #[schemars(
+        length(max = 253),
+        pattern(r"^([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\.)+[a-z]([-a-z0-9]{0,61}[a-z0-9])?\.?$")
+    )]
     pub hostname: Option<String>,
     /// IPv4 and IPv6 addresses (published as A and AAAA).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -260,7 +289,9 @@ pub struct External {
     pub alias_hosted_zone_id: Option<String>,
 }
 
-#[derive(schemars::JsonSchema, Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(
+    schemars::JsonSchema, Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize,
+)]
 pub enum LoadBalancerMode {
     #[default]
     Provision,
@@ -268,21 +299,27 @@ pub enum LoadBalancerMode {
     External,
 }
 
-#[derive(schemars::JsonSchema, Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(
+    schemars::JsonSchema, Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize,
+)]
 pub enum LoadBalancerType {
     ALB,
     #[default]
     NLB,
 }
 
-#[derive(schemars::JsonSchema, Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(
+    schemars::JsonSchema, Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize,
+)]
 pub enum Scheme {
     #[default]
     Internal,
     InternetFacing,
 }
 
-#[derive(schemars::JsonSchema, Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(
+    schemars::JsonSchema, Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize,
+)]
 pub enum TargetType {
     #[default]
     IP,
@@ -373,7 +410,9 @@ fn default_unhealthy_threshold() -> i32 {
     3
 }
 
-#[derive(schemars::JsonSchema, Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(
+    schemars::JsonSchema, Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize,
+)]
 pub enum ProbeProtocol {
     #[default]
     HTTP,
@@ -381,7 +420,9 @@ pub enum ProbeProtocol {
     TCP,
 }
 
-#[derive(schemars::JsonSchema, Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(
+    schemars::JsonSchema, Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize,
+)]
 pub enum Route53HealthCheck {
     #[default]
     None,
@@ -424,7 +465,9 @@ fn default_panic_threshold() -> i32 {
     50
 }
 
-#[derive(schemars::JsonSchema, Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(
+    schemars::JsonSchema, Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize,
+)]
 pub enum Failback {
     #[default]
     Automatic,
@@ -441,7 +484,10 @@ pub struct Tls {
     pub mode: TlsMode,
     /// ARN of an existing ACM certificate (mode CertificateArn).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(max = 2048), pattern(r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:[0-9]{12}:certificate/.+$"))]
+    #[schemars(
+        length(max = 2048),
+        pattern(r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:[0-9]{12}:certificate/.+$")
+    )]
     pub certificate_arn: Option<String>,
 }
 
@@ -452,7 +498,9 @@ pub enum TlsMode {
     None,
 }
 
-#[derive(schemars::JsonSchema, Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(
+    schemars::JsonSchema, Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize,
+)]
 pub enum DeletionPolicy {
     #[default]
     Delete,

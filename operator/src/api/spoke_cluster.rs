@@ -24,7 +24,10 @@ use super::condition::Condition;
 #[serde(rename_all = "camelCase")]
 pub struct SpokeClusterSpec {
     /// AWS region the cluster runs in, e.g. `eu-west-1`.
-    #[schemars(length(max = 32), pattern(r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-[0-9]+$"))]
+    #[schemars(
+        length(max = 32),
+        pattern(r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-[0-9]+$")
+    )]
     pub region: String,
 
     /// Secret holding a kubeconfig for the spoke: read access to Services, EndpointSlices, Nodes
@@ -65,7 +68,10 @@ pub struct SpokeAws {
     pub account_id: String,
     /// Role the hub assumes to act in this account (else the hub's own credentials).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(max = 2048), pattern(r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/.+$"))]
+    #[schemars(
+        length(max = 2048),
+        pattern(r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/.+$")
+    )]
     pub role_arn: Option<String>,
     /// VPC of the cluster.
     #[schemars(pattern(r"^vpc-[0-9a-f]{8,17}$"))]

@@ -65,3 +65,60 @@ pub async fn aws() -> aws_config::SdkConfig {
     ))
     .await
 }
+
+/// Installs (server-side apply) the project's CRDs in `client`'s cluster and waits until they
+/// are established. Idempotent; every test that needs them calls it.
+pub async fn install_crds(client: &kube::Client) {
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+    use kube::api::{Patch, PatchParams};
+    use kube::runtime::wait::{await_condition, conditions};
+
+    let api: Api<CustomResourceDefinition> = Api::all(client.clone());
+    for crd in globalingress::api::crds() {
+        let name = crd.metadata.name.clone().expect("crd name");
+        api.patch(
+            &name,
+            &PatchParams::apply("globalingress-tests").force(),
+            &Patch::Apply(&crd),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("cannot apply CRD {name}: {e}"));
+        tokio::time::timeout(
+            std::time::Duration::from_secs(30),
+            await_condition(api.clone(), &name, conditions::is_crd_established()),
+        )
+        .await
+        .unwrap_or_else(|_| panic!("CRD {name} not established after 30s"))
+        .unwrap_or_else(|e| panic!("waiting for CRD {name}: {e}"));
+    }
+}
+
+/// A dynamic API for one of the project's kinds (`GlobalIngress`, `SpokeCluster`, `DNSZone`),
+/// for objects the typed structs cannot hold (invalid ones).
+pub fn dynamic_api(
+    client: &kube::Client,
+    kind: &str,
+    namespace: Option<&str>,
+) -> Api<kube::api::DynamicObject> {
+    use globalingress::api::{DNSZone, GlobalIngress, SpokeCluster};
+    let resource = match kind {
+        "GlobalIngress" => kube::api::ApiResource::erase::<GlobalIngress>(&()),
+        "SpokeCluster" => kube::api::ApiResource::erase::<SpokeCluster>(&()),
+        "DNSZone" => kube::api::ApiResource::erase::<DNSZone>(&()),
+        other => panic!("not one of our kinds: {other}"),
+    };
+    match namespace {
+        Some(ns) => Api::namespaced_with(client.clone(), ns, &resource),
+        None => Api::all_with(client.clone(), &resource),
+    }
+}
+
+/// Reads an example file (one YAML document) as JSON.
+pub fn example(file: &str) -> serde_json::Value {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../examples")
+        .join(file);
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    serde_saphyr::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
