@@ -28,6 +28,29 @@ pub enum Command {
     /// Print the CustomResourceDefinitions (GlobalIngress, SpokeCluster, DNSZone) as YAML, for
     /// `kubectl apply -f -`, or write one file per CRD into a directory (`make crds`).
     Crds(CrdsArgs),
+    /// Validate GlobalIngress, SpokeCluster and DNSZone YAML (the API server's schema and CEL
+    /// rules) and print the DNS records the controller would publish, without contacting
+    /// anything. Exits 1, naming file, object and field, when the input is invalid.
+    Plan(PlanArgs),
+}
+
+/// Flags of `globalingress plan`.
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// YAML files (one or more documents each). Include the DNSZone each GlobalIngress refers
+    /// to, and its SpokeClusters for their regions.
+    #[arg(short = 'f', long = "filename", value_name = "FILE", required = true, num_args = 1..)]
+    pub files: Vec<PathBuf>,
+
+    /// Output format.
+    #[arg(short = 'o', long, value_enum, default_value_t = PlanOutput::Table)]
+    pub output: PlanOutput,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PlanOutput {
+    Table,
+    Json,
 }
 
 /// Flags of `globalingress crds`.

@@ -11,6 +11,8 @@ pub mod aws;
 pub mod cli;
 pub mod dns;
 pub mod kube_client;
+pub mod offline;
+pub mod reconcile;
 pub mod run;
 pub mod telemetry;
 

@@ -1,13 +1,17 @@
+use std::process::ExitCode;
+
 use clap::Parser as _;
-use globalingress::cli::{Cli, Command};
+use globalingress::cli::{Cli, Command, PlanArgs, PlanOutput};
+use globalingress::offline;
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> anyhow::Result<ExitCode> {
     globalingress::install_crypto_provider();
     let cli = Cli::parse();
     globalingress::telemetry::init_logging(&cli.log)?;
     match cli.command {
         Command::Run(args) => globalingress::run::run(args).await?,
+        Command::Plan(args) => return plan(&args),
         Command::Crds(args) => match args.dir {
             None => print!("{}", globalingress::api::crds_yaml()?),
             Some(dir) => {
@@ -21,5 +25,42 @@ async fn main() -> anyhow::Result<()> {
             }
         },
     }
-    Ok(())
+    Ok(ExitCode::SUCCESS)
+}
+
+fn plan(args: &PlanArgs) -> anyhow::Result<ExitCode> {
+    let planned = offline::load(&args.files).and_then(|inputs| offline::plan_all(&inputs));
+    let planned = match planned {
+        Ok(p) => p,
+        Err(errors) => {
+            for e in &errors {
+                eprintln!("error: {e}");
+            }
+            eprintln!("{} problem(s); nothing planned", errors.len());
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    match args.output {
+        PlanOutput::Table => print!("{}", offline::render(&planned)),
+        PlanOutput::Json => println!("{}", serde_json::to_string_pretty(&planned)?),
+    }
+    let problems: Vec<String> = planned
+        .iter()
+        .flat_map(|p| {
+            p.plan.problems.iter().map(move |problem| {
+                format!(
+                    "GlobalIngress/{}: {}: {} ({})",
+                    p.global_ingress, problem.field, problem.message, problem.reason
+                )
+            })
+        })
+        .collect();
+    for problem in &problems {
+        eprintln!("error: {problem}");
+    }
+    Ok(if problems.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }

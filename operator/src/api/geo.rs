@@ -34,6 +34,12 @@ pub fn is_country(code: &str) -> bool {
     COUNTRIES.binary_search(&code).is_ok()
 }
 
+/// The CEL rule for a list of country codes.
+pub fn countries_rule() -> kube::core::Rule {
+    kube::core::Rule::new(format!("self.all(c, c in {})", countries_cel_list()))
+        .message("must hold ISO 3166-1 alpha-2 country codes (e.g. DE, US, JP)")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -48,10 +54,4 @@ mod tests {
         );
         assert!(is_country("DE") && is_country("US") && !is_country("XX") && !is_country("EU"));
     }
-}
-
-/// The CEL rule for a list of country codes.
-pub fn countries_rule() -> kube::core::Rule {
-    kube::core::Rule::new(format!("self.all(c, c in {})", countries_cel_list()))
-        .message("must hold ISO 3166-1 alpha-2 country codes (e.g. DE, US, JP)")
 }

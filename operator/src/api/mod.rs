@@ -7,6 +7,7 @@ pub mod condition;
 pub mod dns_zone;
 pub mod geo;
 pub mod global_ingress;
+pub mod schema_check;
 pub mod spoke_cluster;
 
 pub use dns_zone::{DNSZone, DNSZoneSpec, DNSZoneStatus};

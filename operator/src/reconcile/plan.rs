@@ -1,0 +1,610 @@
+//! plan: `(spec, zone, observed targets) -> Plan`, a pure function.
+//!
+//! No client, no clock, no I/O: everything the plan depends on is an argument, so the same plan
+//! is printed by `globalingress plan -f` and executed by the controller, and most tests live here.
+//!
+//! How each policy becomes records (Route 53):
+//! - **Weighted**: one record set per target and record type, `SetIdentifier` = target name,
+//!   `Weight` = the spec's weight, 0 while the target is unhealthy.
+//! - **Failover** with any number of priority tiers: Route 53's native PRIMARY/SECONDARY has two
+//!   levels only, so tiers are weighted records — every target of the best tier that has a
+//!   healthy member gets weight 1, every other target weight 0. Traffic moves as soon as the
+//!   operator re-weights, with one change batch per zone.
+//! - **Geolocation**: one record set per continent, country and subdivision a target lists
+//!   (`SetIdentifier` = `<target>-<code>`), plus `*` (default location) for the default target.
+//! - **Latency**: one record set per target with the target's region.
+//!
+//! A target's records are A and AAAA for addresses, CNAME for a hostname, and ALIAS (with
+//! `EvaluateTargetHealth`) for a hostname whose Route 53 hosted zone is known (an AWS load
+//! balancer). RFC 2136 zones cannot weight or route by geography: they get one plain RRset per
+//! hostname and type holding the active targets (see [`ProviderKind::Rfc2136`]).
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use serde::Serialize;
+
+use crate::api::global_ingress::{Continent, GlobalIngressSpec, RoutingPolicy, Target};
+
+/// Which kind of DNS provider a zone has (decides what the plan can express).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum ProviderKind {
+    Route53,
+    Rfc2136,
+}
+
+/// The zone the records go into.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Zone {
+    /// Domain without the trailing dot, lower case.
+    pub domain: String,
+    pub provider: ProviderKind,
+}
+
+/// Where a target's traffic goes, once known.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Endpoint {
+    Addresses(Vec<IpAddr>),
+    Hostname {
+        name: String,
+        /// Route 53 hosted zone id of the load balancer behind `name`, for ALIAS records.
+        alias_hosted_zone_id: Option<String>,
+    },
+}
+
+/// A target's health as the plan sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Health {
+    Healthy,
+    Unhealthy,
+    /// Not probed yet: counts as healthy (a new target must be able to receive traffic).
+    Unknown,
+}
+
+impl Health {
+    fn is_up(self) -> bool {
+        !matches!(self, Health::Unhealthy)
+    }
+}
+
+/// What is known about one target.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Observed {
+    /// `None` while the address is not known yet (load balancer not provisioned or not found).
+    pub endpoint: Option<Endpoint>,
+    /// The target's region (its own, or its SpokeCluster's).
+    pub region: Option<String>,
+    pub health: Health,
+}
+
+/// Record types the plan produces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub enum RecordType {
+    A,
+    AAAA,
+    CNAME,
+}
+
+/// A geolocation of Route 53.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Location {
+    /// `*`: every location no other record lists.
+    Default,
+    Continent(Continent),
+    Country(String),
+    Subdivision {
+        country: String,
+        subdivision: String,
+    },
+}
+
+/// How a record set takes part in routing.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "camelCase", tag = "policy")]
+pub enum RecordRouting {
+    /// A plain RRset (RFC 2136).
+    Simple,
+    Weighted {
+        set_id: String,
+        weight: u8,
+    },
+    Geolocation {
+        set_id: String,
+        location: Location,
+    },
+    Latency {
+        set_id: String,
+        region: String,
+    },
+}
+
+impl RecordRouting {
+    fn set_id(&self) -> &str {
+        match self {
+            Self::Simple => "",
+            Self::Weighted { set_id, .. }
+            | Self::Geolocation { set_id, .. }
+            | Self::Latency { set_id, .. } => set_id,
+        }
+    }
+}
+
+/// An ALIAS to an AWS resource (Route 53 only).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Alias {
+    pub dns_name: String,
+    pub hosted_zone_id: String,
+    pub evaluate_target_health: bool,
+}
+
+/// One record set to publish.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RecordSet {
+    /// Fully qualified name without the trailing dot.
+    pub name: String,
+    #[serde(rename = "type")]
+    pub rtype: RecordType,
+    pub routing: RecordRouting,
+    /// `None` for ALIAS records, which take the target's TTL.
+    pub ttl: Option<u32>,
+    /// Addresses or the CNAME target; empty for ALIAS records.
+    pub values: Vec<String>,
+    pub alias: Option<Alias>,
+    /// The targets whose traffic this record carries.
+    pub targets: Vec<String>,
+}
+
+/// Something in the spec the plan cannot publish; the object is not Ready.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Problem {
+    /// PascalCase reason for the condition.
+    pub reason: &'static str,
+    /// The field at fault, e.g. `spec.hostnames[1]`.
+    pub field: String,
+    pub message: String,
+}
+
+/// Something worth saying that does not stop publishing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Notice {
+    pub reason: &'static str,
+    pub message: String,
+}
+
+/// The plan for one GlobalIngress.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Plan {
+    /// Record sets to publish, sorted.
+    pub records: Vec<RecordSet>,
+    /// Targets that receive traffic.
+    pub active_targets: Vec<String>,
+    /// Targets whose endpoint is not known yet (they get no records until it is).
+    pub pending_targets: Vec<String>,
+    pub problems: Vec<Problem>,
+    pub notices: Vec<Notice>,
+    /// Every target is unhealthy: all are published anyway (fail open).
+    pub failing_open: bool,
+}
+
+/// Problem and notice reasons.
+pub mod reasons {
+    pub const HOSTNAME_OUTSIDE_ZONE: &str = "HostnameOutsideZone";
+    pub const CNAME_AT_APEX: &str = "CnameAtZoneApex";
+    pub const MIXED_ENDPOINT_KINDS: &str = "MixedEndpointKinds";
+    pub const MISSING_REGION: &str = "MissingRegion";
+    pub const POLICY_NOT_EXPRESSIBLE: &str = "ProviderCannotExpressPolicy";
+    pub const ALL_TARGETS_UNHEALTHY: &str = "AllTargetsUnhealthy";
+    pub const NO_ENDPOINT_YET: &str = "TargetEndpointPending";
+}
+
+/// Computes the records for `spec` in `zone`, given what is known of each target (by name;
+/// a target missing from `observed` is pending).
+pub fn plan(spec: &GlobalIngressSpec, zone: &Zone, observed: &BTreeMap<String, Observed>) -> Plan {
+    let mut out = Plan::default();
+    let domain = zone.domain.trim_end_matches('.').to_ascii_lowercase();
+
+    for (i, host) in spec.hostnames.iter().enumerate() {
+        if !in_zone(host, &domain) {
+            out.problems.push(Problem {
+                reason: reasons::HOSTNAME_OUTSIDE_ZONE,
+                field: format!("spec.hostnames[{i}]"),
+                message: format!("{host} is not inside zone {domain}"),
+            });
+        }
+    }
+
+    // Targets with an endpoint, in spec order.
+    let known: Vec<(usize, &Target, &Observed, &Endpoint)> = spec
+        .targets
+        .iter()
+        .enumerate()
+        .filter_map(|(i, t)| {
+            let o = observed.get(&t.name)?;
+            Some((i, t, o, o.endpoint.as_ref()?))
+        })
+        .collect();
+    out.pending_targets = spec
+        .targets
+        .iter()
+        .filter(|t| !known.iter().any(|(_, k, _, _)| k.name == t.name))
+        .map(|t| t.name.clone())
+        .collect();
+    if !out.pending_targets.is_empty() {
+        out.notices.push(Notice {
+            reason: reasons::NO_ENDPOINT_YET,
+            message: format!(
+                "no endpoint known yet for {}",
+                out.pending_targets.join(", ")
+            ),
+        });
+    }
+
+    let cname_targets: Vec<usize> = known
+        .iter()
+        .filter(|(_, _, _, e)| is_cname(e, zone.provider))
+        .map(|(i, _, _, _)| *i)
+        .collect();
+    let cname_conflict = known.len() > cname_targets.len()
+        || (zone.provider == ProviderKind::Rfc2136 && cname_targets.len() > 1);
+    if !cname_targets.is_empty() && cname_conflict {
+        // A CNAME cannot share its name with other data, weighted sets included.
+        out.problems.push(Problem {
+            reason: reasons::MIXED_ENDPOINT_KINDS,
+            field: format!("spec.targets[{}]", cname_targets[0]),
+            message: "a hostname target (CNAME) cannot share a name with address or ALIAS \
+                      targets, nor, in an RFC 2136 zone, with another hostname target"
+                .to_owned(),
+        });
+    }
+    if !cname_targets.is_empty() {
+        for (i, host) in spec.hostnames.iter().enumerate() {
+            if host.trim_end_matches('.').eq_ignore_ascii_case(&domain) {
+                out.problems.push(Problem {
+                    reason: reasons::CNAME_AT_APEX,
+                    field: format!("spec.hostnames[{i}]"),
+                    message: format!(
+                        "{host} is the zone apex, where a CNAME is not allowed; use addresses \
+                         or a load balancer with a known hosted zone (ALIAS)"
+                    ),
+                });
+            }
+        }
+    }
+
+    let up: Vec<bool> = known.iter().map(|(_, _, o, _)| o.health.is_up()).collect();
+    out.failing_open = !known.is_empty() && up.iter().all(|u| !u);
+    if out.failing_open {
+        out.notices.push(Notice {
+            reason: reasons::ALL_TARGETS_UNHEALTHY,
+            message: "every target is unhealthy: publishing all of them (fail open)".to_owned(),
+        });
+    }
+    // With every target down, publishing all beats publishing none.
+    let usable = |k: usize| out.failing_open || up[k];
+
+    let active: Vec<bool> = match spec.routing.policy {
+        RoutingPolicy::Weighted => known
+            .iter()
+            .enumerate()
+            .map(|(k, (_, t, _, _))| usable(k) && t.weight.unwrap_or(0) > 0)
+            .collect(),
+        RoutingPolicy::Failover => {
+            let best = known
+                .iter()
+                .enumerate()
+                .filter(|(k, _)| usable(*k))
+                .map(|(_, (_, t, _, _))| t.priority.unwrap_or(i32::MAX))
+                .min();
+            known
+                .iter()
+                .enumerate()
+                .map(|(k, (_, t, _, _))| usable(k) && Some(t.priority.unwrap_or(i32::MAX)) == best)
+                .collect()
+        }
+        RoutingPolicy::Geolocation | RoutingPolicy::Latency => {
+            (0..known.len()).map(usable).collect()
+        }
+    };
+    out.active_targets = known
+        .iter()
+        .zip(&active)
+        .filter(|(_, a)| **a)
+        .map(|((_, t, _, _), _)| t.name.clone())
+        .collect();
+
+    if !out.problems.is_empty() {
+        return out;
+    }
+
+    let ttl = u32::try_from(spec.ttl).unwrap_or(30);
+    match zone.provider {
+        ProviderKind::Route53 => {
+            for host in &spec.hostnames {
+                for (k, (i, t, o, endpoint)) in known.iter().enumerate() {
+                    let routings: Vec<RecordRouting> = match spec.routing.policy {
+                        RoutingPolicy::Weighted => vec![RecordRouting::Weighted {
+                            set_id: t.name.clone(),
+                            weight: if usable(k) {
+                                u8::try_from(t.weight.unwrap_or(0)).unwrap_or(u8::MAX)
+                            } else {
+                                0
+                            },
+                        }],
+                        RoutingPolicy::Failover => vec![RecordRouting::Weighted {
+                            set_id: t.name.clone(),
+                            weight: u8::from(active[k]),
+                        }],
+                        RoutingPolicy::Geolocation => geo_routings(t),
+                        RoutingPolicy::Latency => match &o.region {
+                            Some(region) => vec![RecordRouting::Latency {
+                                set_id: t.name.clone(),
+                                region: region.clone(),
+                            }],
+                            None => {
+                                out.problems.push(Problem {
+                                    reason: reasons::MISSING_REGION,
+                                    field: format!("spec.targets[{i}].region"),
+                                    message: format!(
+                                        "target {} has no region (set it, or its SpokeCluster's)",
+                                        t.name
+                                    ),
+                                });
+                                continue;
+                            }
+                        },
+                    };
+                    for routing in routings {
+                        out.records.extend(records_for(
+                            host,
+                            endpoint,
+                            &routing,
+                            ttl,
+                            std::slice::from_ref(&t.name),
+                        ));
+                    }
+                }
+            }
+        }
+        ProviderKind::Rfc2136 => {
+            if matches!(
+                spec.routing.policy,
+                RoutingPolicy::Geolocation | RoutingPolicy::Latency
+            ) {
+                out.notices.push(Notice {
+                    reason: reasons::POLICY_NOT_EXPRESSIBLE,
+                    message: format!(
+                        "an RFC 2136 zone cannot route by {:?}: publishing the healthy targets \
+                         as one plain record set",
+                        spec.routing.policy
+                    ),
+                });
+            }
+            let chosen: Vec<usize> = match spec.routing.policy {
+                RoutingPolicy::Geolocation => {
+                    // The default target stands for everyone; if it is down, every healthy one.
+                    let default = known
+                        .iter()
+                        .position(|(_, t, _, _)| t.geo.as_ref().is_some_and(|g| g.default));
+                    match default {
+                        Some(d) if usable(d) => vec![d],
+                        _ => (0..known.len()).filter(|k| active[*k]).collect(),
+                    }
+                }
+                _ => (0..known.len()).filter(|k| active[*k]).collect(),
+            };
+            for host in &spec.hostnames {
+                let mut merged: BTreeMap<RecordType, (Vec<String>, Vec<String>)> = BTreeMap::new();
+                for k in &chosen {
+                    let (_, t, _, endpoint) = known[*k];
+                    for r in records_for(
+                        host,
+                        endpoint,
+                        &RecordRouting::Simple,
+                        ttl,
+                        std::slice::from_ref(&t.name),
+                    ) {
+                        let entry = merged.entry(r.rtype).or_default();
+                        entry.0.extend(r.values);
+                        entry.1.push(t.name.clone());
+                    }
+                }
+                for (rtype, (mut values, mut targets)) in merged {
+                    values.sort();
+                    values.dedup();
+                    targets.dedup();
+                    out.records.push(RecordSet {
+                        name: host.clone(),
+                        rtype,
+                        routing: RecordRouting::Simple,
+                        ttl: Some(ttl),
+                        values,
+                        alias: None,
+                        targets,
+                    });
+                }
+            }
+        }
+    }
+    out.records.sort();
+    out
+}
+
+fn in_zone(host: &str, domain: &str) -> bool {
+    let host = host.trim_end_matches('.').to_ascii_lowercase();
+    host == domain || host.ends_with(&format!(".{domain}"))
+}
+
+fn is_cname(endpoint: &Endpoint, provider: ProviderKind) -> bool {
+    match endpoint {
+        Endpoint::Addresses(_) => false,
+        Endpoint::Hostname {
+            alias_hosted_zone_id,
+            ..
+        } => provider == ProviderKind::Rfc2136 || alias_hosted_zone_id.is_none(),
+    }
+}
+
+fn geo_routings(t: &Target) -> Vec<RecordRouting> {
+    let Some(geo) = &t.geo else { return Vec::new() };
+    let mut locations = Vec::new();
+    if geo.default {
+        locations.push(("default".to_owned(), Location::Default));
+    }
+    for c in &geo.continents {
+        locations.push((
+            format!("{c:?}").to_ascii_lowercase(),
+            Location::Continent(*c),
+        ));
+    }
+    for c in &geo.countries {
+        locations.push((c.to_ascii_lowercase(), Location::Country(c.clone())));
+    }
+    for s in &geo.subdivisions {
+        let (country, subdivision) = s.split_once('-').unwrap_or((s.as_str(), ""));
+        locations.push((
+            s.to_ascii_lowercase(),
+            Location::Subdivision {
+                country: country.to_owned(),
+                subdivision: subdivision.to_owned(),
+            },
+        ));
+    }
+    locations
+        .into_iter()
+        .map(|(code, location)| RecordRouting::Geolocation {
+            set_id: format!("{}-{code}", t.name),
+            location,
+        })
+        .collect()
+}
+
+fn records_for(
+    host: &str,
+    endpoint: &Endpoint,
+    routing: &RecordRouting,
+    ttl: u32,
+    targets: &[String],
+) -> Vec<RecordSet> {
+    let make = |rtype, ttl, values, alias| RecordSet {
+        name: host.to_owned(),
+        rtype,
+        routing: routing.clone(),
+        ttl,
+        values,
+        alias,
+        targets: targets.to_vec(),
+    };
+    match endpoint {
+        Endpoint::Addresses(ips) => {
+            let mut v4: Vec<String> = ips
+                .iter()
+                .filter(|ip| ip.is_ipv4())
+                .map(IpAddr::to_string)
+                .collect();
+            let mut v6: Vec<String> = ips
+                .iter()
+                .filter(|ip| ip.is_ipv6())
+                .map(IpAddr::to_string)
+                .collect();
+            v4.sort();
+            v6.sort();
+            let mut out = Vec::new();
+            if !v4.is_empty() {
+                out.push(make(RecordType::A, Some(ttl), v4, None));
+            }
+            if !v6.is_empty() {
+                out.push(make(RecordType::AAAA, Some(ttl), v6, None));
+            }
+            out
+        }
+        Endpoint::Hostname {
+            name,
+            alias_hosted_zone_id: Some(zone_id),
+        } if !matches!(routing, RecordRouting::Simple) => vec![make(
+            RecordType::A,
+            None,
+            Vec::new(),
+            Some(Alias {
+                dns_name: name.trim_end_matches('.').to_owned(),
+                hosted_zone_id: zone_id.clone(),
+                evaluate_target_health: true,
+            }),
+        )],
+        Endpoint::Hostname { name, .. } => vec![make(
+            RecordType::CNAME,
+            Some(ttl),
+            vec![name.trim_end_matches('.').to_owned()],
+            None,
+        )],
+    }
+}
+
+/// The plan as a table for people: one line per record set.
+pub fn render_table(plan: &Plan) -> String {
+    let mut rows: Vec<[String; 6]> = vec![[
+        "NAME".into(),
+        "TYPE".into(),
+        "ROUTING".into(),
+        "SET ID".into(),
+        "TTL".into(),
+        "VALUE".into(),
+    ]];
+    for r in &plan.records {
+        let routing = match &r.routing {
+            RecordRouting::Simple => "simple".to_owned(),
+            RecordRouting::Weighted { weight, .. } => format!("weight={weight}"),
+            RecordRouting::Geolocation { location, .. } => match location {
+                Location::Default => "geo=*".to_owned(),
+                Location::Continent(c) => format!("geo=continent:{c:?}"),
+                Location::Country(c) => format!("geo=country:{c}"),
+                Location::Subdivision {
+                    country,
+                    subdivision,
+                } => format!("geo=subdivision:{country}-{subdivision}"),
+            },
+            RecordRouting::Latency { region, .. } => format!("latency={region}"),
+        };
+        let value = match &r.alias {
+            Some(a) => format!("ALIAS {} ({})", a.dns_name, a.hosted_zone_id),
+            None => r.values.join(","),
+        };
+        let rtype = if r.alias.is_some() {
+            "A (alias)".to_owned()
+        } else {
+            format!("{:?}", r.rtype)
+        };
+        rows.push([
+            r.name.clone(),
+            rtype,
+            routing,
+            r.routing.set_id().to_owned(),
+            r.ttl.map_or("-".to_owned(), |t| t.to_string()),
+            value,
+        ]);
+    }
+    let widths: Vec<usize> = (0..6)
+        .map(|c| rows.iter().map(|r| r[c].len()).max().unwrap_or(0))
+        .collect();
+    let mut out = String::new();
+    for row in rows {
+        let line: Vec<String> = row
+            .iter()
+            .enumerate()
+            .map(|(c, cell)| format!("{cell:<w$}", w = widths[c]))
+            .collect();
+        out.push_str(line.join("  ").trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+#[path = "plan_tests.rs"]
+mod tests;
