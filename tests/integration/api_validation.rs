@@ -6,6 +6,11 @@ use serde_json::{Value, json};
 
 use crate::support::{self, Cluster};
 
+/// (case, base object, [(JSON pointer, new value)], field the refusal must name)
+type Case<'a> = (&'a str, &'a Value, Vec<(&'a str, Value)>, &'a str);
+/// The same, with the kind first.
+type KindCase<'a> = (&'a str, &'a str, &'a Value, Vec<(&'a str, Value)>, &'a str);
+
 /// Sets `value` at a JSON pointer, creating the last key if needed.
 fn set(doc: &mut Value, pointer: &str, value: Value) {
     let (parent, key) = pointer.rsplit_once('/').expect("pointer");
@@ -95,8 +100,7 @@ async fn malformed_global_ingresses_are_refused_naming_the_field() {
     let geo = support::example("globalingress-geolocation.yaml");
     let latency = support::example("globalingress-latency.yaml");
 
-    // (case, base, [(pointer, value)], field the message must name)
-    let cases: Vec<(&str, &Value, Vec<(&str, Value)>, &str)> = vec![
+    let cases: Vec<Case> = vec![
         (
             "upper-case hostname",
             &weighted,
@@ -319,7 +323,7 @@ async fn malformed_zones_and_spokes_are_refused_naming_the_field() {
     let spoke = support::example("spokecluster-eu-west-1.yaml");
     let rfc2136 = support::example("dnszone-rfc2136.yaml")["spec"]["provider"]["rfc2136"].clone();
 
-    let cases: Vec<(&str, &str, &Value, Vec<(&str, Value)>, &str)> = vec![
+    let cases: Vec<KindCase> = vec![
         (
             "two providers",
             "DNSZone",
