@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
@@ -68,7 +69,131 @@ pub struct RunArgs {
     pub kube: KubeArgs,
 
     #[command(flatten)]
+    pub controller: ControllerArgs,
+
+    #[command(flatten)]
+    pub leader: LeaderArgs,
+
+    #[command(flatten)]
+    pub aws: AwsArgs,
+
+    #[command(flatten)]
     pub admin: AdminArgs,
+}
+
+/// What the controllers watch and how often they look again.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Controller")]
+pub struct ControllerArgs {
+    /// Reconcile every GlobalIngress and DNSZone at least this often, even without changes
+    /// (DNS, AWS and spokes change without watch events).
+    #[arg(long, env = "GLOBALINGRESS_RESYNC_INTERVAL", value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
+    pub resync_interval: Duration,
+
+    /// Check every SpokeCluster's API server this often.
+    #[arg(long, env = "GLOBALINGRESS_SPOKE_CHECK_INTERVAL", value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    pub spoke_check_interval: Duration,
+
+    /// Watch GlobalIngresses in this namespace only (default: all namespaces).
+    #[arg(long, env = "GLOBALINGRESS_WATCH_NAMESPACE", value_name = "NAMESPACE")]
+    pub watch_namespace: Option<String>,
+}
+
+/// Leader election: every replica watches and plans; only the Lease holder writes.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Leader election")]
+pub struct LeaderArgs {
+    /// Namespace of the Lease (must exist).
+    #[arg(
+        long,
+        env = "GLOBALINGRESS_LEASE_NAMESPACE",
+        value_name = "NAMESPACE",
+        default_value = "globalingress-system"
+    )]
+    pub lease_namespace: String,
+
+    /// Name of the Lease; replicas sharing it elect one leader.
+    #[arg(
+        long,
+        env = "GLOBALINGRESS_LEASE_NAME",
+        value_name = "NAME",
+        default_value = "globalingress-leader"
+    )]
+    pub lease_name: String,
+
+    /// This replica's identity in the Lease (default: host name and process id).
+    #[arg(long, env = "POD_NAME", value_name = "NAME")]
+    pub identity: Option<String>,
+
+    /// How long a Lease stays valid without renewal; a follower takes over after it.
+    #[arg(long, env = "GLOBALINGRESS_LEASE_DURATION", value_name = "DURATION", default_value = "15s", value_parser = parse_duration)]
+    pub lease_duration: Duration,
+
+    /// A leader that could not renew for this long stops writing (shorter than the lease duration).
+    #[arg(long, env = "GLOBALINGRESS_RENEW_DEADLINE", value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    pub renew_deadline: Duration,
+
+    /// Time between attempts to acquire or renew the Lease.
+    #[arg(long, env = "GLOBALINGRESS_LEASE_RETRY_PERIOD", value_name = "DURATION", default_value = "2s", value_parser = parse_duration)]
+    pub retry_period: Duration,
+}
+
+/// AWS access.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "AWS")]
+pub struct AwsArgs {
+    /// Region for regional AWS services (Route 53 is global).
+    #[arg(
+        long,
+        env = "AWS_REGION",
+        value_name = "REGION",
+        default_value = "us-east-1"
+    )]
+    pub aws_region: String,
+
+    /// Send every AWS call to this endpoint instead (an emulator, e.g. http://127.0.0.1:5000).
+    #[arg(long, env = "GLOBALINGRESS_AWS_ENDPOINT_URL", value_name = "URL")]
+    pub aws_endpoint_url: Option<String>,
+
+    /// Attempts per AWS call for throttling and server errors (exponential backoff with jitter).
+    #[arg(
+        long,
+        env = "GLOBALINGRESS_AWS_MAX_ATTEMPTS",
+        value_name = "N",
+        default_value_t = 5
+    )]
+    pub aws_max_attempts: u32,
+}
+
+/// Parses `500ms`, `15s`, `2m`, `1h`, or combinations such as `1m30s`.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let mut total = Duration::ZERO;
+    let mut rest = s.trim();
+    if rest.is_empty() {
+        return Err("empty duration".into());
+    }
+    while !rest.is_empty() {
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let n: u64 = rest[..digits]
+            .parse()
+            .map_err(|_| format!("{s:?}: expected a number, e.g. 15s"))?;
+        rest = &rest[digits..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let unit = &rest[..unit_len];
+        rest = &rest[unit_len..];
+        total += match unit {
+            "ms" => Duration::from_millis(n),
+            "s" => Duration::from_secs(n),
+            "m" => Duration::from_secs(n * 60),
+            "h" => Duration::from_secs(n * 3600),
+            _ => return Err(format!("{s:?}: unit must be ms, s, m or h")),
+        };
+    }
+    Ok(total)
 }
 
 /// How to reach the hub cluster.
@@ -134,6 +259,15 @@ mod tests {
     use super::*;
 
     #[test]
+    fn durations_parse_like_kubernetes_writes_them() {
+        assert_eq!(parse_duration("15s"), Ok(Duration::from_secs(15)));
+        assert_eq!(parse_duration("1m30s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert!(parse_duration("15").is_err());
+        assert!(parse_duration("fast").is_err());
+    }
+
+    #[test]
     fn cli_definition_is_consistent() {
         Cli::command().debug_assert();
     }
@@ -151,6 +285,9 @@ mod tests {
         for var in [
             "GLOBALINGRESS_KUBECONFIG",
             "GLOBALINGRESS_ADMIN_ADDRESS",
+            "GLOBALINGRESS_RESYNC_INTERVAL",
+            "GLOBALINGRESS_LEASE_NAME",
+            "GLOBALINGRESS_AWS_ENDPOINT_URL",
             "GLOBALINGRESS_LOG_FORMAT",
             "GLOBALINGRESS_LOG",
         ] {

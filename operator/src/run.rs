@@ -1,20 +1,21 @@
 //! `globalingress run`: the long-running controller process.
 //!
-//! Today it connects to the hub, reports the API server's version, watches Namespaces (logging
-//! what it sees and opening the readiness gate after the first full list), and serves the admin
-//! endpoints until SIGTERM or SIGINT. The GlobalIngress controllers plug into the same skeleton.
+//! Connects to the hub, starts leader election, the three controllers and the admin server, and
+//! runs until SIGTERM or SIGINT; then stops the controllers, releases the Lease (so a follower
+//! takes over at once) and stops the admin server.
 
-use futures::{StreamExt as _, TryStreamExt as _};
-use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::api::coordination::v1::Lease;
 use kube::Api;
-use kube::runtime::watcher::{self, Event};
 use tokio::sync::watch;
 use tracing::{info, warn};
 
 use crate::admin::{self, Readiness};
+use crate::aws::{SdkSettings, sdk_config};
 use crate::cli::RunArgs;
+use crate::controller::{self, Settings};
 use crate::kube_client;
-use crate::telemetry::{KindLabels, Metrics, WatchLabels};
+use crate::leader::{self, LeaseConfig};
+use crate::telemetry::Metrics;
 
 /// Errors that stop the controller process.
 #[derive(Debug, thiserror::Error)]
@@ -42,8 +43,6 @@ pub enum Error {
     },
 }
 
-const NAMESPACES_GATE: &str = "namespaces";
-
 /// Runs until SIGTERM or SIGINT, then shuts down gracefully.
 pub async fn run(args: RunArgs) -> Result<(), Error> {
     let client = kube_client::connect(args.kube.kubeconfig.as_deref())
@@ -53,25 +52,25 @@ pub async fn run(args: RunArgs) -> Result<(), Error> {
         .apiserver_version()
         .await
         .map_err(|source| Error::HubVersion { source })?;
-    info!(
-        version = %version.git_version,
-        platform = %version.platform,
-        "connected to the hub API server"
-    );
+    info!(version = %version.git_version, "connected to the hub API server");
 
+    let identity = args
+        .leader
+        .identity
+        .clone()
+        .unwrap_or_else(default_identity);
     let metrics = Metrics::new();
     let readiness = Readiness::default();
-    readiness.register(NAMESPACES_GATE);
-
     let (stop_tx, stop_rx) = watch::channel(false);
-    let shutdown = {
-        let mut stop_rx = stop_rx.clone();
+
+    let router = admin::router(readiness.clone(), metrics.clone());
+    let admin_stop = {
+        let mut stop = stop_rx.clone();
         async move {
-            let _ = stop_rx.wait_for(|stop| *stop).await;
+            let _ = stop.wait_for(|s| *s).await;
         }
     };
-    let router = admin::router(readiness.clone(), metrics.clone());
-    let (bound, admin_task) = admin::serve(args.admin.admin_address, router, shutdown)
+    let (bound, admin_task) = admin::serve(args.admin.admin_address, router, admin_stop)
         .await
         .map_err(|source| Error::AdminServer {
             address: args.admin.admin_address,
@@ -79,18 +78,63 @@ pub async fn run(args: RunArgs) -> Result<(), Error> {
         })?;
     info!(address = %bound, "admin server listening (/healthz, /readyz, /metrics)");
 
-    let watch_task = tokio::spawn(watch_namespaces(
-        Api::all(client),
-        readiness,
+    let leases: Api<Lease> = Api::namespaced(client.clone(), &args.leader.lease_namespace);
+    let (leadership, lease_task) = leader::spawn(
+        leases,
+        LeaseConfig {
+            namespace: args.leader.lease_namespace.clone(),
+            name: args.leader.lease_name.clone(),
+            identity: identity.clone(),
+            lease_duration: args.leader.lease_duration,
+            renew_deadline: args.leader.renew_deadline,
+            retry_period: args.leader.retry_period,
+        },
+        stop_rx.clone(),
+    );
+    info!(%identity, lease = %args.leader.lease_name, namespace = %args.leader.lease_namespace, "joined leader election");
+    {
+        let gauge = metrics.leader.clone();
+        let mut changes = leadership.changes();
+        tokio::spawn(async move {
+            loop {
+                gauge.set(i64::from(*changes.borrow_and_update()));
+                if changes.changed().await.is_err() {
+                    break;
+                }
+            }
+        });
+    }
+
+    let aws = sdk_config(&SdkSettings {
+        region: Some(args.aws.aws_region.clone()),
+        endpoint_url: args.aws.aws_endpoint_url.clone(),
+        static_credentials: None,
+        max_attempts: args.aws.aws_max_attempts,
+    })
+    .await;
+    let controllers = tokio::spawn(controller::run(
+        client,
         metrics,
+        leadership,
+        aws,
+        Settings {
+            resync: args.controller.resync_interval,
+            spoke_check_interval: args.controller.spoke_check_interval,
+            watch_namespace: args.controller.watch_namespace.clone(),
+            identity,
+        },
+        readiness,
         stop_rx,
     ));
 
     wait_for_signal().await?;
     info!("shutting down");
     let _ = stop_tx.send(true);
-    if let Err(error) = watch_task.await {
-        warn!(%error, "namespace watch ended abnormally");
+    if let Err(error) = controllers.await {
+        warn!(%error, "controllers ended abnormally");
+    }
+    if let Err(error) = lease_task.await {
+        warn!(%error, "leader election ended abnormally");
     }
     match admin_task.await {
         Ok(Ok(())) => {}
@@ -101,72 +145,11 @@ pub async fn run(args: RunArgs) -> Result<(), Error> {
     Ok(())
 }
 
-async fn watch_namespaces(
-    api: Api<Namespace>,
-    readiness: Readiness,
-    metrics: Metrics,
-    mut stop: watch::Receiver<bool>,
-) {
-    let label = |event| WatchLabels {
-        kind: "Namespace",
-        event,
-    };
-    let objects = metrics
-        .watched_objects
-        .get_or_create(&KindLabels { kind: "Namespace" })
-        .clone();
-    let mut stream = watcher::watcher(api, watcher::Config::default()).boxed();
-    // Names seen, so the gauge stays right across re-lists and repeated applies.
-    let mut known = std::collections::BTreeSet::new();
-    let mut listing = std::collections::BTreeSet::new();
-    loop {
-        let next = tokio::select! {
-            _ = stop.wait_for(|stop| *stop) => return,
-            next = stream.try_next() => next,
-        };
-        match next {
-            Ok(Some(Event::Init)) => listing.clear(),
-            Ok(Some(Event::InitApply(ns))) => {
-                listing.insert(ns.metadata.name.unwrap_or_default());
-            }
-            Ok(Some(Event::InitDone)) => {
-                metrics
-                    .watch_events
-                    .get_or_create(&label("init_done"))
-                    .inc();
-                known = std::mem::take(&mut listing);
-                objects.set(known.len() as i64);
-                readiness.open(NAMESPACES_GATE);
-                info!(count = known.len(), "namespaces listed");
-            }
-            Ok(Some(Event::Apply(ns))) => {
-                metrics.watch_events.get_or_create(&label("apply")).inc();
-                known.insert(ns.metadata.name.clone().unwrap_or_default());
-                objects.set(known.len() as i64);
-                info!(
-                    namespace = ns.metadata.name.as_deref().unwrap_or(""),
-                    "namespace applied"
-                );
-            }
-            Ok(Some(Event::Delete(ns))) => {
-                metrics.watch_events.get_or_create(&label("delete")).inc();
-                known.remove(ns.metadata.name.as_deref().unwrap_or_default());
-                objects.set(known.len() as i64);
-                info!(
-                    namespace = ns.metadata.name.as_deref().unwrap_or(""),
-                    "namespace deleted"
-                );
-            }
-            Ok(None) => return,
-            Err(error) => {
-                // The watcher retries by itself on the next poll; back off so a dead API server
-                // does not spin the loop.
-                metrics.watch_events.get_or_create(&label("error")).inc();
-                warn!(%error, "namespace watch failed; retrying");
-                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-            }
-        }
-    }
+fn default_identity() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_else(|_| "globalingress".to_owned());
+    format!("{host}-{}", std::process::id())
 }
 
 async fn wait_for_signal() -> Result<(), Error> {

@@ -7,6 +7,7 @@ use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 use tracing_subscriber::EnvFilter;
 
@@ -45,10 +46,52 @@ pub struct KindLabels {
     pub kind: &'static str,
 }
 
+/// Labels of reconcile metrics: the controller and, for errors, the error's category (the variant
+/// name: a bounded set).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct ReconcileLabels {
+    pub controller: &'static str,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct ErrorLabels {
+    pub controller: &'static str,
+    pub category: &'static str,
+}
+
+/// Labels of the objects-by-condition gauge.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct ConditionLabels {
+    pub kind: &'static str,
+    pub condition: &'static str,
+    pub status: String,
+}
+
+/// Labels of write counters: what was written (`status`, `finalizer`, `event`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct WriteLabels {
+    pub controller: &'static str,
+    pub write: &'static str,
+}
+
 /// Every metric the process exports, registered once.
 #[derive(Debug, Clone)]
 pub struct Metrics {
     registry: Arc<Registry>,
+    /// Reconciles run, by controller.
+    pub reconciles: Family<ReconcileLabels, Counter>,
+    /// Reconcile duration in seconds, by controller.
+    pub reconcile_duration: Family<ReconcileLabels, Histogram>,
+    /// Reconcile errors, by controller and category.
+    pub reconcile_errors: Family<ErrorLabels, Counter>,
+    /// 1 while this replica holds the leader Lease.
+    pub leader: Gauge,
+    /// Writes made to the hub (status patches, finalizers, events), by controller and kind.
+    pub writes: Family<WriteLabels, Counter>,
+    /// Writes a follower computed but did not make.
+    pub writes_skipped_not_leader: Family<WriteLabels, Counter>,
+    /// Objects by condition status.
+    pub objects_by_condition: Family<ConditionLabels, Gauge<i64, AtomicI64>>,
     /// Watch events received, by kind and event (`apply`, `delete`, `init_done`, `error`).
     pub watch_events: Family<WatchLabels, Counter>,
     /// Objects currently known per watched kind.
@@ -83,10 +126,63 @@ impl Metrics {
             "Objects currently known, by kind",
             watched_objects.clone(),
         );
+        let reconciles = Family::<ReconcileLabels, Counter>::default();
+        registry.register(
+            "reconciles",
+            "Reconciles run, by controller",
+            reconciles.clone(),
+        );
+        let reconcile_duration = Family::<ReconcileLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new([
+                0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+            ])
+        });
+        registry.register(
+            "reconcile_duration_seconds",
+            "Reconcile duration, by controller",
+            reconcile_duration.clone(),
+        );
+        let reconcile_errors = Family::<ErrorLabels, Counter>::default();
+        registry.register(
+            "reconcile_errors",
+            "Reconcile errors, by controller and error category",
+            reconcile_errors.clone(),
+        );
+        let leader = Gauge::default();
+        registry.register(
+            "leader",
+            "1 while this replica holds the leader Lease",
+            leader.clone(),
+        );
+        let writes = Family::<WriteLabels, Counter>::default();
+        registry.register(
+            "writes",
+            "Writes made to the hub, by controller and kind",
+            writes.clone(),
+        );
+        let writes_skipped_not_leader = Family::<WriteLabels, Counter>::default();
+        registry.register(
+            "writes_skipped_not_leader",
+            "Writes computed but not made because this replica is not the leader",
+            writes_skipped_not_leader.clone(),
+        );
+        let objects_by_condition = Family::<ConditionLabels, Gauge<i64, AtomicI64>>::default();
+        registry.register(
+            "objects_by_condition",
+            "Objects by kind, condition and status",
+            objects_by_condition.clone(),
+        );
         Self {
             registry: Arc::new(registry),
             watch_events,
             watched_objects,
+            reconciles,
+            reconcile_duration,
+            reconcile_errors,
+            leader,
+            writes,
+            writes_skipped_not_leader,
+            objects_by_condition,
         }
     }
 

@@ -175,12 +175,41 @@ impl UpdateClient {
 
     /// Sends one update; `Ok` only when the server answered NOERROR.
     pub async fn send(&self, update: Update) -> Result<(), Error> {
+        self.exchange(update.into_message()).await.map(|_| ())
+    }
+
+    /// A signed query (recursion off): the records of `name`/`rtype`, empty for NODATA or
+    /// NXDOMAIN.
+    pub async fn query(&self, name: &Name, rtype: RecordType) -> Result<Vec<Record>, Error> {
+        let mut message = Message::query();
+        message.metadata.recursion_desired = false;
+        message.add_query(Query::query(name.clone(), rtype));
+        match self.exchange(message).await {
+            Ok(records) => Ok(records
+                .into_iter()
+                .filter(|r| r.record_type() == rtype)
+                .collect()),
+            Err(Error::Refused {
+                code: ResponseCode::NXDomain,
+                ..
+            }) => Ok(Vec::new()),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn exchange(&self, message: Message) -> Result<Vec<Record>, Error> {
         let server = self.server;
-        let request = DnsRequest::new(update.into_message(), DnsRequestOptions::default());
+        let mut options = DnsRequestOptions::default();
+        options.recursion_desired = false;
+        let request = DnsRequest::new(message, options);
         let mut responses = self.client.send(request);
+        let mut answers = Vec::new();
         let code = match responses.next().await {
             None => return Err(Error::NoResponse { server }),
-            Some(Ok(response)) => response.metadata.response_code,
+            Some(Ok(response)) => {
+                answers = response.answers.clone();
+                response.metadata.response_code
+            }
             // hickory turns error codes (and answers without records, which every update response
             // is) into errors; keep the code, it is what callers act on.
             Some(Err(hickory_net::NetError::Dns(dns))) => match super::response_code(&dns) {
@@ -195,7 +224,7 @@ impl UpdateClient {
             Some(Err(source)) => return Err(Error::Exchange { server, source }),
         };
         match code {
-            ResponseCode::NoError => Ok(()),
+            ResponseCode::NoError => Ok(answers),
             code => Err(Error::Refused { server, code }),
         }
     }

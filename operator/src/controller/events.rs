@@ -1,0 +1,15 @@
+//! Event reasons (PascalCase), in one place.
+
+pub const READY: &str = "Ready";
+pub const NOT_READY: &str = "NotReady";
+pub const DNS_ZONE_NOT_FOUND: &str = "DNSZoneNotFound";
+pub const SPOKE_CLUSTER_NOT_FOUND: &str = "SpokeClusterNotFound";
+pub const HOSTNAME_CONFLICT: &str = "HostnameConflict";
+pub const INVALID_SPEC: &str = "InvalidSpec";
+pub const PAUSED: &str = "Paused";
+pub const DELETED_RECORDS: &str = "DeletedRecords";
+pub const RETAINED_RECORDS: &str = "RetainedRecords";
+pub const SPOKE_REACHABLE: &str = "SpokeReachable";
+pub const SPOKE_UNREACHABLE: &str = "SpokeUnreachable";
+pub const ZONE_READY: &str = "ZoneReady";
+pub const ZONE_UNAVAILABLE: &str = "ZoneUnavailable";

@@ -1,0 +1,331 @@
+//! The GlobalIngress reconciler: observe -> plan -> apply -> status.
+//!
+//! observe reads only from the watch caches (no API calls); plan is
+//! [`crate::reconcile::plan::plan`]; apply is the finalizer and, from the DNS engine on, the
+//! records; status is [`super::status::compute`], patched only when something but a timestamp
+//! changed.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use kube::api::Api;
+use kube::runtime::controller::Action;
+use kube::runtime::finalizer::{self, Event as FinalizerEvent, finalizer};
+use kube::runtime::reflector::ObjectRef;
+use kube::{Resource as _, ResourceExt as _};
+use tracing::info;
+
+use super::status::{self, READY};
+use super::{Context, events};
+use crate::api::condition;
+use crate::api::global_ingress::{DeletionPolicy, GlobalIngress};
+use crate::reconcile::observe::external_endpoint;
+use crate::reconcile::plan::{self, Health, Observed, Problem, ProviderKind, Zone};
+use crate::telemetry::{ConditionLabels, ErrorLabels, ReconcileLabels};
+
+pub const FINALIZER: &str = "globalingress.io/cleanup";
+const CONTROLLER: &str = "globalingress";
+
+/// Reconcile errors; the variant name is the metric's error category.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("failed to patch the status")]
+    PatchStatus {
+        #[source]
+        source: kube::Error,
+    },
+    #[error("failed to add or remove the finalizer")]
+    Finalizer {
+        #[source]
+        source: Box<finalizer::Error<Error>>,
+    },
+}
+
+impl Error {
+    fn category(&self) -> &'static str {
+        match self {
+            Self::PatchStatus { .. } => "PatchStatus",
+            Self::Finalizer { .. } => "Finalizer",
+        }
+    }
+}
+
+/// What observe found.
+struct Observation {
+    zone: Option<Zone>,
+    problems: Vec<Problem>,
+    targets: Vec<(String, Observed)>,
+}
+
+fn observe(gi: &GlobalIngress, ctx: &Context) -> Observation {
+    let mut problems = Vec::new();
+    let zone = ctx
+        .zones
+        .get(&ObjectRef::new(&gi.spec.dns_zone_ref))
+        .map(|z| Zone {
+            domain: z.spec.domain.trim_end_matches('.').to_ascii_lowercase(),
+            provider: if z.spec.provider.route53.is_some() {
+                ProviderKind::Route53
+            } else {
+                ProviderKind::Rfc2136
+            },
+        });
+    if zone.is_none() {
+        problems.push(Problem {
+            reason: events::DNS_ZONE_NOT_FOUND,
+            field: "spec.dnsZoneRef".into(),
+            message: format!("DNSZone {:?} does not exist", gi.spec.dns_zone_ref),
+        });
+    }
+    let mut targets = Vec::new();
+    for (i, t) in gi.spec.targets.iter().enumerate() {
+        let mut region = t.region.clone();
+        if let Some(cluster) = &t.cluster_ref {
+            match ctx.spokes.get(&ObjectRef::new(cluster)) {
+                Some(spoke) => region = region.or_else(|| Some(spoke.spec.region.clone())),
+                None => problems.push(Problem {
+                    reason: events::SPOKE_CLUSTER_NOT_FOUND,
+                    field: format!("spec.targets[{i}].clusterRef"),
+                    message: format!("SpokeCluster {cluster:?} does not exist"),
+                }),
+            }
+        }
+        targets.push((
+            t.name.clone(),
+            Observed {
+                endpoint: external_endpoint(t),
+                region,
+                // Health checks come with the prober; until then every target counts as healthy.
+                health: Health::Unknown,
+            },
+        ));
+    }
+    problems.extend(hostname_conflicts(gi, ctx));
+    Observation {
+        zone,
+        problems,
+        targets,
+    }
+}
+
+/// Hostnames this object claims that an older GlobalIngress already claims: the older keeps
+/// them (ties broken by namespace/name, so both sides agree).
+fn hostname_conflicts(gi: &GlobalIngress, ctx: &Context) -> Vec<Problem> {
+    let key = |o: &GlobalIngress| {
+        (
+            o.metadata.creation_timestamp.clone().map(|t| t.0),
+            o.namespace().unwrap_or_default(),
+            o.name_any(),
+        )
+    };
+    let mine = key(gi);
+    let mut out = Vec::new();
+    for other in ctx.ingresses.state() {
+        // Only a claim in the same DNSZone conflicts (a private and a public zone may serve the
+        // same name on purpose).
+        if other.metadata.uid == gi.metadata.uid
+            || other.metadata.deletion_timestamp.is_some()
+            || other.spec.dns_zone_ref != gi.spec.dns_zone_ref
+        {
+            continue;
+        }
+        if key(&other) >= mine {
+            continue;
+        }
+        for (i, host) in gi.spec.hostnames.iter().enumerate() {
+            if other
+                .spec
+                .hostnames
+                .iter()
+                .any(|h| h.eq_ignore_ascii_case(host))
+            {
+                out.push(Problem {
+                    reason: events::HOSTNAME_CONFLICT,
+                    field: format!("spec.hostnames[{i}]"),
+                    message: format!(
+                        "{host} is already claimed by the older GlobalIngress {}/{}",
+                        other.namespace().unwrap_or_default(),
+                        other.name_any()
+                    ),
+                });
+            }
+        }
+    }
+    out
+}
+
+pub async fn reconcile(gi: Arc<GlobalIngress>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let started = Instant::now();
+    let labels = ReconcileLabels {
+        controller: CONTROLLER,
+    };
+    ctx.metrics.reconciles.get_or_create(&labels).inc();
+    let result = reconcile_inner(gi, &ctx).await;
+    ctx.metrics
+        .reconcile_duration
+        .get_or_create(&labels)
+        .observe(started.elapsed().as_secs_f64());
+    if let Err(error) = &result {
+        ctx.metrics
+            .reconcile_errors
+            .get_or_create(&ErrorLabels {
+                controller: CONTROLLER,
+                category: error.category(),
+            })
+            .inc();
+    }
+    result
+}
+
+async fn reconcile_inner(gi: Arc<GlobalIngress>, ctx: &Context) -> Result<Action, Error> {
+    let namespace = gi.namespace().unwrap_or_default();
+    let api: Api<GlobalIngress> = Api::namespaced(ctx.client.clone(), &namespace);
+    if !ctx.leadership.is_leader() {
+        // Followers keep their caches and plans warm but write nothing.
+        let observation = observe(&gi, ctx);
+        if let Some(zone) = &observation.zone {
+            let _ = plan::plan(
+                &gi.spec,
+                zone,
+                &observation.targets.iter().cloned().collect(),
+            );
+        }
+        ctx.may_write(CONTROLLER, "status");
+        return Ok(Action::requeue(ctx.settings.resync));
+    }
+    finalizer(&api, FINALIZER, gi, |event| async {
+        match event {
+            FinalizerEvent::Apply(gi) => apply(&gi, &api, ctx).await,
+            FinalizerEvent::Cleanup(gi) => cleanup(&gi, ctx).await,
+        }
+    })
+    .await
+    .map_err(|source| Error::Finalizer {
+        source: Box::new(source),
+    })
+}
+
+async fn apply(
+    gi: &GlobalIngress,
+    api: &Api<GlobalIngress>,
+    ctx: &Context,
+) -> Result<Action, Error> {
+    let observation = observe(gi, ctx);
+    let targets: BTreeMap<String, Observed> = observation.targets.iter().cloned().collect();
+    let planned = observation
+        .zone
+        .as_ref()
+        .map(|zone| plan::plan(&gi.spec, zone, &targets));
+    let mut problems = observation.problems;
+    if let Some(p) = &planned {
+        problems.extend(p.problems.iter().cloned());
+    }
+    let now = super::now_rfc3339();
+    let new = status::compute(&status::Inputs {
+        previous: gi.status.as_ref(),
+        generation: gi.metadata.generation,
+        paused: gi.spec.paused,
+        problems: &problems,
+        plan: planned.as_ref(),
+        targets: &observation.targets,
+        now: &now,
+    });
+    record_condition(ctx, gi, &new);
+    if status::changed(gi.status.as_ref(), &new) && ctx.may_write(CONTROLLER, "status") {
+        super::apply_status(api, &gi.name_any(), &new)
+            .await
+            .map_err(|source| Error::PatchStatus { source })?;
+        announce(gi, &new, ctx).await;
+    }
+    Ok(Action::requeue(ctx.settings.resync))
+}
+
+/// An Event when the Ready condition changes status or reason.
+async fn announce(gi: &GlobalIngress, new: &crate::api::GlobalIngressStatus, ctx: &Context) {
+    let before = gi
+        .status
+        .as_ref()
+        .and_then(|s| condition::find(&s.conditions, READY));
+    let Some(after) = condition::find(&new.conditions, READY) else {
+        return;
+    };
+    if before.is_some_and(|b| b.status == after.status && b.reason == after.reason) {
+        return;
+    }
+    let reason = match after.status.as_str() {
+        "True" => events::READY,
+        "Unknown" => events::PAUSED,
+        _ => match after.reason.as_str() {
+            events::DNS_ZONE_NOT_FOUND => events::DNS_ZONE_NOT_FOUND,
+            events::SPOKE_CLUSTER_NOT_FOUND => events::SPOKE_CLUSTER_NOT_FOUND,
+            events::HOSTNAME_CONFLICT => events::HOSTNAME_CONFLICT,
+            _ => events::INVALID_SPEC,
+        },
+    };
+    ctx.event(
+        CONTROLLER,
+        &gi.object_ref(&()),
+        after.status == "False",
+        reason,
+        after.message.clone(),
+    )
+    .await;
+}
+
+fn record_condition(ctx: &Context, gi: &GlobalIngress, new: &crate::api::GlobalIngressStatus) {
+    // The gauge counts objects per Ready status; recomputed from the cache plus this object's
+    // new status, so it never drifts.
+    let mut counts: BTreeMap<String, i64> = BTreeMap::new();
+    for other in ctx.ingresses.state() {
+        let status = if other.metadata.uid == gi.metadata.uid {
+            condition::find(&new.conditions, READY).map(|c| c.status.clone())
+        } else {
+            other
+                .status
+                .as_ref()
+                .and_then(|s| condition::find(&s.conditions, READY).map(|c| c.status.clone()))
+        };
+        *counts
+            .entry(status.unwrap_or_else(|| "Unknown".into()))
+            .or_default() += 1;
+    }
+    for s in ["True", "False", "Unknown"] {
+        ctx.metrics
+            .objects_by_condition
+            .get_or_create(&ConditionLabels {
+                kind: "GlobalIngress",
+                condition: READY,
+                status: s.to_owned(),
+            })
+            .set(counts.get(s).copied().unwrap_or(0));
+    }
+}
+
+async fn cleanup(gi: &GlobalIngress, ctx: &Context) -> Result<Action, Error> {
+    let (reason, note) = match gi.spec.deletion_policy {
+        // The DNS engine removes exactly this object's records here; nothing is published yet.
+        DeletionPolicy::Delete => (
+            events::DELETED_RECORDS,
+            "deletionPolicy Delete: this object's records and resources are removed",
+        ),
+        DeletionPolicy::Retain => (
+            events::RETAINED_RECORDS,
+            "deletionPolicy Retain: records and resources are left in place",
+        ),
+    };
+    info!(globalingress = %gi.name_any(), policy = ?gi.spec.deletion_policy, "cleaning up");
+    ctx.event(
+        CONTROLLER,
+        &gi.object_ref(&()),
+        false,
+        reason,
+        note.to_owned(),
+    )
+    .await;
+    Ok(Action::await_change())
+}
+
+pub fn error_policy(_gi: Arc<GlobalIngress>, _error: &Error, _ctx: Arc<Context>) -> Action {
+    super::requeue_after_error()
+}

@@ -1,0 +1,328 @@
+//! The controllers: GlobalIngress (observe -> plan -> apply -> status), SpokeCluster (is the
+//! spoke reachable) and DNSZone (does the zone exist at its provider).
+//!
+//! Every replica runs all three and computes everything; only the Lease holder writes (status,
+//! finalizers, Events, and later AWS and DNS). Writes go through [`Context::may_write`], which
+//! counts what a follower skipped.
+
+pub mod dns_zone;
+pub mod events;
+pub mod global_ingress;
+pub mod spoke_cluster;
+pub mod status;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::{StreamExt as _, TryStreamExt as _};
+use k8s_openapi::api::core::v1::ObjectReference;
+use kube::Resource;
+use kube::api::{Api, Patch, PatchParams};
+use kube::runtime::controller::Action;
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::runtime::reflector::Store;
+use kube::runtime::{Controller, WatchStreamExt as _, reflector, watcher};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tokio::sync::watch;
+use tracing::{debug, warn};
+
+use crate::admin::Readiness;
+use crate::api::{DNSZone, GlobalIngress, SpokeCluster};
+use crate::leader::Leadership;
+use crate::telemetry::{Metrics, WriteLabels};
+
+/// Field manager of status patches (server-side apply).
+pub const STATUS_MANAGER: &str = "globalingress/status";
+
+/// Settings of the controllers.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Requeue of every GlobalIngress and DNSZone even without watch events (external state —
+    /// DNS, AWS, spokes — changes without them).
+    pub resync: Duration,
+    /// How often each spoke's API server is checked.
+    pub spoke_check_interval: Duration,
+    /// Restrict GlobalIngresses to one namespace (all when `None`).
+    pub watch_namespace: Option<String>,
+    /// Name of this replica, in Events.
+    pub identity: String,
+}
+
+/// What every reconcile gets.
+pub struct Context {
+    pub client: kube::Client,
+    pub metrics: Metrics,
+    pub leadership: Leadership,
+    pub recorder: Recorder,
+    pub aws: aws_config::SdkConfig,
+    pub settings: Settings,
+    pub zones: Store<DNSZone>,
+    pub spokes: Store<SpokeCluster>,
+    pub ingresses: Store<GlobalIngress>,
+}
+
+impl std::fmt::Debug for Context {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Context")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Context {
+    /// Whether this replica may make a write of this kind now; counts the write either way.
+    pub fn may_write(&self, controller: &'static str, write: &'static str) -> bool {
+        let labels = WriteLabels { controller, write };
+        if self.leadership.is_leader() {
+            self.metrics.writes.get_or_create(&labels).inc();
+            true
+        } else {
+            self.metrics
+                .writes_skipped_not_leader
+                .get_or_create(&labels)
+                .inc();
+            false
+        }
+    }
+
+    /// Publishes an Event about `reference` (leader only). Failures are logged, never fatal.
+    pub async fn event(
+        &self,
+        controller: &'static str,
+        reference: &ObjectReference,
+        warning: bool,
+        reason: &str,
+        note: String,
+    ) {
+        if !self.may_write(controller, "event") {
+            return;
+        }
+        let event = Event {
+            type_: if warning {
+                EventType::Warning
+            } else {
+                EventType::Normal
+            },
+            reason: reason.to_owned(),
+            note: Some(note),
+            action: "Reconcile".to_owned(),
+            secondary: None,
+        };
+        if let Err(error) = self.recorder.publish(&event, reference).await {
+            warn!(%error, reason, "could not publish event");
+        }
+    }
+}
+
+/// Applies `status` to the status subresource with server-side apply.
+pub async fn apply_status<K>(
+    api: &Api<K>,
+    name: &str,
+    status: &impl Serialize,
+) -> Result<(), kube::Error>
+where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + std::fmt::Debug,
+{
+    let body = serde_json::json!({
+        "apiVersion": K::api_version(&()),
+        "kind": K::kind(&()),
+        "status": status,
+    });
+    api.patch_status(
+        name,
+        &PatchParams::apply(STATUS_MANAGER).force(),
+        &Patch::Apply(&body),
+    )
+    .await
+    .map(|_| ())
+}
+
+/// The current time as RFC 3339, for condition transition times and `lastSeen`.
+pub fn now_rfc3339() -> String {
+    jiff::Timestamp::now()
+        .round(jiff::Unit::Second)
+        .map_or_else(|_| jiff::Timestamp::now().to_string(), |t| t.to_string())
+}
+
+/// Starts the three controllers; each opens its readiness gate once its watch has listed
+/// everything. Returns when `stop` turns true and every controller has drained.
+pub async fn run(
+    client: kube::Client,
+    metrics: Metrics,
+    leadership: Leadership,
+    aws: aws_config::SdkConfig,
+    settings: Settings,
+    readiness: Readiness,
+    stop: watch::Receiver<bool>,
+) {
+    let shutdown = move || {
+        let mut stop = stop.clone();
+        async move {
+            let _ = stop.wait_for(|s| *s).await;
+        }
+    };
+    let wc = watcher::Config::default().any_semantic();
+    let (zone_reader, zone_writer) = reflector::store();
+    let (spoke_reader, spoke_writer) = reflector::store();
+    let (gi_reader, gi_writer) = reflector::store();
+
+    let zones_api: Api<DNSZone> = Api::all(client.clone());
+    let spokes_api: Api<SpokeCluster> = Api::all(client.clone());
+    let gi_api: Api<GlobalIngress> = match &settings.watch_namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    };
+    let zone_controller = Controller::for_stream(
+        gated_stream(
+            zones_api.clone(),
+            wc.clone(),
+            &readiness,
+            "dnszones",
+            zone_writer,
+        ),
+        zone_reader,
+    )
+    .graceful_shutdown_on(shutdown());
+    let spoke_controller = Controller::for_stream(
+        gated_stream(
+            spokes_api.clone(),
+            wc.clone(),
+            &readiness,
+            "spokeclusters",
+            spoke_writer,
+        ),
+        spoke_reader,
+    )
+    .graceful_shutdown_on(shutdown());
+    let gi_controller = Controller::for_stream(
+        gated_stream(gi_api, wc.clone(), &readiness, "globalingresses", gi_writer),
+        gi_reader,
+    )
+    .graceful_shutdown_on(shutdown());
+
+    let gi_store = gi_controller.store();
+    let zone_mapper_store = gi_store.clone();
+    let spoke_mapper_store = gi_store.clone();
+    // A change of leadership makes the new leader reconcile everything at once.
+    let leader_gained = futures::stream::unfold(leadership.changes(), |mut rx| async move {
+        loop {
+            rx.changed().await.ok()?;
+            if *rx.borrow_and_update() {
+                return Some(((), rx));
+            }
+        }
+    });
+
+    let ctx = Arc::new(Context {
+        recorder: Recorder::new(
+            client.clone(),
+            Reporter {
+                controller: "globalingress".into(),
+                instance: Some(settings.identity.clone()),
+            },
+        ),
+        client,
+        metrics,
+        leadership,
+        aws,
+        settings,
+        zones: zone_controller.store(),
+        spokes: spoke_controller.store(),
+        ingresses: gi_store.clone(),
+    });
+
+    let gi_controller = gi_controller
+        .watches(zones_api, wc.clone(), move |zone: DNSZone| {
+            let name = zone.metadata.name.unwrap_or_default();
+            zone_mapper_store
+                .state()
+                .into_iter()
+                .filter(|gi| gi.spec.dns_zone_ref == name)
+                .map(|gi| kube::runtime::reflector::ObjectRef::from_obj(&*gi))
+                .collect::<Vec<_>>()
+        })
+        .watches(spokes_api, wc, move |spoke: SpokeCluster| {
+            let name = spoke.metadata.name.unwrap_or_default();
+            spoke_mapper_store
+                .state()
+                .into_iter()
+                .filter(|gi| {
+                    gi.spec
+                        .targets
+                        .iter()
+                        .any(|t| t.cluster_ref.as_deref() == Some(name.as_str()))
+                })
+                .map(|gi| kube::runtime::reflector::ObjectRef::from_obj(&*gi))
+                .collect::<Vec<_>>()
+        })
+        .reconcile_all_on(leader_gained);
+
+    let gi = gi_controller
+        .run(
+            global_ingress::reconcile,
+            global_ingress::error_policy,
+            ctx.clone(),
+        )
+        .for_each(|r| async move { log_result("GlobalIngress", r) });
+    let zones = zone_controller
+        .run(dns_zone::reconcile, dns_zone::error_policy, ctx.clone())
+        .for_each(|r| async move { log_result("DNSZone", r) });
+    let spokes = spoke_controller
+        .run(spoke_cluster::reconcile, spoke_cluster::error_policy, ctx)
+        .for_each(|r| async move { log_result("SpokeCluster", r) });
+    futures::join!(gi, zones, spokes);
+}
+
+/// The watch stream of one kind, feeding its store and opening its readiness gate when the first
+/// complete list has been applied.
+fn gated_stream<K>(
+    api: Api<K>,
+    wc: watcher::Config,
+    readiness: &Readiness,
+    gate: &'static str,
+    writer: reflector::store::Writer<K>,
+) -> impl futures::Stream<Item = Result<K, watcher::Error>> + Send + 'static
+where
+    K: Resource<DynamicType = ()>
+        + Clone
+        + DeserializeOwned
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + 'static,
+{
+    readiness.register(gate);
+    let readiness = readiness.clone();
+    watcher(api, wc)
+        .default_backoff()
+        .reflect(writer)
+        .inspect_ok(move |event| {
+            if matches!(event, watcher::Event::InitDone) {
+                readiness.open(gate);
+            }
+        })
+        .applied_objects()
+}
+
+fn log_result<T: std::fmt::Debug, E: std::error::Error>(kind: &str, result: Result<T, E>) {
+    match result {
+        Ok(done) => debug!(kind, ?done, "reconciled"),
+        Err(error) => {
+            // The whole chain: the top message alone ("failed to add the finalizer") hides why.
+            let mut message = error.to_string();
+            let mut source = std::error::Error::source(&error);
+            while let Some(s) = source {
+                message.push_str(": ");
+                message.push_str(&s.to_string());
+                source = s.source();
+            }
+            warn!(kind, error = %message, "reconcile failed");
+        }
+    }
+}
+
+/// The requeue after an error: soon, but not in a hot loop.
+pub fn requeue_after_error() -> Action {
+    Action::requeue(Duration::from_secs(5))
+}
