@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # make demo: installs what is missing, brings the local environment up (hub + two spokes, moto,
-# Knot), builds globalingress, starts `globalingress run` against the hub, shows it at work, and
-# prints where everything is. Everything keeps running afterwards; `make env-down` stops it all.
+# Knot), builds globalingress, installs the CRDs with a DNSZone (Knot), a SpokeCluster (spoke-a)
+# and two GlobalIngresses (one valid, one referring to a missing zone), starts `globalingress run`
+# against the hub, shows statuses, Events, the plan and metrics, and prints where everything is.
+# Everything keeps running afterwards; `make env-down` stops it all.
 set -euo pipefail
 source "$(dirname "$0")/env/lib.sh"
 cd "$REPO_ROOT"
@@ -28,9 +30,63 @@ if pid_alive "$op/pid"; then
   kill -TERM "$(cat "$op/pid")"
   while pid_alive "$op/pid"; do sleep 0.1; done
 fi
+K=("$GI_KUBECTL" --kubeconfig "$GI_HUB_KUBECONFIG")
+step "installing the CRDs and the demo objects on the hub (demo namespace: demo)"
+"${K[@]}" apply -f crds/ >/dev/null
+"${K[@]}" create namespace globalingress-system --dry-run=client -o yaml | "${K[@]}" apply -f - >/dev/null
+"${K[@]}" create namespace demo --dry-run=client -o yaml | "${K[@]}" apply -f - >/dev/null
+"${K[@]}" -n globalingress-system create secret generic demo-tsig --from-literal=secret="$(cat "$GI_TSIG_SECRET_FILE")" \
+  --dry-run=client -o yaml | "${K[@]}" apply -f - >/dev/null
+"${K[@]}" -n globalingress-system create secret generic spoke-a --from-file=kubeconfig="$GI_SPOKE_A_KUBECONFIG" \
+  --dry-run=client -o yaml | "${K[@]}" apply -f - >/dev/null
+"${K[@]}" apply -f - >/dev/null <<YAML
+apiVersion: globalingress.io/v1alpha1
+kind: DNSZone
+metadata: {name: demo}
+spec:
+  domain: ${GI_DNS_ZONE%.}
+  ownerId: demo-hub
+  provider:
+    rfc2136:
+      server: $GI_DNS_SERVER
+      tsigKeyName: $GI_TSIG_KEY_NAME
+      algorithm: $GI_TSIG_ALGORITHM
+      tsigSecretRef: {namespace: globalingress-system, name: demo-tsig, key: secret}
+---
+apiVersion: globalingress.io/v1alpha1
+kind: SpokeCluster
+metadata: {name: spoke-a}
+spec:
+  region: eu-west-1
+  kubeconfigSecretRef: {namespace: globalingress-system, name: spoke-a}
+---
+apiVersion: globalingress.io/v1alpha1
+kind: GlobalIngress
+metadata: {name: shop, namespace: demo}
+spec:
+  hostnames: [shop.${GI_DNS_ZONE%.}]
+  dnsZoneRef: demo
+  routing: {policy: Weighted}
+  targets:
+    - {name: eu-west-1, weight: 90, region: eu-west-1, loadBalancer: {mode: External, external: {addresses: [127.0.0.11]}}}
+    - {name: us-east-1, weight: 10, region: us-east-1, loadBalancer: {mode: External, external: {addresses: [127.0.0.12]}}}
+---
+apiVersion: globalingress.io/v1alpha1
+kind: GlobalIngress
+metadata: {name: orphan, namespace: demo}
+spec:
+  hostnames: [orphan.${GI_DNS_ZONE%.}]
+  dnsZoneRef: no-such-zone
+  routing: {policy: Weighted}
+  targets:
+    - {name: only, weight: 1, loadBalancer: {mode: External, external: {addresses: [127.0.0.13]}}}
+YAML
+
 admin_port=$(free_ports 1)
 step "starting globalingress run (admin server on 127.0.0.1:$admin_port)"
-"$bin" run --kubeconfig "$GI_HUB_KUBECONFIG" --admin-address "127.0.0.1:$admin_port" \
+AWS_ACCESS_KEY_ID=demo AWS_SECRET_ACCESS_KEY=demo \
+  "$bin" run --kubeconfig "$GI_HUB_KUBECONFIG" --admin-address "127.0.0.1:$admin_port" \
+  --aws-endpoint-url "$GI_AWS_ENDPOINT" --spoke-check-interval 5s \
   </dev/null >"$op/operator.log" 2>&1 &
 echo $! >"$op/pid"
 
@@ -41,23 +97,25 @@ until fetch "http://127.0.0.1:$admin_port/readyz" >/dev/null 2>&1; do
   [ $SECONDS -lt $deadline ] || { cat "$op/operator.log" >&2; die "globalingress not ready after 60s"; }
   sleep 0.2
 done
-step "operator ready: /healthz says '$(fetch "http://127.0.0.1:$admin_port/healthz" | tr -d '\n')'"
-
-demo_ns="demo-$(date +%H%M%S)"
-step "creating namespace $demo_ns on the hub; the operator should report it"
-"$GI_KUBECTL" --kubeconfig "$GI_HUB_KUBECONFIG" create namespace "$demo_ns" >/dev/null
-deadline=$((SECONDS + 15))
-until grep -q "$demo_ns" "$op/operator.log"; do
-  [ $SECONDS -lt $deadline ] || die "the operator did not report namespace $demo_ns (log: $op/operator.log)"
+step "operator ready (every watch synced): /healthz says '$(fetch "http://127.0.0.1:$admin_port/healthz" | tr -d '\n')'"
+deadline=$((SECONDS + 30))
+until [ "$("${K[@]}" -n demo get gi shop -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}')" = True ]; do
+  [ $SECONDS -lt $deadline ] || die "GlobalIngress demo/shop not Ready after 30s (log: $op/operator.log)"
   sleep 0.2
 done
+step "GlobalIngress demo/shop is Ready"
 
-printf '\n--- operator log (%s) ---\n' "$op/operator.log"
-sed 's/^/  /' "$op/operator.log"
-printf '\n--- kubectl get ns (hub) ---\n'
-"$GI_KUBECTL" --kubeconfig "$GI_HUB_KUBECONFIG" get ns | sed 's/^/  /'
+printf '\n--- kubectl get dnszones,spokeclusters,globalingresses ---\n'
+"${K[@]}" get dnsz,spoke | sed 's/^/  /'
+"${K[@]}" -n demo get gi | sed 's/^/  /'
+printf '\n--- kubectl -n demo get events ---\n'
+"${K[@]}" -n demo get events --sort-by=.lastTimestamp | sed 's/^/  /'
+printf '\n--- globalingress plan for demo/shop (what it will publish) ---\n'
+"${K[@]}" -n demo get gi shop -o yaml >"$op/shop.yaml"
+"${K[@]}" get dnsz demo -o yaml >"$op/zone.yaml"
+"$bin" plan -f "$op/zone.yaml" "$op/shop.yaml" | sed 's/^/  /'
 printf '\n--- metrics (http://127.0.0.1:%s/metrics) ---\n' "$admin_port"
-fetch "http://127.0.0.1:$admin_port/metrics" | grep '^globalingress_' | sed 's/^/  /'
+fetch "http://127.0.0.1:$admin_port/metrics" | grep -E '^globalingress_(leader|reconciles_total|writes_total|objects_by_condition)' | sed 's/^/  /'
 printf '\n'
 bash tests/env/env.sh status "$STATE"
 cat >&2 <<TXT

@@ -25,7 +25,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the controller against the hub cluster (the long-running operator process).
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Print the CustomResourceDefinitions (GlobalIngress, SpokeCluster, DNSZone) as YAML, for
     /// `kubectl apply -f -`, or write one file per CRD into a directory (`make crds`).
     Crds(CrdsArgs),

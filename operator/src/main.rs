@@ -10,7 +10,7 @@ async fn main() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
     globalingress::telemetry::init_logging(&cli.log)?;
     match cli.command {
-        Command::Run(args) => globalingress::run::run(args).await?,
+        Command::Run(args) => globalingress::run::run(*args).await?,
         Command::Plan(args) => return plan(&args),
         Command::Crds(args) => match args.dir {
             None => print!("{}", globalingress::api::crds_yaml()?),

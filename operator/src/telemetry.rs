@@ -172,6 +172,13 @@ impl Metrics {
             "Objects by kind, condition and status",
             objects_by_condition.clone(),
         );
+        // Every controller's series exist from the start (at 0), so dashboards and alerts see
+        // them before the first reconcile.
+        for controller in ["globalingress", "spokecluster", "dnszone"] {
+            let labels = ReconcileLabels { controller };
+            let _ = reconciles.get_or_create(&labels);
+            let _ = reconcile_duration.get_or_create(&labels);
+        }
         Self {
             registry: Arc::new(registry),
             watch_events,

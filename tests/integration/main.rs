@@ -7,6 +7,7 @@
 mod support;
 
 mod api_validation;
+mod controller;
 mod smoke_aws;
 mod smoke_dns;
 mod smoke_kube;

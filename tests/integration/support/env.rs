@@ -32,6 +32,8 @@ pub struct TestEnv {
     pub dns_server: SocketAddr,
     pub dns_zone: Name,
     pub tsig_key: TsigKey,
+    /// The TSIG key's base64 secret, for Secrets the operator reads.
+    pub tsig_secret: String,
 }
 
 impl TestEnv {
@@ -146,5 +148,6 @@ fn load(file: &Path) -> Result<TestEnv, String> {
             .parse()
             .map_err(|e| format!("GI_DNS_ZONE: {e}"))?,
         tsig_key,
+        tsig_secret: secret.trim().to_owned(),
     })
 }

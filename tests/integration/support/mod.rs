@@ -8,6 +8,7 @@
 //! A part that cannot be found or started fails the test that needs it. Nothing is skipped.
 
 pub mod env;
+pub mod operator;
 
 use std::sync::atomic::{AtomicU32, Ordering};
 

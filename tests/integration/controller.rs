@@ -1,0 +1,529 @@
+//! The controllers, run as real `globalingress run` processes against the real hub.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use globalingress::api::condition::find;
+use globalingress::api::{DNSZone, GlobalIngress, SpokeCluster};
+use k8s_openapi::ByteString;
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::core::v1::{Event, Secret};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::Api;
+use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use serde_json::json;
+
+use crate::support::operator::{Operator, Options, eventually};
+use crate::support::{self, Cluster, env};
+
+const WAIT: Duration = Duration::from_secs(30);
+
+/// A DNSZone for the environment's Knot zone, with its TSIG Secret in `ns`.
+async fn knot_zone(client: &kube::Client, ns: &str) -> String {
+    let env = env();
+    let secret: Secret = serde_json::from_value(json!({
+        "metadata": { "name": "tsig" },
+        "data": { "secret": ByteString(env.tsig_secret.as_bytes().to_vec()) }
+    }))
+    .unwrap();
+    Api::<Secret>::namespaced(client.clone(), ns)
+        .create(&PostParams::default(), &secret)
+        .await
+        .unwrap();
+    let name = support::unique_name("zone");
+    let zone: DNSZone = serde_json::from_value(json!({
+        "apiVersion": "globalingress.io/v1alpha1", "kind": "DNSZone",
+        "metadata": { "name": name },
+        "spec": {
+            "domain": env.dns_zone.to_string().trim_end_matches('.'),
+            "ownerId": "test-hub",
+            "provider": { "rfc2136": {
+                "server": env.dns_server.to_string(),
+                "tsigKeyName": env.tsig_key.name().to_string(),
+                "algorithm": "hmac-sha256",
+                "tsigSecretRef": { "namespace": ns, "name": "tsig", "key": "secret" }
+            } }
+        }
+    }))
+    .unwrap();
+    Api::<DNSZone>::all(client.clone())
+        .create(&PostParams::default(), &zone)
+        .await
+        .unwrap();
+    name
+}
+
+fn external_gi(name: &str, zone: &str, host: &str, policy: &str) -> GlobalIngress {
+    serde_json::from_value(json!({
+        "apiVersion": "globalingress.io/v1alpha1", "kind": "GlobalIngress",
+        "metadata": { "name": name },
+        "spec": {
+            "hostnames": [host],
+            "dnsZoneRef": zone,
+            "routing": { "policy": "Weighted" },
+            "deletionPolicy": policy,
+            "targets": [
+                { "name": "a", "weight": 1, "loadBalancer": { "mode": "External", "external": { "addresses": ["192.0.2.1"] } } },
+                { "name": "b", "weight": 1, "loadBalancer": { "mode": "External", "external": { "addresses": ["192.0.2.2", "2001:db8::2"] } } }
+            ]
+        }
+    }))
+    .unwrap()
+}
+
+fn ready(gi: &GlobalIngress) -> Option<(String, String)> {
+    let s = gi.status.as_ref()?;
+    let c = find(&s.conditions, "Ready")?;
+    Some((c.status.clone(), c.reason.clone()))
+}
+
+async fn events_for(client: &kube::Client, ns: &str, name: &str) -> Vec<Event> {
+    Api::<Event>::namespaced(client.clone(), ns)
+        .list(&ListParams::default().fields(&format!("involvedObject.name={name}")))
+        .await
+        .unwrap()
+        .items
+}
+
+#[tokio::test]
+async fn global_ingress_gets_finalizer_status_and_is_deleted_with_either_policy() {
+    let client = support::kube(Cluster::Hub).await;
+    support::install_crds(&client).await;
+    let ns = support::namespace(&client, "lifecycle").await;
+    let zone = knot_zone(&client, &ns).await;
+    let op = Operator::start(&Options {
+        kubeconfig: &env().hub_kubeconfig,
+        namespace: &ns,
+        lease_name: "lifecycle",
+        extra: &[],
+    });
+    op.wait_ready(WAIT).await;
+
+    // The DNSZone controller proves the zone with a signed SOA query and reports its servers.
+    let zones: Api<DNSZone> = Api::all(client.clone());
+    let servers = eventually("DNSZone Ready", WAIT, || async {
+        let z = zones.get(&zone).await.ok()?;
+        let s = z.status?;
+        (find(&s.conditions, "Ready")?.status == "True").then_some(s.name_servers)
+    })
+    .await;
+    assert_eq!(servers, vec!["ns1.example.test.".to_owned()]);
+
+    let api: Api<GlobalIngress> = Api::namespaced(client.clone(), &ns);
+    for (name, policy) in [("deleted", "Delete"), ("retained", "Retain")] {
+        let host = format!("{}.example.test", support::unique_name(name));
+        api.create(
+            &PostParams::default(),
+            &external_gi(name, &zone, &host, policy),
+        )
+        .await
+        .unwrap();
+        let gi = eventually("finalizer, observedGeneration and Ready", WAIT, || async {
+            let gi = api.get(name).await.ok()?;
+            let has_finalizer = gi
+                .metadata
+                .finalizers
+                .iter()
+                .flatten()
+                .any(|f| f == "globalingress.io/cleanup");
+            let observed = gi.status.as_ref()?.observed_generation == gi.metadata.generation;
+            (has_finalizer && observed && ready(&gi)?.0 == "True").then_some(gi)
+        })
+        .await;
+        let status = gi.status.clone().unwrap();
+        assert_eq!(status.active_targets.as_deref(), Some("a,b"));
+        let types: Vec<&str> = status.conditions.iter().map(|c| c.type_.as_str()).collect();
+        assert_eq!(types, vec!["DNSSynced", "Degraded", "Ready"]);
+        assert!(
+            status
+                .conditions
+                .iter()
+                .all(|c| c.observed_generation == gi.metadata.generation)
+        );
+
+        // A spec change is observed: observedGeneration follows generation.
+        api.patch(
+            name,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"ttl": 60}})),
+        )
+        .await
+        .unwrap();
+        eventually("observedGeneration 2", WAIT, || async {
+            let gi = api.get(name).await.ok()?;
+            (gi.metadata.generation == Some(2) && gi.status?.observed_generation == Some(2))
+                .then_some(())
+        })
+        .await;
+
+        api.delete(name, &DeleteParams::default()).await.unwrap();
+        eventually("deletion to complete", WAIT, || async {
+            api.get_opt(name).await.ok()?.is_none().then_some(())
+        })
+        .await;
+        let reason = if policy == "Delete" {
+            "DeletedRecords"
+        } else {
+            "RetainedRecords"
+        };
+        let events = events_for(&client, &ns, name).await;
+        assert!(
+            events.iter().any(|e| e.reason.as_deref() == Some(reason)),
+            "expected a {reason} event: {events:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn missing_references_and_hostname_conflicts_are_conditions_and_events() {
+    let client = support::kube(Cluster::Hub).await;
+    support::install_crds(&client).await;
+    let ns = support::namespace(&client, "conditions").await;
+    let zone = knot_zone(&client, &ns).await;
+    let _op = Operator::start(&Options {
+        kubeconfig: &env().hub_kubeconfig,
+        namespace: &ns,
+        lease_name: "conditions",
+        extra: &[],
+    });
+    let api: Api<GlobalIngress> = Api::namespaced(client.clone(), &ns);
+    let host = format!("{}.example.test", support::unique_name("shared"));
+
+    api.create(
+        &PostParams::default(),
+        &external_gi("orphan", "no-such-zone", &host, "Delete"),
+    )
+    .await
+    .unwrap();
+    let (status, reason) = eventually("Ready False", WAIT, || async {
+        ready(&api.get("orphan").await.ok()?)
+    })
+    .await;
+    assert_eq!(
+        (status.as_str(), reason.as_str()),
+        ("False", "DNSZoneNotFound")
+    );
+    let message = find(
+        &api.get("orphan").await.unwrap().status.unwrap().conditions,
+        "Ready",
+    )
+    .unwrap()
+    .message
+    .clone();
+    assert!(message.contains("spec.dnsZoneRef"), "{message}");
+
+    api.create(
+        &PostParams::default(),
+        &external_gi("first", &zone, &host, "Delete"),
+    )
+    .await
+    .unwrap();
+    eventually("first Ready", WAIT, || async {
+        (ready(&api.get("first").await.ok()?)?.0 == "True").then_some(())
+    })
+    .await;
+    // Creation timestamps have one-second resolution: make sure the second is younger.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    api.create(
+        &PostParams::default(),
+        &external_gi("second", &zone, &host, "Delete"),
+    )
+    .await
+    .unwrap();
+    let (status, reason) = eventually("second refused", WAIT, || async {
+        ready(&api.get("second").await.ok()?).filter(|(s, _)| s == "False")
+    })
+    .await;
+    assert_eq!(
+        (status.as_str(), reason.as_str()),
+        ("False", "HostnameConflict")
+    );
+    assert_eq!(
+        ready(&api.get("first").await.unwrap()).unwrap().0,
+        "True",
+        "the older keeps its hostname"
+    );
+    let events = eventually("HostnameConflict event", WAIT, || async {
+        let events = events_for(&client, &ns, "second").await;
+        events
+            .iter()
+            .any(|e| e.reason.as_deref() == Some("HostnameConflict"))
+            .then_some(events)
+    })
+    .await;
+    assert!(events.iter().any(|e| e.type_.as_deref() == Some("Warning")));
+}
+
+#[tokio::test]
+async fn spoke_clusters_report_reachability_without_leaking_credentials() {
+    let client = support::kube(Cluster::Hub).await;
+    support::install_crds(&client).await;
+    let ns = support::namespace(&client, "spokes").await;
+    let good = std::fs::read_to_string(&env().spoke_a_kubeconfig).unwrap();
+    let token = good
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("token: "))
+        .unwrap()
+        .to_owned();
+    // The same credentials against a port nothing listens on.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let server = good
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("server: "))
+        .unwrap()
+        .to_owned();
+    let bad = good.replace(&server, &format!("https://127.0.0.1:{closed}"));
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
+    for (name, kubeconfig) in [("good", &good), ("bad", &bad)] {
+        let secret = Secret {
+            metadata: kube::api::ObjectMeta {
+                name: Some(name.into()),
+                ..Default::default()
+            },
+            data: Some(BTreeMap::from([(
+                "kubeconfig".to_owned(),
+                ByteString(kubeconfig.as_bytes().to_vec()),
+            )])),
+            ..Default::default()
+        };
+        secrets
+            .create(&PostParams::default(), &secret)
+            .await
+            .unwrap();
+    }
+    let spokes: Api<SpokeCluster> = Api::all(client.clone());
+    let names: Vec<String> = ["good", "bad"]
+        .iter()
+        .map(|n| support::unique_name(n))
+        .collect();
+    for (name, secret) in names.iter().zip(["good", "bad"]) {
+        let spoke: SpokeCluster = serde_json::from_value(json!({
+            "apiVersion": "globalingress.io/v1alpha1", "kind": "SpokeCluster",
+            "metadata": { "name": name },
+            "spec": { "region": "eu-west-1", "kubeconfigSecretRef": { "namespace": ns, "name": secret } }
+        }))
+        .unwrap();
+        spokes.create(&PostParams::default(), &spoke).await.unwrap();
+    }
+    let _op = Operator::start(&Options {
+        kubeconfig: &env().hub_kubeconfig,
+        namespace: &ns,
+        lease_name: "spokes",
+        extra: &[],
+    });
+    let good_status = eventually("good spoke reachable", WAIT, || async {
+        let s = spokes.get(&names[0]).await.ok()?.status?;
+        (s.reachable == Some(true)).then_some(s)
+    })
+    .await;
+    assert_eq!(good_status.kubernetes_version.as_deref(), Some("v1.36.3"));
+    assert!(good_status.last_seen.is_some());
+    let bad_status = eventually("bad spoke unreachable", WAIT, || async {
+        let s = spokes.get(&names[1]).await.ok()?.status?;
+        (s.reachable == Some(false)).then_some(s)
+    })
+    .await;
+    let condition = find(&bad_status.conditions, "Ready").unwrap();
+    assert_eq!(
+        (condition.status.as_str(), condition.reason.as_str()),
+        ("False", "Unreachable")
+    );
+    let shown =
+        serde_json::to_string(&bad_status).unwrap() + &serde_json::to_string(&good_status).unwrap();
+    assert!(
+        !shown.contains(&token),
+        "status must not carry the kubeconfig's token"
+    );
+    let events = Api::<Event>::all(client.clone())
+        .list(&ListParams::default().fields(&format!("involvedObject.name={}", names[1])))
+        .await
+        .unwrap();
+    assert!(
+        !serde_json::to_string(&events.items)
+            .unwrap()
+            .contains(&token)
+    );
+}
+
+#[tokio::test]
+async fn one_leader_writes_and_a_follower_takes_over_within_the_lease_duration() {
+    let client = support::kube(Cluster::Hub).await;
+    support::install_crds(&client).await;
+    let ns = support::namespace(&client, "leader").await;
+    let zone = knot_zone(&client, &ns).await;
+    let lease_args = [
+        "--lease-duration",
+        "6s",
+        "--renew-deadline",
+        "4s",
+        "--retry-period",
+        "1s",
+    ];
+    let options = Options {
+        kubeconfig: &env().hub_kubeconfig,
+        namespace: &ns,
+        lease_name: "leader",
+        extra: &lease_args,
+    };
+    let mut first = Operator::start(&options);
+    first.wait_ready(WAIT).await;
+    let leases: Api<Lease> = Api::namespaced(client.clone(), &ns);
+    let holder = || async {
+        leases
+            .get_opt("leader")
+            .await
+            .ok()??
+            .spec?
+            .holder_identity
+            .filter(|h| !h.is_empty())
+    };
+    let first_holder = eventually("a lease holder", WAIT, holder).await;
+    assert_eq!(first_holder, first.identity);
+    let second = Operator::start(&options);
+    second.wait_ready(WAIT).await;
+
+    let api: Api<GlobalIngress> = Api::namespaced(client.clone(), &ns);
+    let host = format!("{}.example.test", support::unique_name("lead"));
+    api.create(
+        &PostParams::default(),
+        &external_gi("one", &zone, &host, "Delete"),
+    )
+    .await
+    .unwrap();
+    eventually("status from the leader", WAIT, || async {
+        (ready(&api.get("one").await.ok()?)?.0 == "True").then_some(())
+    })
+    .await;
+    // Let the follower reconcile too (resync is 5 s), then compare what each one wrote.
+    eventually("the follower to skip a status write", WAIT, || async {
+        let skipped = second.metric("globalingress_writes_skipped_not_leader_total{controller=\"globalingress\",write=\"status\"}").await;
+        (skipped > 0.0).then_some(())
+    })
+    .await;
+    assert_eq!(second.metric("globalingress_leader").await, 0.0);
+    assert_eq!(first.metric("globalingress_leader").await, 1.0);
+    assert!(
+        first
+            .metric("globalingress_writes_total{controller=\"globalingress\",write=\"status\"}")
+            .await
+            >= 1.0
+    );
+    assert_eq!(
+        second
+            .metric("globalingress_writes_total{controller=\"globalingress\",write=\"status\"}")
+            .await,
+        0.0,
+        "the follower must not write status"
+    );
+    assert_eq!(holder().await.as_deref(), Some(first.identity.as_str()));
+
+    // Kill the leader without a chance to release the Lease: the follower must wait it out.
+    first.child.start_kill().unwrap();
+    let _ = first.child.wait().await;
+    let killed = Instant::now();
+    let new_holder = eventually("takeover", Duration::from_secs(20), || async {
+        holder().await.filter(|h| *h == second.identity)
+    })
+    .await;
+    let takeover = killed.elapsed();
+    eprintln!("leader killed -> follower holds the lease after {takeover:?} (lease duration 6s)");
+    assert_eq!(new_holder, second.identity);
+    assert!(
+        takeover <= Duration::from_secs(6 + 3),
+        "takeover took {takeover:?}"
+    );
+
+    // The new leader writes: a new object gets its status.
+    api.create(
+        &PostParams::default(),
+        &external_gi("two", &zone, &format!("two-{host}"), "Delete"),
+    )
+    .await
+    .unwrap();
+    eventually("status from the new leader", WAIT, || async {
+        (ready(&api.get("two").await.ok()?)?.0 == "True").then_some(())
+    })
+    .await;
+    assert!(
+        second
+            .metric("globalingress_writes_total{controller=\"globalingress\",write=\"status\"}")
+            .await
+            >= 1.0
+    );
+}
+
+#[tokio::test]
+async fn readyz_waits_for_the_first_sync_and_metrics_parse() {
+    // On spoke-b, without the CRDs, the watches cannot list, so the operator must not be ready.
+    // (An earlier run against the same environment may have installed them: remove them first.)
+    let client = support::kube(Cluster::SpokeB).await;
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    for crd in globalingress::api::crds() {
+        let name = crd.metadata.name.unwrap();
+        let _ = crds.delete(&name, &DeleteParams::default()).await;
+        eventually("CRD removal", WAIT, || async {
+            crds.get_opt(&name).await.ok()?.is_none().then_some(())
+        })
+        .await;
+    }
+    let ns = support::namespace(&client, "readyz").await;
+    let op = Operator::start(&Options {
+        kubeconfig: &env().spoke_b_kubeconfig,
+        namespace: &ns,
+        lease_name: "readyz",
+        extra: &[],
+    });
+    let (code, body) = eventually("admin server up", WAIT, || op.get("/readyz")).await;
+    assert_eq!(code, 503, "{body}");
+    assert!(body.contains("globalingresses"), "{body}");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        op.get("/readyz").await.map(|r| r.0),
+        Some(503),
+        "still no CRDs, still not ready"
+    );
+    assert_eq!(
+        op.get("/healthz").await.map(|r| r.0),
+        Some(200),
+        "alive all the same"
+    );
+
+    support::install_crds(&client).await;
+    op.wait_ready(Duration::from_secs(90)).await;
+
+    let (code, metrics) = op.get("/metrics").await.expect("metrics");
+    assert_eq!(code, 200);
+    assert_prometheus_text(&metrics);
+    for family in [
+        "globalingress_leader",
+        "globalingress_reconciles",
+        "globalingress_reconcile_duration_seconds",
+        "globalingress_build_info",
+    ] {
+        assert!(
+            metrics.contains(&format!("# TYPE {family} ")),
+            "{family} missing:\n{metrics}"
+        );
+    }
+}
+
+/// Checks the OpenMetrics text format line by line: comments are HELP/TYPE/UNIT/EOF, samples are
+/// `name{label="value",...} number`, and the text ends with `# EOF`.
+fn assert_prometheus_text(text: &str) {
+    let sample = regex::Regex::new(
+        r#"^[a-zA-Z_:][a-zA-Z0-9_:]*(\{[a-zA-Z_][a-zA-Z0-9_]*="(\\.|[^"\\])*"(,[a-zA-Z_][a-zA-Z0-9_]*="(\\.|[^"\\])*")*\})? (-?[0-9.eE+-]+|\+Inf|-Inf|NaN)$"#,
+    )
+    .unwrap();
+    let comment = regex::Regex::new(r"^# (HELP|TYPE|UNIT) [a-zA-Z_:][a-zA-Z0-9_:]* ?.*$").unwrap();
+    assert_eq!(text.lines().last(), Some("# EOF"));
+    for line in text.lines().filter(|l| *l != "# EOF") {
+        assert!(
+            sample.is_match(line) || comment.is_match(line),
+            "not Prometheus text: {line:?}"
+        );
+    }
+}

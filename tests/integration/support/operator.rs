@@ -1,0 +1,138 @@
+//! Running `globalingress run` as a real process against the environment's API servers.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::process::{Child, Command};
+
+use super::{env, unique_name};
+
+/// One operator process; killed when dropped.
+pub struct Operator {
+    pub child: Child,
+    pub admin: String,
+    pub identity: String,
+    pub log: PathBuf,
+}
+
+/// Options for [`Operator::start`].
+pub struct Options<'a> {
+    pub kubeconfig: &'a Path,
+    /// Namespace of GlobalIngresses (and of the Lease).
+    pub namespace: &'a str,
+    pub lease_name: &'a str,
+    pub extra: &'a [&'a str],
+}
+
+impl Operator {
+    pub fn start(options: &Options<'_>) -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port();
+        let identity = unique_name("replica");
+        let log = std::env::temp_dir().join(format!("{identity}.log"));
+        let file = std::fs::File::create(&log).expect("log file");
+        let child = Command::new(env!("CARGO_BIN_EXE_globalingress"))
+            .args(["run", "--kubeconfig"])
+            .arg(options.kubeconfig)
+            .args(["--admin-address", &format!("127.0.0.1:{port}")])
+            .args(["--watch-namespace", options.namespace])
+            .args(["--lease-namespace", options.namespace])
+            .args(["--lease-name", options.lease_name])
+            .args(["--identity", &identity])
+            .args(["--resync-interval", "5s", "--spoke-check-interval", "2s"])
+            .args(["--aws-endpoint-url", &env().aws_endpoint])
+            .args(options.extra)
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("GLOBALINGRESS_LOG", "info,globalingress=debug")
+            .stdin(Stdio::null())
+            .stdout(file.try_clone().expect("log file"))
+            .stderr(file)
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start globalingress run");
+        Self {
+            child,
+            admin: format!("http://127.0.0.1:{port}"),
+            identity,
+            log,
+        }
+    }
+
+    /// GET on the admin server: (status code, body), or `None` while it does not answer.
+    pub async fn get(&self, path: &str) -> Option<(u16, String)> {
+        let url = format!("{}{path}", self.admin);
+        let output = tokio::task::spawn_blocking(move || {
+            std::process::Command::new("python3")
+                .args([
+                    "-c",
+                    "import sys,urllib.request,urllib.error\n\
+                     try:\n  r=urllib.request.urlopen(sys.argv[1],timeout=2); print(r.status); print(r.read().decode(),end='')\n\
+                     except urllib.error.HTTPError as e:\n  print(e.code); print(e.read().decode(),end='')\n\
+                     except Exception:\n  sys.exit(1)",
+                    &url,
+                ])
+                .output()
+        })
+        .await
+        .ok()?
+        .ok()?;
+        if !output.status.success() {
+            return None;
+        }
+        let text = String::from_utf8_lossy(&output.stdout).into_owned();
+        let (code, body) = text.split_once('\n')?;
+        Some((code.trim().parse().ok()?, body.to_owned()))
+    }
+
+    /// Waits until the admin server answers `/readyz` with 200.
+    pub async fn wait_ready(&self, timeout: Duration) {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            if let Some((200, _)) = self.get("/readyz").await {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "operator not ready after {timeout:?}; log {}:\n{}",
+                self.log.display(),
+                self.log_text()
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// The value of one sample of `/metrics` (0 when absent).
+    pub async fn metric(&self, sample: &str) -> f64 {
+        let (_, body) = self.get("/metrics").await.expect("metrics");
+        body.lines()
+            .find_map(|l| l.strip_prefix(sample).and_then(|v| v.trim().parse().ok()))
+            .unwrap_or(0.0)
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+/// Polls `check` until it returns `Some`, or panics with `what` after `timeout`.
+pub async fn eventually<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
