@@ -1,8 +1,9 @@
 //! The DNSZone reconciler: does the zone exist at its provider, and who serves it?
 //!
 //! Route 53: GetHostedZone, checking the zone's name matches `spec.domain`; name servers from its
-//! delegation set. RFC 2136: a TSIG-signed SOA query to the server (so a wrong key shows here,
-//! before any update), and the zone's NS records.
+//! delegation set. RFC 2136: a TSIG-signed update that changes nothing (its only content is the
+//! prerequisite "the SOA exists"), so a wrong key or missing update rights show here, before any
+//! real update; then the zone's SOA and NS records (plain queries).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -111,12 +112,19 @@ async fn check_rfc2136(p: &Rfc2136Provider, domain: &str, ctx: &Context) -> Chec
     let client = UpdateClient::connect(server, &key, timeout)
         .await
         .map_err(|e| ("ServerUnreachable", format!("{server}: {e}")))?;
-    let soa = client.query(&zone, RecordType::SOA).await.map_err(|e| {
+    client.verify_update_rights(&zone).await.map_err(|e| {
         (
-            "TsigOrQueryRefused",
-            format!("signed SOA query to {server} failed: {e}"),
+            "UpdateRefused",
+            format!(
+                "{server} refused a signed no-op update of {domain} \
+                 (wrong TSIG key or no update rights): {e}"
+            ),
         )
     })?;
+    let soa = client
+        .query(&zone, RecordType::SOA)
+        .await
+        .map_err(|e| ("QueryFailed", format!("SOA query to {server} failed: {e}")))?;
     if soa.is_empty() {
         return Err((
             "NotAuthoritative",

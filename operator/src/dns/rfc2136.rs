@@ -84,6 +84,14 @@ impl Update {
         self
     }
 
+    /// Prerequisite (§2.4.1): an RRset of this name and type exists (any value).
+    pub fn require_exists(&mut self, name: Name, rtype: RecordType) -> &mut Self {
+        let mut r = Record::update0(name, 0, rtype);
+        r.dns_class = DNSClass::ANY;
+        self.prerequisites.push(r);
+        self
+    }
+
     /// Prerequisite (§2.4.2): the RRset of these records' name and type holds exactly them.
     pub fn require_exactly(&mut self, records: impl IntoIterator<Item = Record>) -> &mut Self {
         for mut r in records {
@@ -178,8 +186,17 @@ impl UpdateClient {
         self.exchange(update.into_message()).await.map(|_| ())
     }
 
-    /// A signed query (recursion off): the records of `name`/`rtype`, empty for NODATA or
-    /// NXDOMAIN.
+    /// Proves the key may update `zone` without changing it: an update whose only content is
+    /// the prerequisite "the zone's SOA exists". The server checks the signature and its update
+    /// policy first, so a wrong key or a key without update rights is refused here.
+    pub async fn verify_update_rights(&self, zone: &Name) -> Result<(), Error> {
+        let mut probe = Update::new(zone.clone());
+        probe.require_exists(zone.clone(), RecordType::SOA);
+        self.exchange(probe.into_message()).await.map(|_| ())
+    }
+
+    /// A query (recursion off): the records of `name`/`rtype`, empty for NODATA or NXDOMAIN.
+    /// hickory signs only updates, notifies and zone transfers, so this query is not signed.
     pub async fn query(&self, name: &Name, rtype: RecordType) -> Result<Vec<Record>, Error> {
         let mut message = Message::query();
         message.metadata.recursion_desired = false;

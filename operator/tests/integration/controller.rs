@@ -309,7 +309,7 @@ async fn spoke_clusters_report_reachability_without_leaking_credentials() {
         .unwrap();
         spokes.create(&PostParams::default(), &spoke).await.unwrap();
     }
-    let _op = Operator::start(&Options {
+    let op = Operator::start(&Options {
         kubeconfig: &env().hub_kubeconfig,
         namespace: &ns,
         lease_name: "spokes",
@@ -338,14 +338,26 @@ async fn spoke_clusters_report_reachability_without_leaking_credentials() {
         !shown.contains(&token),
         "status must not carry the kubeconfig's token"
     );
-    let events = Api::<Event>::all(client.clone())
-        .list(&ListParams::default().fields(&format!("involvedObject.name={}", names[1])))
-        .await
-        .unwrap();
+    let events = eventually("SpokeUnreachable event", WAIT, || async {
+        let events = Api::<Event>::all(client.clone())
+            .list(&ListParams::default().fields(&format!("involvedObject.name={}", names[1])))
+            .await
+            .ok()?;
+        events
+            .items
+            .iter()
+            .any(|e| e.reason.as_deref() == Some("SpokeUnreachable"))
+            .then_some(events)
+    })
+    .await;
     assert!(
         !serde_json::to_string(&events.items)
             .unwrap()
             .contains(&token)
+    );
+    assert!(
+        !op.log_text().contains(&token),
+        "logs must not carry the token"
     );
 }
 
@@ -526,4 +538,169 @@ fn assert_prometheus_text(text: &str) {
             "not Prometheus text: {line:?}"
         );
     }
+}
+
+#[tokio::test]
+async fn a_new_dns_zone_triggers_the_global_ingresses_that_reference_it() {
+    let client = support::kube(Cluster::Hub).await;
+    support::install_crds(&client).await;
+    let ns = support::namespace(&client, "trigger").await;
+    // A resync far away: only the DNSZone watch can make the GlobalIngress Ready in time.
+    let _op = Operator::start(&Options {
+        kubeconfig: &env().hub_kubeconfig,
+        namespace: &ns,
+        lease_name: "trigger",
+        extra: &["--resync-interval", "10m"],
+    });
+    let zone_name = support::unique_name("later");
+    let api: Api<GlobalIngress> = Api::namespaced(client.clone(), &ns);
+    let host = format!("{}.example.test", support::unique_name("trig"));
+    api.create(
+        &PostParams::default(),
+        &external_gi("waiting", &zone_name, &host, "Delete"),
+    )
+    .await
+    .unwrap();
+    eventually("DNSZoneNotFound", WAIT, || async {
+        ready(&api.get("waiting").await.ok()?).filter(|(_, r)| r == "DNSZoneNotFound")
+    })
+    .await;
+    // Create the zone under the referenced name (the TSIG Secret does not matter here).
+    let mut zone = serde_json::to_value(support::example("dnszone-rfc2136.yaml")).unwrap();
+    zone["metadata"]["name"] = json!(zone_name);
+    zone["spec"]["domain"] = json!("example.test");
+    let zone: DNSZone = serde_json::from_value(zone).unwrap();
+    Api::<DNSZone>::all(client.clone())
+        .create(&PostParams::default(), &zone)
+        .await
+        .unwrap();
+    let started = Instant::now();
+    eventually(
+        "Ready after the zone appears",
+        Duration::from_secs(15),
+        || async { (ready(&api.get("waiting").await.ok()?)?.0 == "True").then_some(()) },
+    )
+    .await;
+    eprintln!(
+        "DNSZone created -> GlobalIngress Ready after {:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn dns_zones_are_checked_at_route53_and_with_the_tsig_key() {
+    let client = support::kube(Cluster::Hub).await;
+    support::install_crds(&client).await;
+    let ns = support::namespace(&client, "zones").await;
+    let r53 = aws_sdk_route53::Client::new(&support::aws().await);
+    let domain = format!("{}.test", support::unique_name("r53"));
+    let hosted = r53
+        .create_hosted_zone()
+        .name(&domain)
+        .caller_reference(support::unique_name("ref"))
+        .send()
+        .await
+        .unwrap();
+    let id = hosted
+        .hosted_zone()
+        .unwrap()
+        .id()
+        .trim_start_matches("/hostedzone/")
+        .to_owned();
+    let expected_ns = hosted.delegation_set().unwrap().name_servers().to_vec();
+    let zones: Api<DNSZone> = Api::all(client.clone());
+    let make = |name: &str, domain: &str, zone_id: &str| -> DNSZone {
+        serde_json::from_value(json!({
+            "apiVersion": "globalingress.io/v1alpha1", "kind": "DNSZone",
+            "metadata": { "name": name },
+            "spec": { "domain": domain, "ownerId": "test-hub", "provider": { "route53": { "hostedZoneId": zone_id } } }
+        }))
+        .unwrap()
+    };
+    let good = support::unique_name("r53-good");
+    let missing = support::unique_name("r53-missing");
+    let mismatch = support::unique_name("r53-mismatch");
+    zones
+        .create(&PostParams::default(), &make(&good, &domain, &id))
+        .await
+        .unwrap();
+    zones
+        .create(
+            &PostParams::default(),
+            &make(&missing, &domain, "ZNOSUCHZONE123"),
+        )
+        .await
+        .unwrap();
+    zones
+        .create(&PostParams::default(), &make(&mismatch, "other.test", &id))
+        .await
+        .unwrap();
+
+    // The same Knot zone twice: the right key, and a wrong one.
+    let right = knot_zone(&client, &ns).await;
+    let wrong_secret = Secret {
+        metadata: kube::api::ObjectMeta {
+            name: Some("wrong-tsig".into()),
+            ..Default::default()
+        },
+        data: Some(BTreeMap::from([(
+            "secret".to_owned(),
+            ByteString(b"d3Jvbmcta2V5LXdyb25nLWtleS13cm9uZy1rZXktISE=".to_vec()),
+        )])),
+        ..Default::default()
+    };
+    Api::<Secret>::namespaced(client.clone(), &ns)
+        .create(&PostParams::default(), &wrong_secret)
+        .await
+        .unwrap();
+    let mut wrong = serde_json::to_value(zones.get(&right).await.unwrap()).unwrap();
+    let wrong_name = support::unique_name("wrong-key");
+    wrong["metadata"] = json!({ "name": wrong_name });
+    wrong["spec"]["provider"]["rfc2136"]["tsigSecretRef"]["name"] = json!("wrong-tsig");
+    wrong.as_object_mut().unwrap().remove("status");
+    zones
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(wrong).unwrap(),
+        )
+        .await
+        .unwrap();
+
+    let _op = Operator::start(&Options {
+        kubeconfig: &env().hub_kubeconfig,
+        namespace: &ns,
+        lease_name: "zones",
+        extra: &[],
+    });
+    let condition = |name: String| {
+        let zones = zones.clone();
+        async move {
+            let z = zones.get(&name).await.ok()?;
+            let c = find(&z.status.as_ref()?.conditions, "Ready")?.clone();
+            Some((c.status, c.reason, z.status?.name_servers))
+        }
+    };
+    let (status, _, servers) =
+        eventually("route53 zone ready", WAIT, || condition(good.clone())).await;
+    assert_eq!(status, "True");
+    assert_eq!(servers, expected_ns);
+    let (status, reason, _) = eventually("missing zone", WAIT, || condition(missing.clone())).await;
+    assert_eq!(
+        (status.as_str(), reason.as_str()),
+        ("False", "HostedZoneNotFound")
+    );
+    let (status, reason, _) =
+        eventually("domain mismatch", WAIT, || condition(mismatch.clone())).await;
+    assert_eq!(
+        (status.as_str(), reason.as_str()),
+        ("False", "DomainMismatch")
+    );
+    let (status, _, _) = eventually("knot zone ready", WAIT, || condition(right.clone())).await;
+    assert_eq!(status, "True");
+    let (status, reason, _) =
+        eventually("wrong key refused", WAIT, || condition(wrong_name.clone())).await;
+    assert_eq!(
+        (status.as_str(), reason.as_str()),
+        ("False", "UpdateRefused")
+    );
 }

@@ -34,6 +34,15 @@ impl Operator {
         let identity = unique_name("replica");
         let log = std::env::temp_dir().join(format!("{identity}.log"));
         let file = std::fs::File::create(&log).expect("log file");
+        let mut defaults: Vec<&str> = Vec::new();
+        for (flag, value) in [
+            ("--resync-interval", "5s"),
+            ("--spoke-check-interval", "2s"),
+        ] {
+            if !options.extra.contains(&flag) {
+                defaults.extend([flag, value]);
+            }
+        }
         let child = Command::new(env!("CARGO_BIN_EXE_globalingress"))
             .args(["run", "--kubeconfig"])
             .arg(options.kubeconfig)
@@ -42,7 +51,7 @@ impl Operator {
             .args(["--lease-namespace", options.namespace])
             .args(["--lease-name", options.lease_name])
             .args(["--identity", &identity])
-            .args(["--resync-interval", "5s", "--spoke-check-interval", "2s"])
+            .args(&defaults)
             .args(["--aws-endpoint-url", &env().aws_endpoint])
             .args(options.extra)
             .env("AWS_ACCESS_KEY_ID", "testing")

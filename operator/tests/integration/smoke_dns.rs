@@ -136,6 +136,13 @@ async fn update_with_the_wrong_key_is_refused() {
     let answer = ask(&name, RecordType::A).await;
     assert_eq!(answer.code, ResponseCode::NXDomain);
     assert!(answer.records.is_empty());
+    // The no-op update that proves update rights tells the two keys apart as well (on a fresh
+    // connection, as the DNSZone controller uses it).
+    let fresh = UpdateClient::connect(env.dns_server, &wrong, TIMEOUT)
+        .await
+        .expect("connect");
+    let verdict = fresh.verify_update_rights(&env.dns_zone).await;
+    assert!(verdict.is_err(), "wrong key verified: {verdict:?}");
 
     // The same update signed with the right key goes through: the refusal was the key's doing.
     let right = UpdateClient::connect(env.dns_server, &env.tsig_key, TIMEOUT)
@@ -147,6 +154,10 @@ async fn update_with_the_wrong_key_is_refused() {
         30,
         RData::A(A::new(192, 0, 2, 66)),
     ));
+    right
+        .verify_update_rights(&env.dns_zone)
+        .await
+        .expect("the right key may update");
     right.send(update).await.expect("update with the right key");
     assert_eq!(ask(&name, RecordType::A).await.records.len(), 1);
 }
