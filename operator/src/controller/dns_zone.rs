@@ -66,9 +66,14 @@ async fn check_route53(p: &Route53Provider, domain: &str, ctx: &Context) -> Chec
         .unwrap_or_default())
 }
 
-async fn check_rfc2136(p: &Rfc2136Provider, domain: &str, ctx: &Context) -> Check {
+/// What an RFC 2136 DNSZone needs to be reached: the server's address and the TSIG key from
+/// its Secret. Errors are (condition reason, message), never containing the secret.
+pub async fn rfc2136_access(
+    p: &Rfc2136Provider,
+    client: &kube::Client,
+) -> Result<(std::net::SocketAddr, TsigKey), (&'static str, String)> {
     let r = &p.tsig_secret_ref;
-    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &r.namespace);
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &r.namespace);
     let secret = secrets
         .get_opt(&r.name)
         .await
@@ -105,6 +110,11 @@ async fn check_rfc2136(p: &Rfc2136Provider, domain: &str, ctx: &Context) -> Chec
     let server = resolve(&p.server)
         .await
         .map_err(|m| ("ServerUnresolvable", m))?;
+    Ok((server, key))
+}
+
+async fn check_rfc2136(p: &Rfc2136Provider, domain: &str, ctx: &Context) -> Check {
+    let (server, key) = rfc2136_access(p, &ctx.client).await?;
     let zone: Name = format!("{domain}.")
         .parse()
         .map_err(|e| ("InvalidDomain", format!("{e}")))?;

@@ -16,12 +16,14 @@ use kube::runtime::reflector::ObjectRef;
 use kube::{Resource as _, ResourceExt as _};
 use tracing::info;
 
-use super::status::{self, READY};
+use super::status::{self, Publish, READY};
 use super::{Context, events};
+use crate::api::DNSZone;
 use crate::api::condition;
 use crate::api::global_ingress::{DeletionPolicy, GlobalIngress};
+use crate::dns::records::{Claim, Owner, Rrset};
 use crate::reconcile::observe::external_endpoint;
-use crate::reconcile::plan::{self, Health, Observed, Problem, ProviderKind, Zone};
+use crate::reconcile::plan::{self, Health, Observed, Plan, Problem, ProviderKind, Zone};
 use crate::telemetry::{ConditionLabels, ErrorLabels, ReconcileLabels};
 
 pub const FINALIZER: &str = "globalingress.io/cleanup";
@@ -35,6 +37,8 @@ pub enum Error {
         #[source]
         source: kube::Error,
     },
+    #[error("failed to remove the records: {message}")]
+    Cleanup { message: String },
     #[error("failed to add or remove the finalizer")]
     Finalizer {
         #[source]
@@ -47,6 +51,7 @@ impl Error {
         match self {
             Self::PatchStatus { .. } => "PatchStatus",
             Self::Finalizer { .. } => "Finalizer",
+            Self::Cleanup { .. } => "Cleanup",
         }
     }
 }
@@ -54,23 +59,22 @@ impl Error {
 /// What observe found.
 struct Observation {
     zone: Option<Zone>,
+    zone_object: Option<Arc<DNSZone>>,
     problems: Vec<Problem>,
     targets: Vec<(String, Observed)>,
 }
 
 fn observe(gi: &GlobalIngress, ctx: &Context) -> Observation {
     let mut problems = Vec::new();
-    let zone = ctx
-        .zones
-        .get(&ObjectRef::new(&gi.spec.dns_zone_ref))
-        .map(|z| Zone {
-            domain: z.spec.domain.trim_end_matches('.').to_ascii_lowercase(),
-            provider: if z.spec.provider.route53.is_some() {
-                ProviderKind::Route53
-            } else {
-                ProviderKind::Rfc2136
-            },
-        });
+    let zone_object = ctx.zones.get(&ObjectRef::new(&gi.spec.dns_zone_ref));
+    let zone = zone_object.as_ref().map(|z| Zone {
+        domain: z.spec.domain.trim_end_matches('.').to_ascii_lowercase(),
+        provider: if z.spec.provider.route53.is_some() {
+            ProviderKind::Route53
+        } else {
+            ProviderKind::Rfc2136
+        },
+    });
     if zone.is_none() {
         problems.push(Problem {
             reason: events::DNS_ZONE_NOT_FOUND,
@@ -104,6 +108,7 @@ fn observe(gi: &GlobalIngress, ctx: &Context) -> Observation {
     problems.extend(hostname_conflicts(gi, ctx));
     Observation {
         zone,
+        zone_object,
         problems,
         targets,
     }
@@ -221,6 +226,15 @@ async fn apply(
     if let Some(p) = &planned {
         problems.extend(p.problems.iter().cloned());
     }
+    // Publish only a plan without problems: a broken spec leaves the last good records serving.
+    let publish = match (&observation.zone_object, &planned) {
+        (Some(zone), Some(plan)) if problems.is_empty() && !gi.spec.paused => {
+            let (publish, conflicts) = publish(gi, zone, plan, ctx).await;
+            problems.extend(conflicts);
+            publish
+        }
+        _ => Publish::Skipped,
+    };
     let now = super::now_rfc3339();
     let new = status::compute(&status::Inputs {
         previous: gi.status.as_ref(),
@@ -229,6 +243,7 @@ async fn apply(
         problems: &problems,
         plan: planned.as_ref(),
         targets: &observation.targets,
+        publish: &publish,
         now: &now,
     });
     record_condition(ctx, gi, &new);
@@ -239,6 +254,81 @@ async fn apply(
         announce(gi, &new, ctx).await;
     }
     Ok(Action::requeue(ctx.settings.resync))
+}
+
+fn claim_owner(gi: &GlobalIngress, zone: &DNSZone) -> Owner {
+    Owner {
+        owner: zone.spec.owner_id.clone(),
+        resource: format!("{}/{}", gi.namespace().unwrap_or_default(), gi.name_any()),
+    }
+}
+
+/// Hands the plan's records to the zone's writer; returns the outcome and, as problems, the
+/// hostnames it may not change.
+async fn publish(
+    gi: &GlobalIngress,
+    zone: &DNSZone,
+    plan: &Plan,
+    ctx: &Context,
+) -> (Publish, Vec<Problem>) {
+    if !ctx.may_write(CONTROLLER, "dns") {
+        return (Publish::Skipped, Vec::new());
+    }
+    let writer = match ctx.writers.for_zone(zone).await {
+        Ok(w) => w,
+        Err((reason, message)) => return (Publish::Failed { reason, message }, Vec::new()),
+    };
+    let claim = Claim {
+        owner: claim_owner(gi, zone),
+        names: gi.spec.hostnames.clone(),
+        desired: plan.records.iter().map(Rrset::from).collect(),
+    };
+    match writer.submit(claim).await {
+        Ok(outcome) => {
+            let problems = outcome
+                .conflicts
+                .iter()
+                .map(|c| {
+                    let index = gi
+                        .spec
+                        .hostnames
+                        .iter()
+                        .position(|h| h.trim_end_matches('.').eq_ignore_ascii_case(&c.name))
+                        .unwrap_or(0);
+                    Problem {
+                        reason: events::HOSTNAME_CONFLICT,
+                        field: format!("spec.hostnames[{index}]"),
+                        message: c.message.clone(),
+                    }
+                })
+                .collect();
+            (
+                Publish::Done {
+                    changes: outcome.changes,
+                    refused: outcome.refused,
+                },
+                problems,
+            )
+        }
+        Err(e) => (
+            Publish::Failed {
+                reason: "PublishFailed",
+                message: chain(&e),
+            },
+            Vec::new(),
+        ),
+    }
+}
+
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
 }
 
 /// An Event when the Ready condition changes status or reason.
@@ -304,14 +394,49 @@ fn record_condition(ctx: &Context, gi: &GlobalIngress, new: &crate::api::GlobalI
 
 async fn cleanup(gi: &GlobalIngress, ctx: &Context) -> Result<Action, Error> {
     let (reason, note) = match gi.spec.deletion_policy {
-        // The DNS engine removes exactly this object's records here; nothing is published yet.
-        DeletionPolicy::Delete => (
-            events::DELETED_RECORDS,
-            "deletionPolicy Delete: this object's records and resources are removed",
-        ),
+        DeletionPolicy::Delete => match ctx.zones.get(&ObjectRef::new(&gi.spec.dns_zone_ref)) {
+            Some(zone) => {
+                let writer = ctx
+                    .writers
+                    .for_zone(&zone)
+                    .await
+                    .map_err(|(reason, message)| Error::Cleanup {
+                        message: format!("{reason}: {message}"),
+                    })?;
+                // Releasing every name deletes exactly this object's records and registry
+                // entries; the finalizer stays until that worked.
+                let outcome = writer
+                    .submit(Claim {
+                        owner: claim_owner(gi, &zone),
+                        names: Vec::new(),
+                        desired: Vec::new(),
+                    })
+                    .await
+                    .map_err(|e| Error::Cleanup { message: chain(&e) })?;
+                if !outcome.refused.is_empty() {
+                    return Err(Error::Cleanup {
+                        message: outcome.refused.join("; "),
+                    });
+                }
+                (
+                    events::DELETED_RECORDS,
+                    format!(
+                        "deletionPolicy Delete: {} change(s) removed this object's records",
+                        outcome.changes
+                    ),
+                )
+            }
+            None => (
+                events::DELETED_RECORDS,
+                format!(
+                    "DNSZone {:?} no longer exists: no records to remove",
+                    gi.spec.dns_zone_ref
+                ),
+            ),
+        },
         DeletionPolicy::Retain => (
             events::RETAINED_RECORDS,
-            "deletionPolicy Retain: records and resources are left in place",
+            "deletionPolicy Retain: records and resources are left in place".to_owned(),
         ),
     };
     info!(globalingress = %gi.name_any(), policy = ?gi.spec.deletion_policy, "cleaning up");

@@ -10,6 +10,7 @@ pub mod events;
 pub mod global_ingress;
 pub mod spoke_cluster;
 pub mod status;
+pub mod writers;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -60,6 +61,8 @@ pub struct Context {
     pub zones: Store<DNSZone>,
     pub spokes: Store<SpokeCluster>,
     pub ingresses: Store<GlobalIngress>,
+    /// One batching writer per DNSZone.
+    pub writers: writers::ZoneWriters,
 }
 
 impl std::fmt::Debug for Context {
@@ -221,6 +224,11 @@ pub async fn run(
                 controller: "globalingress".into(),
                 instance: Some(settings.identity.clone()),
             },
+        ),
+        writers: writers::ZoneWriters::new(
+            client.clone(),
+            aws.clone(),
+            crate::dns::zone_writer::Config::default(),
         ),
         client,
         metrics,

@@ -13,9 +13,28 @@ pub mod reasons {
     pub const RECONCILED: &str = "Reconciled";
     pub const PAUSED: &str = "Paused";
     pub const NOT_PUBLISHED: &str = "NotPublished";
+    pub const IN_SYNC: &str = "InSync";
+    pub const CHANGE_REFUSED: &str = "ChangeRefused";
     pub const AS_EXPECTED: &str = "AsExpected";
     pub const ALL_TARGETS_UNHEALTHY: &str = "AllTargetsUnhealthy";
     pub const TARGETS_PENDING: &str = "TargetsPending";
+}
+
+/// What happened when the records were published.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Publish {
+    /// Not attempted: the spec has problems (the records already published stay as they are).
+    Skipped,
+    /// Written and in sync; `refused` lists changes the provider refused.
+    Done {
+        changes: usize,
+        refused: Vec<String>,
+    },
+    /// The zone could not be written: (reason, message).
+    Failed {
+        reason: &'static str,
+        message: String,
+    },
 }
 
 /// Everything the status is computed from.
@@ -28,6 +47,7 @@ pub struct Inputs<'a> {
     pub problems: &'a [Problem],
     pub plan: Option<&'a Plan>,
     pub targets: &'a [(String, Observed)],
+    pub publish: &'a Publish,
     /// RFC 3339, for transition times.
     pub now: &'a str,
 }
@@ -58,13 +78,35 @@ pub fn compute(input: &Inputs<'_>) -> GlobalIngressStatus {
         }
         Desired::new(READY, Status::True, reasons::RECONCILED, message)
     };
-    // Publishing arrives with the DNS engine; until then say plainly that nothing is published.
-    let dns = Desired::new(
-        DNS_SYNCED,
-        Status::False,
-        reasons::NOT_PUBLISHED,
-        "records are planned but not published by this version of the operator",
-    );
+    let dns = match (input.paused, input.publish) {
+        (true, _) => Desired::new(
+            DNS_SYNCED,
+            Status::Unknown,
+            reasons::PAUSED,
+            "paused: records are not changed",
+        ),
+        (false, Publish::Skipped) => Desired::new(
+            DNS_SYNCED,
+            Status::False,
+            reasons::NOT_PUBLISHED,
+            "not published while the spec has problems (see Ready); records published before stay",
+        ),
+        (false, Publish::Done { refused, .. }) if !refused.is_empty() => Desired::new(
+            DNS_SYNCED,
+            Status::False,
+            reasons::CHANGE_REFUSED,
+            format!("the DNS provider refused: {}", refused.join("; ")),
+        ),
+        (false, Publish::Done { changes, .. }) => Desired::new(
+            DNS_SYNCED,
+            Status::True,
+            reasons::IN_SYNC,
+            format!("records match the plan ({changes} change(s) written this time)"),
+        ),
+        (false, Publish::Failed { reason, message }) => {
+            Desired::new(DNS_SYNCED, Status::False, reason, message.clone())
+        }
+    };
     let degraded = match input.plan {
         Some(p) if p.failing_open => Desired::new(
             DEGRADED,
@@ -156,6 +198,7 @@ mod tests {
             problems,
             plan,
             targets: &[],
+            publish: &Publish::Skipped,
             now,
         }
     }

@@ -4,9 +4,14 @@
 //! itself, with hickory-net, for self-hosted zones and for checking what authoritative servers
 //! actually answer.
 
+pub mod provider;
 pub mod query;
+pub mod records;
 pub mod rfc2136;
+pub mod rfc2136_zone;
+pub mod route53;
 pub mod tsig;
+pub mod zone_writer;
 
 pub use hickory_net::proto::rr::{Name, RData, Record, RecordType};
 

@@ -186,6 +186,20 @@ impl UpdateClient {
         self.exchange(update.into_message()).await.map(|_| ())
     }
 
+    /// The whole zone by AXFR (signed: hickory signs zone transfers).
+    pub async fn transfer(&self, zone: &Name) -> Result<Vec<Record>, Error> {
+        use hickory_net::client::ClientHandle as _;
+        let server = self.server;
+        let mut client = self.client.clone();
+        let mut stream = client.zone_transfer(zone.clone(), None);
+        let mut out = Vec::new();
+        while let Some(response) = stream.next().await {
+            let response = response.map_err(|source| Error::Exchange { server, source })?;
+            out.extend(response.answers.iter().cloned());
+        }
+        Ok(out)
+    }
+
     /// Proves the key may update `zone` without changing it: an update whose only content is
     /// the prerequisite "the zone's SOA exists". The server checks the signature and its update
     /// policy first, so a wrong key or a key without update rights is refused here.

@@ -127,6 +127,17 @@ impl TsigKey {
         self.algorithm
     }
 
+    /// A value that changes when the key changes (for caches keyed by key); not reversible to
+    /// the secret in any useful way, and never printed.
+    pub fn fingerprint(&self) -> u64 {
+        use std::hash::{Hash as _, Hasher as _};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        self.name.to_string().hash(&mut h);
+        self.algorithm.to_string().hash(&mut h);
+        self.secret.hash(&mut h);
+        h.finish()
+    }
+
     pub(crate) fn signer(&self) -> Result<TSigner, Error> {
         TSigner::new(
             self.secret.clone(),

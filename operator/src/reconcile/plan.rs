@@ -84,6 +84,8 @@ pub enum RecordType {
     A,
     AAAA,
     CNAME,
+    /// Only for the ownership registry; plans never publish TXT records.
+    TXT,
 }
 
 /// A geolocation of Route 53.

@@ -1,0 +1,28 @@
+//! The narrow port the zone writer uses: list a zone, apply one atomic batch of changes.
+
+use futures::future::BoxFuture;
+
+use super::records::{Change, Rrset};
+use crate::reconcile::plan::ProviderKind;
+
+/// Why a provider call failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProviderError {
+    /// The provider refused this batch as invalid: split it to find the change at fault.
+    #[error("change refused: {message}")]
+    Refused { message: String },
+    /// Anything else (network, throttling after retries, server errors): try again later.
+    #[error("provider unavailable: {message}")]
+    Unavailable { message: String },
+}
+
+/// A DNS provider for one zone.
+pub trait ZoneProvider: Send + Sync + 'static {
+    fn kind(&self) -> ProviderKind;
+
+    /// Every record set of the zone.
+    fn list(&self) -> BoxFuture<'_, Result<Vec<Rrset>, ProviderError>>;
+
+    /// Applies `changes` atomically and returns once the provider reports them in sync.
+    fn apply<'a>(&'a self, changes: &'a [Change]) -> BoxFuture<'a, Result<(), ProviderError>>;
+}

@@ -1,0 +1,445 @@
+//! Record sets as a zone holds them, the ownership registry, and the pure diff between what a
+//! GlobalIngress claims and what the zone holds.
+//!
+//! **Ownership.** Every name a GlobalIngress publishes has a TXT registry record at a derived
+//! name (`_gi.<name>`, or `_gi-wildcard.<rest>` for `*.<rest>`) saying which hub (`owner`, the
+//! DNSZone's ownerId) and which GlobalIngress (`resource`) own it. The registry cannot sit at the
+//! name itself: real Route 53 refuses any other record beside a CNAME (weighted CNAME sets
+//! included) and Knot silently drops a CNAME added beside other data — the emulator accepts both,
+//! so no test could catch it; this is why the prefix exists. A name is ours only when its registry
+//! says so; a name with records but no registry, or another owner's registry, is foreign and is
+//! never changed.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::reconcile::plan::{Alias, RecordRouting, RecordSet, RecordType};
+
+/// Identity of a record set in a zone: name, type and (Route 53) set identifier.
+pub type Key = (String, RecordType, Option<String>);
+
+/// A record set as stored in a zone. Values are in presentation format, TXT values quoted.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct Rrset {
+    /// Lower case, no trailing dot.
+    pub name: String,
+    pub rtype: RecordType,
+    pub routing: RecordRouting,
+    pub ttl: Option<u32>,
+    pub values: Vec<String>,
+    pub alias: Option<Alias>,
+}
+
+impl Rrset {
+    pub fn key(&self) -> Key {
+        let set_id = match &self.routing {
+            RecordRouting::Simple => None,
+            RecordRouting::Weighted { set_id, .. }
+            | RecordRouting::Geolocation { set_id, .. }
+            | RecordRouting::Latency { set_id, .. } => Some(set_id.clone()),
+        };
+        (self.name.clone(), self.rtype, set_id)
+    }
+
+    /// Characters this record set adds to a Route 53 change batch (its limit is 32,000).
+    pub fn size_chars(&self) -> usize {
+        self.values.iter().map(String::len).sum::<usize>()
+            + self.alias.as_ref().map_or(0, |a| a.dns_name.len())
+    }
+
+    /// Values this record set adds to a change batch (its limit is 1,000; an alias counts 1).
+    pub fn size_values(&self) -> usize {
+        self.values.len().max(1)
+    }
+}
+
+impl From<&RecordSet> for Rrset {
+    fn from(r: &RecordSet) -> Self {
+        let mut values = r.values.clone();
+        values.sort();
+        Self {
+            name: r.name.trim_end_matches('.').to_ascii_lowercase(),
+            rtype: r.rtype,
+            routing: r.routing.clone(),
+            ttl: r.ttl,
+            values,
+            alias: r.alias.clone(),
+        }
+    }
+}
+
+/// The registry record's name for `host`.
+pub fn registry_name(host: &str) -> String {
+    let host = host.trim_end_matches('.').to_ascii_lowercase();
+    match host.strip_prefix("*.") {
+        Some(rest) => format!("_gi-wildcard.{rest}"),
+        None => format!("_gi.{host}"),
+    }
+}
+
+/// Who owns a name, as written in its registry record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Owner {
+    /// The DNSZone's `ownerId` (one per hub).
+    pub owner: String,
+    /// `namespace/name` of the GlobalIngress.
+    pub resource: String,
+}
+
+impl Owner {
+    /// The TXT value (quoted, as Route 53 writes TXT data).
+    pub fn txt(&self) -> String {
+        format!(
+            "\"heritage=globalingress,owner={},resource={}\"",
+            self.owner, self.resource
+        )
+    }
+
+    /// Parses a registry TXT value; `None` for anything we did not write.
+    pub fn parse(txt: &str) -> Option<Self> {
+        let inner = txt.trim().trim_matches('"');
+        let mut heritage = false;
+        let (mut owner, mut resource) = (None, None);
+        for part in inner.split(',') {
+            match part.split_once('=') {
+                Some(("heritage", "globalingress")) => heritage = true,
+                Some(("owner", v)) => owner = Some(v.to_owned()),
+                Some(("resource", v)) => resource = Some(v.to_owned()),
+                _ => {}
+            }
+        }
+        heritage.then_some(())?;
+        Some(Self {
+            owner: owner?,
+            resource: resource?,
+        })
+    }
+
+    fn registry_rrset(&self, host: &str) -> Rrset {
+        Rrset {
+            name: registry_name(host),
+            rtype: RecordType::TXT,
+            routing: RecordRouting::Simple,
+            ttl: Some(300),
+            values: vec![self.txt()],
+            alias: None,
+        }
+    }
+}
+
+/// One change to a zone. Upsert and Delete carry what the zone held, so providers without
+/// Route 53's semantics (RFC 2136) can make it a prerequisite.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub enum Change {
+    Create(Rrset),
+    Upsert { old: Rrset, new: Rrset },
+    Delete(Rrset),
+}
+
+impl Change {
+    /// The record set the zone holds after the change (or deleted).
+    pub fn rrset(&self) -> &Rrset {
+        match self {
+            Self::Create(r) | Self::Delete(r) | Self::Upsert { new: r, .. } => r,
+        }
+    }
+
+    /// Weight in Route 53's 1,000-value limit: an UPSERT counts twice.
+    pub fn batch_values(&self) -> usize {
+        match self {
+            Self::Upsert { new, .. } => 2 * new.size_values(),
+            other => other.rrset().size_values(),
+        }
+    }
+
+    pub fn batch_chars(&self) -> usize {
+        match self {
+            Self::Upsert { new, .. } => 2 * new.size_chars(),
+            other => other.rrset().size_chars(),
+        }
+    }
+}
+
+/// What a GlobalIngress wants in one zone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claim {
+    pub owner: Owner,
+    /// Hostnames it claims (empty to release everything, on deletion).
+    pub names: Vec<String>,
+    /// Record sets it wants, all at claimed names.
+    pub desired: Vec<Rrset>,
+}
+
+/// A name that is not this claim's to change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Conflict {
+    pub name: String,
+    pub message: String,
+}
+
+/// The zone's record sets, by key.
+pub type Zone = BTreeMap<Key, Rrset>;
+
+/// The changes that bring `zone` to what `claim` wants, touching only names the claim owns or
+/// may take (no records, no registry). Names the claim held before but no longer lists are
+/// released: their records and registry entries are deleted.
+pub fn diff(claim: &Claim, zone: &Zone) -> (Vec<Change>, Vec<Conflict>) {
+    let mut changes = Vec::new();
+    let mut conflicts = Vec::new();
+    let at = |name: &str| -> Vec<&Rrset> { zone.values().filter(|r| r.name == name).collect() };
+    let mut names: Vec<String> = claim
+        .names
+        .iter()
+        .map(|n| n.trim_end_matches('.').to_ascii_lowercase())
+        .collect();
+    names.sort();
+    names.dedup();
+
+    for name in &names {
+        let registry = zone.get(&(registry_name(name), RecordType::TXT, None));
+        match registry {
+            Some(reg) => {
+                let holder = reg.values.iter().find_map(|v| Owner::parse(v));
+                if holder.as_ref() != Some(&claim.owner) {
+                    conflicts.push(Conflict {
+                        name: name.clone(),
+                        message: match holder {
+                            Some(h) if h.owner == claim.owner.owner => {
+                                format!("{name} belongs to GlobalIngress {}", h.resource)
+                            }
+                            Some(h) => format!("{name} belongs to another hub (owner {})", h.owner),
+                            None => {
+                                format!("{name} has a registry record globalingress did not write")
+                            }
+                        },
+                    });
+                    continue;
+                }
+            }
+            None => {
+                if !at(name).is_empty() {
+                    conflicts.push(Conflict {
+                        name: name.clone(),
+                        message: format!(
+                            "{name} holds records no GlobalIngress owns; they are left alone"
+                        ),
+                    });
+                    continue;
+                }
+                changes.push(Change::Create(claim.owner.registry_rrset(name)));
+            }
+        }
+        let wanted: BTreeMap<Key, &Rrset> = claim
+            .desired
+            .iter()
+            .filter(|r| &r.name == name)
+            .map(|r| (r.key(), r))
+            .collect();
+        for (key, new) in &wanted {
+            match zone.get(key) {
+                None => changes.push(Change::Create((*new).clone())),
+                Some(old) if old != *new => changes.push(Change::Upsert {
+                    old: old.clone(),
+                    new: (*new).clone(),
+                }),
+                Some(_) => {}
+            }
+        }
+        for old in at(name) {
+            if !wanted.contains_key(&old.key()) {
+                changes.push(Change::Delete(old.clone()));
+            }
+        }
+    }
+
+    // Release names this resource owned but no longer claims.
+    for reg in zone
+        .values()
+        .filter(|r| r.rtype == RecordType::TXT && r.name.starts_with("_gi"))
+    {
+        let Some(holder) = reg.values.iter().find_map(|v| Owner::parse(v)) else {
+            continue;
+        };
+        if holder != claim.owner {
+            continue;
+        }
+        let host = match reg.name.strip_prefix("_gi-wildcard.") {
+            Some(rest) => format!("*.{rest}"),
+            None => reg.name.trim_start_matches("_gi.").to_owned(),
+        };
+        if names.contains(&host) {
+            continue;
+        }
+        for old in at(&host) {
+            changes.push(Change::Delete(old.clone()));
+        }
+        changes.push(Change::Delete(reg.clone()));
+    }
+    (changes, conflicts)
+}
+
+/// Applies successful changes to a cached copy of the zone.
+pub fn apply_to(zone: &mut Zone, changes: &[Change]) {
+    for change in changes {
+        match change {
+            Change::Create(r) | Change::Upsert { new: r, .. } => {
+                zone.insert(r.key(), r.clone());
+            }
+            Change::Delete(r) => {
+                zone.remove(&r.key());
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn owner(resource: &str) -> Owner {
+        Owner {
+            owner: "hub".into(),
+            resource: resource.into(),
+        }
+    }
+
+    fn a(name: &str, set: &str, weight: u8, ip: &str) -> Rrset {
+        Rrset {
+            name: name.into(),
+            rtype: RecordType::A,
+            routing: RecordRouting::Weighted {
+                set_id: set.into(),
+                weight,
+            },
+            ttl: Some(30),
+            values: vec![ip.into()],
+            alias: None,
+        }
+    }
+
+    fn zone_of(records: &[Rrset]) -> Zone {
+        records.iter().map(|r| (r.key(), r.clone())).collect()
+    }
+
+    #[test]
+    fn registry_names_and_values_round_trip() {
+        assert_eq!(registry_name("App.Example.com."), "_gi.app.example.com");
+        assert_eq!(
+            registry_name("*.media.example.com"),
+            "_gi-wildcard.media.example.com"
+        );
+        let o = owner("ns/app");
+        assert_eq!(Owner::parse(&o.txt()), Some(o));
+        assert_eq!(Owner::parse("\"v=spf1 -all\""), None);
+    }
+
+    #[test]
+    fn a_free_name_gets_its_registry_and_records_in_one_diff() {
+        let claim = Claim {
+            owner: owner("ns/app"),
+            names: vec!["app.example.com".into()],
+            desired: vec![a("app.example.com", "a", 1, "192.0.2.1")],
+        };
+        let (changes, conflicts) = diff(&claim, &Zone::new());
+        assert!(conflicts.is_empty());
+        assert_eq!(changes.len(), 2);
+        assert!(matches!(&changes[0], Change::Create(r) if r.rtype == RecordType::TXT));
+        // Applying the changes makes the next diff empty: nothing to write when in sync.
+        let mut zone = Zone::new();
+        apply_to(&mut zone, &changes);
+        assert_eq!(diff(&claim, &zone), (vec![], vec![]));
+    }
+
+    #[test]
+    fn foreign_names_are_never_touched() {
+        let unowned = zone_of(&[a("app.example.com", "x", 5, "198.51.100.1")]);
+        let claim = Claim {
+            owner: owner("ns/app"),
+            names: vec!["app.example.com".into()],
+            desired: vec![a("app.example.com", "a", 1, "192.0.2.1")],
+        };
+        let (changes, conflicts) = diff(&claim, &unowned);
+        assert!(changes.is_empty());
+        assert_eq!(conflicts.len(), 1);
+
+        let mut other = Zone::new();
+        apply_to(
+            &mut other,
+            &[Change::Create(
+                owner("ns/other").registry_rrset("app.example.com"),
+            )],
+        );
+        let (changes, conflicts) = diff(&claim, &other);
+        assert!(changes.is_empty());
+        assert!(conflicts[0].message.contains("ns/other"));
+    }
+
+    #[test]
+    fn changes_touch_only_what_differs_and_released_names_are_cleaned_up() {
+        let o = owner("ns/app");
+        let mut zone = Zone::new();
+        apply_to(
+            &mut zone,
+            &[
+                Change::Create(o.registry_rrset("app.example.com")),
+                Change::Create(a("app.example.com", "a", 1, "192.0.2.1")),
+                Change::Create(a("app.example.com", "b", 1, "192.0.2.2")),
+                Change::Create(o.registry_rrset("old.example.com")),
+                Change::Create(a("old.example.com", "a", 1, "192.0.2.1")),
+                Change::Create(a("foreign.example.com", "a", 1, "203.0.113.9")),
+            ],
+        );
+        let claim = Claim {
+            owner: o,
+            names: vec!["app.example.com".into()],
+            desired: vec![
+                a("app.example.com", "a", 0, "192.0.2.1"),
+                a("app.example.com", "b", 1, "192.0.2.2"),
+            ],
+        };
+        let (changes, conflicts) = diff(&claim, &zone);
+        assert!(conflicts.is_empty());
+        let summary: Vec<(String, String)> = changes
+            .iter()
+            .map(|c| match c {
+                Change::Create(r) => ("create".into(), r.name.clone()),
+                Change::Upsert { new, .. } => ("upsert".into(), new.name.clone()),
+                Change::Delete(r) => ("delete".into(), r.name.clone()),
+            })
+            .collect();
+        assert_eq!(
+            summary,
+            vec![
+                ("upsert".into(), "app.example.com".into()),
+                ("delete".into(), "old.example.com".into()),
+                ("delete".into(), "_gi.old.example.com".into()),
+            ]
+        );
+
+        // Releasing everything (deletion) removes exactly this resource's records.
+        let release = Claim {
+            owner: owner("ns/app"),
+            names: vec![],
+            desired: vec![],
+        };
+        let (changes, _) = diff(&release, &zone);
+        apply_to(&mut zone, &changes);
+        let left: Vec<&str> = zone.values().map(|r| r.name.as_str()).collect();
+        assert_eq!(left, vec!["foreign.example.com"]);
+    }
+
+    #[test]
+    fn upserts_count_twice_in_batch_limits() {
+        let r = a("x.example.com", "a", 1, "192.0.2.1");
+        assert_eq!(Change::Create(r.clone()).batch_values(), 1);
+        assert_eq!(
+            Change::Upsert {
+                old: r.clone(),
+                new: r
+            }
+            .batch_values(),
+            2
+        );
+    }
+}

@@ -1,0 +1,245 @@
+//! RFC 2136 adapter of [`ZoneProvider`]: AXFR to list, one TSIG-signed update per batch with
+//! prerequisites (so a record somebody else changed since we listed is not overwritten: the
+//! server refuses the whole update), then a direct authoritative query until the answer shows the
+//! change.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+use std::str::FromStr as _;
+use std::time::{Duration, Instant};
+
+use futures::FutureExt as _;
+use futures::future::BoxFuture;
+use hickory_net::proto::rr::rdata::{A, AAAA, CNAME, TXT};
+
+use super::provider::{ProviderError, ZoneProvider};
+use super::query;
+use super::records::{Change, Rrset};
+use super::rfc2136::{Update, UpdateClient};
+use super::tsig::TsigKey;
+use super::{Name, RData, Record, RecordType as DnsType};
+use crate::reconcile::plan::{ProviderKind, RecordRouting, RecordType};
+
+const TIMEOUT: Duration = Duration::from_secs(5);
+/// How long to wait for the server's answer to show an applied update.
+const ANSWER_WAIT: Duration = Duration::from_secs(10);
+
+/// One zone on one RFC 2136 server.
+#[derive(Debug, Clone)]
+pub struct Rfc2136Zone {
+    server: SocketAddr,
+    zone: Name,
+    key: TsigKey,
+}
+
+impl Rfc2136Zone {
+    pub fn new(server: SocketAddr, domain: &str, key: TsigKey) -> Result<Self, ProviderError> {
+        let zone = Name::from_str(&format!("{}.", domain.trim_end_matches('.'))).map_err(|e| {
+            ProviderError::Refused {
+                message: format!("invalid zone {domain}: {e}"),
+            }
+        })?;
+        Ok(Self { server, zone, key })
+    }
+
+    async fn client(&self) -> Result<UpdateClient, ProviderError> {
+        UpdateClient::connect(self.server, &self.key, TIMEOUT)
+            .await
+            .map_err(|e| ProviderError::Unavailable {
+                message: e.to_string(),
+            })
+    }
+
+    async fn list_all(&self) -> Result<Vec<Rrset>, ProviderError> {
+        let records = self
+            .client()
+            .await?
+            .transfer(&self.zone)
+            .await
+            .map_err(|e| ProviderError::Unavailable {
+                message: format!("AXFR of {}: {e}", self.zone),
+            })?;
+        let mut sets: BTreeMap<(String, RecordType), Rrset> = BTreeMap::new();
+        for r in records {
+            let Some((rtype, value)) = value_of(&r) else {
+                continue;
+            };
+            let name = r
+                .name
+                .to_string()
+                .trim_end_matches('.')
+                .to_ascii_lowercase();
+            let set = sets.entry((name.clone(), rtype)).or_insert_with(|| Rrset {
+                name,
+                rtype,
+                routing: RecordRouting::Simple,
+                ttl: Some(r.ttl),
+                values: Vec::new(),
+                alias: None,
+            });
+            set.values.push(value);
+        }
+        Ok(sets
+            .into_values()
+            .map(|mut s| {
+                s.values.sort();
+                s.values.dedup();
+                s
+            })
+            .collect())
+    }
+
+    async fn apply_changes(&self, changes: &[Change]) -> Result<(), ProviderError> {
+        let mut update = Update::new(self.zone.clone());
+        for change in changes {
+            match change {
+                Change::Create(new) => {
+                    update.require_absent(name_of(new)?, dns_type(new.rtype));
+                    for r in records_of(new)? {
+                        update.add(r);
+                    }
+                }
+                Change::Upsert { old, new } => {
+                    update.require_exactly(records_of(old)?);
+                    update.delete_rrset(name_of(new)?, dns_type(new.rtype));
+                    for r in records_of(new)? {
+                        update.add(r);
+                    }
+                }
+                Change::Delete(old) => {
+                    update.require_exactly(records_of(old)?);
+                    update.delete_rrset(name_of(old)?, dns_type(old.rtype));
+                }
+            }
+        }
+        self.client()
+            .await?
+            .send(update)
+            .await
+            .map_err(|e| match e.response_code() {
+                // A failed prerequisite or a refused record: this batch is at fault.
+                Some(_) => ProviderError::Refused {
+                    message: e.to_string(),
+                },
+                None => ProviderError::Unavailable {
+                    message: e.to_string(),
+                },
+            })?;
+        self.wait_for_answers(changes).await
+    }
+
+    /// Queries the server directly until every changed name answers with the new values.
+    async fn wait_for_answers(&self, changes: &[Change]) -> Result<(), ProviderError> {
+        let started = Instant::now();
+        for change in changes {
+            let (rrset, expected) = match change {
+                Change::Delete(r) => (r, Vec::new()),
+                Change::Create(r) | Change::Upsert { new: r, .. } => (r, r.values.clone()),
+            };
+            let name = name_of(rrset)?;
+            loop {
+                let answer =
+                    query::authoritative(self.server, &name, dns_type(rrset.rtype), TIMEOUT)
+                        .await
+                        .map_err(|e| ProviderError::Unavailable {
+                            message: e.to_string(),
+                        })?;
+                let mut seen: Vec<String> = answer
+                    .records
+                    .iter()
+                    .filter_map(|r| value_of(r).map(|v| v.1))
+                    .collect();
+                seen.sort();
+                if seen == expected {
+                    break;
+                }
+                if started.elapsed() > ANSWER_WAIT {
+                    return Err(ProviderError::Unavailable {
+                        message: format!(
+                            "{} {:?} answers {seen:?}, expected {expected:?} after {ANSWER_WAIT:?}",
+                            rrset.name, rrset.rtype
+                        ),
+                    });
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl ZoneProvider for Rfc2136Zone {
+    fn kind(&self) -> ProviderKind {
+        ProviderKind::Rfc2136
+    }
+
+    fn list(&self) -> BoxFuture<'_, Result<Vec<Rrset>, ProviderError>> {
+        self.list_all().boxed()
+    }
+
+    fn apply<'a>(&'a self, changes: &'a [Change]) -> BoxFuture<'a, Result<(), ProviderError>> {
+        self.apply_changes(changes).boxed()
+    }
+}
+
+fn dns_type(t: RecordType) -> DnsType {
+    match t {
+        RecordType::A => DnsType::A,
+        RecordType::AAAA => DnsType::AAAA,
+        RecordType::CNAME => DnsType::CNAME,
+        RecordType::TXT => DnsType::TXT,
+    }
+}
+
+/// The type and presentation value of a record we manage (TXT quoted, names without the dot).
+fn value_of(r: &Record) -> Option<(RecordType, String)> {
+    Some(match &r.data {
+        RData::A(a) => (RecordType::A, a.0.to_string()),
+        RData::AAAA(a) => (RecordType::AAAA, a.0.to_string()),
+        RData::CNAME(c) => (
+            RecordType::CNAME,
+            c.0.to_string().trim_end_matches('.').to_ascii_lowercase(),
+        ),
+        RData::TXT(t) => {
+            let text: String = t
+                .txt_data
+                .iter()
+                .map(|d| String::from_utf8_lossy(d).into_owned())
+                .collect();
+            (RecordType::TXT, format!("\"{text}\""))
+        }
+        _ => return None,
+    })
+}
+
+fn invalid(message: String) -> ProviderError {
+    ProviderError::Refused { message }
+}
+
+fn name_of(r: &Rrset) -> Result<Name, ProviderError> {
+    Name::from_str(&format!("{}.", r.name))
+        .map_err(|e| invalid(format!("invalid name {}: {e}", r.name)))
+}
+
+fn records_of(r: &Rrset) -> Result<Vec<Record>, ProviderError> {
+    let name = name_of(r)?;
+    let ttl = r.ttl.unwrap_or(300);
+    r.values
+        .iter()
+        .map(|v| {
+            let data = match r.rtype {
+                RecordType::A | RecordType::AAAA => match v.parse::<IpAddr>() {
+                    Ok(IpAddr::V4(ip)) => RData::A(A(ip)),
+                    Ok(IpAddr::V6(ip)) => RData::AAAA(AAAA(ip)),
+                    Err(e) => return Err(invalid(format!("{v}: {e}"))),
+                },
+                RecordType::CNAME => RData::CNAME(CNAME(
+                    Name::from_str(&format!("{}.", v.trim_end_matches('.')))
+                        .map_err(|e| invalid(format!("{v}: {e}")))?,
+                )),
+                RecordType::TXT => RData::TXT(TXT::new(vec![v.trim_matches('"').to_owned()])),
+            };
+            Ok(Record::from_rdata(name.clone(), ttl, data))
+        })
+        .collect()
+}
