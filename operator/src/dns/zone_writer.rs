@@ -69,9 +69,12 @@ pub struct Stats {
     pub changes: std::sync::atomic::AtomicU64,
 }
 
+/// Where a claim's result goes.
+type Reply = oneshot::Sender<Result<Outcome, Error>>;
+
 struct Request {
     claim: Claim,
-    reply: oneshot::Sender<Result<Outcome, Error>>,
+    reply: Reply,
 }
 
 /// Handle to a zone's writer task; cheap to clone.
@@ -121,7 +124,7 @@ async fn run(
             requests.push(next);
         }
         // The newest claim of a GlobalIngress wins; older ones get its result.
-        let mut latest: Vec<(Claim, Vec<oneshot::Sender<Result<Outcome, Error>>>)> = Vec::new();
+        let mut latest: Vec<(Claim, Vec<Reply>)> = Vec::new();
         for r in requests {
             match latest.iter_mut().find(|(c, _)| c.owner == r.claim.owner) {
                 Some(entry) => {
@@ -175,7 +178,7 @@ async fn process(
     provider: &dyn ZoneProvider,
     config: &Config,
     mut zone: Zone,
-    claims: &[(Claim, Vec<oneshot::Sender<Result<Outcome, Error>>>)],
+    claims: &[(Claim, Vec<Reply>)],
     stats: &Stats,
 ) -> (Option<Zone>, Vec<Result<Outcome, Error>>) {
     // Later claims see the earlier ones' changes: two claims cannot both take one free name.

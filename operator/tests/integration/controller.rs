@@ -19,7 +19,7 @@ use crate::support::{self, Cluster, env};
 const WAIT: Duration = Duration::from_secs(30);
 
 /// A DNSZone for the environment's Knot zone, with its TSIG Secret in `ns`.
-async fn knot_zone(client: &kube::Client, ns: &str) -> String {
+pub(crate) async fn knot_zone(client: &kube::Client, ns: &str) -> String {
     let env = env();
     let secret: Secret = serde_json::from_value(json!({
         "metadata": { "name": "tsig" },

@@ -8,6 +8,7 @@ mod support;
 
 mod api_validation;
 mod controller;
+mod publishing;
 mod smoke_aws;
 mod smoke_dns;
 mod smoke_kube;

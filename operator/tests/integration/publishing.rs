@@ -1,0 +1,429 @@
+//! Records published by the controller, read back from the real servers: Knot (RFC 2136) and
+//! moto (Route 53).
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use aws_sdk_route53::types::{
+    Change, ChangeAction, ChangeBatch, ResourceRecord, ResourceRecordSet, RrType,
+};
+use globalingress::api::condition::find;
+use globalingress::api::{DNSZone, GlobalIngress};
+use globalingress::dns::{Name, RData, RecordType, query};
+use kube::Api;
+use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
+use serde_json::{Value, json};
+
+use crate::support::operator::{Operator, Options, eventually};
+use crate::support::{self, Cluster, env};
+
+const WAIT: Duration = Duration::from_secs(30);
+
+async fn answer(host: &str, rtype: RecordType) -> BTreeSet<String> {
+    let name = Name::from_ascii(format!("{host}.")).unwrap();
+    query::authoritative(env().dns_server, &name, rtype, Duration::from_secs(2))
+        .await
+        .unwrap()
+        .records
+        .iter()
+        .filter_map(|r| match &r.data {
+            RData::A(a) => Some(a.0.to_string()),
+            RData::AAAA(a) => Some(a.0.to_string()),
+            RData::TXT(t) => Some(
+                t.txt_data
+                    .iter()
+                    .map(|d| String::from_utf8_lossy(d).into_owned())
+                    .collect(),
+            ),
+            _ => None,
+        })
+        .collect()
+}
+
+fn set(items: &[&str]) -> BTreeSet<String> {
+    items.iter().map(|s| (*s).to_owned()).collect()
+}
+
+fn synced(gi: &GlobalIngress) -> Option<(String, String)> {
+    let c = find(&gi.status.as_ref()?.conditions, "DNSSynced")?;
+    Some((c.status.clone(), c.reason.clone()))
+}
+
+fn gi(name: &str, zone: &str, host: &str, policy: &str, targets: Value) -> GlobalIngress {
+    serde_json::from_value(json!({
+        "apiVersion": "globalingress.io/v1alpha1", "kind": "GlobalIngress",
+        "metadata": { "name": name },
+        "spec": { "hostnames": [host], "dnsZoneRef": zone, "routing": { "policy": policy }, "targets": targets }
+    }))
+    .unwrap()
+}
+
+fn external(name: &str, addresses: &[&str], extra: Value) -> Value {
+    let mut t = json!({ "name": name, "loadBalancer": { "mode": "External", "external": { "addresses": addresses } } });
+    for (k, v) in extra.as_object().unwrap() {
+        t[k] = v.clone();
+    }
+    t
+}
+
+async fn wait_synced(api: &Api<GlobalIngress>, name: &str, generation: i64) {
+    eventually(
+        &format!("{name} DNSSynced at generation {generation}"),
+        WAIT,
+        || async {
+            let gi = api.get(name).await.ok()?;
+            let s = gi.status.as_ref()?;
+            (s.observed_generation == Some(generation) && synced(&gi)?.0 == "True").then_some(())
+        },
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn knot_answers_follow_the_active_targets_and_foreign_names_are_left_alone() {
+    let client = support::kube(Cluster::Hub).await;
+    support::install_crds(&client).await;
+    let ns = support::namespace(&client, "knot").await;
+    let zone = crate::controller::knot_zone(&client, &ns).await;
+    let host = format!("{}.example.test", support::unique_name("web"));
+    let foreign = format!("{}.example.test", support::unique_name("foreign"));
+
+    // A record nobody registered, at a name a second GlobalIngress will claim.
+    let env = env();
+    let updater = globalingress::dns::rfc2136::UpdateClient::connect(
+        env.dns_server,
+        &env.tsig_key,
+        Duration::from_secs(5),
+    )
+    .await
+    .unwrap();
+    let mut update = globalingress::dns::rfc2136::Update::new(env.dns_zone.clone());
+    update.add(globalingress::dns::rfc2136::record(
+        Name::from_ascii(format!("{foreign}.")).unwrap(),
+        60,
+        RData::A(hickory_proto::rr::rdata::A::new(198, 51, 100, 7)),
+    ));
+    updater.send(update).await.unwrap();
+
+    let _op = Operator::start(&Options {
+        kubeconfig: &env.hub_kubeconfig,
+        namespace: &ns,
+        lease_name: "knot",
+        extra: &[],
+    });
+    let api: Api<GlobalIngress> = Api::namespaced(client.clone(), &ns);
+    let targets = json!([
+        external("a", &["192.0.2.1"], json!({"weight": 10})),
+        external("b", &["192.0.2.2", "2001:db8::2"], json!({"weight": 20}))
+    ]);
+    api.create(
+        &PostParams::default(),
+        &gi("web", &zone, &host, "Weighted", targets),
+    )
+    .await
+    .unwrap();
+    wait_synced(&api, "web", 1).await;
+    assert_eq!(
+        answer(&host, RecordType::A).await,
+        set(&["192.0.2.1", "192.0.2.2"])
+    );
+    assert_eq!(answer(&host, RecordType::AAAA).await, set(&["2001:db8::2"]));
+    let registry = answer(&format!("_gi.{host}"), RecordType::TXT).await;
+    assert_eq!(
+        registry,
+        set(&[&format!(
+            "heritage=globalingress,owner=test-hub,resource={ns}/web"
+        )])
+    );
+
+    // Weight 0 withdraws b: its addresses leave the answer, its AAAA set disappears.
+    api.patch(
+        "web",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"targets": [
+            external("a", &["192.0.2.1"], json!({"weight": 10})),
+            external("b", &["192.0.2.2", "2001:db8::2"], json!({"weight": 0}))
+        ]}})),
+    )
+    .await
+    .unwrap();
+    wait_synced(&api, "web", 2).await;
+    assert_eq!(answer(&host, RecordType::A).await, set(&["192.0.2.1"]));
+    assert!(answer(&host, RecordType::AAAA).await.is_empty());
+
+    // The foreign name is refused to a second GlobalIngress and stays as it was.
+    api.create(
+        &PostParams::default(),
+        &gi(
+            "intruder",
+            &zone,
+            &foreign,
+            "Weighted",
+            json!([external("x", &["192.0.2.99"], json!({"weight": 1}))]),
+        ),
+    )
+    .await
+    .unwrap();
+    let ready = eventually("HostnameConflict", WAIT, || async {
+        let gi = api.get("intruder").await.ok()?;
+        let c = find(&gi.status.as_ref()?.conditions, "Ready")?.clone();
+        (c.reason == "HostnameConflict").then_some(c)
+    })
+    .await;
+    assert!(
+        ready.message.contains("no GlobalIngress owns"),
+        "{}",
+        ready.message
+    );
+    assert_eq!(
+        answer(&foreign, RecordType::A).await,
+        set(&["198.51.100.7"])
+    );
+
+    // Deleting removes exactly what it published.
+    api.delete("web", &DeleteParams::default()).await.unwrap();
+    eventually("web deleted", WAIT, || async {
+        api.get_opt("web").await.ok()?.is_none().then_some(())
+    })
+    .await;
+    assert!(answer(&host, RecordType::A).await.is_empty());
+    assert!(
+        answer(&format!("_gi.{host}"), RecordType::TXT)
+            .await
+            .is_empty()
+    );
+    assert_eq!(
+        answer(&foreign, RecordType::A).await,
+        set(&["198.51.100.7"])
+    );
+}
+
+/// Every record set of a hosted zone, in a comparable form (sorted).
+async fn zone_records(r53: &aws_sdk_route53::Client, zone_id: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut start: Option<(String, RrType, Option<String>)> = None;
+    loop {
+        let mut req = r53.list_resource_record_sets().hosted_zone_id(zone_id);
+        if let Some((n, t, i)) = &start {
+            req = req
+                .start_record_name(n)
+                .start_record_type(t.clone())
+                .set_start_record_identifier(i.clone());
+        }
+        let page = req.send().await.unwrap();
+        for r in page.resource_record_sets() {
+            out.push(format!("{r:?}"));
+        }
+        if !page.is_truncated() {
+            break;
+        }
+        let next = (
+            page.next_record_name().unwrap_or_default().to_owned(),
+            page.next_record_type().cloned().unwrap_or(RrType::A),
+            page.next_record_identifier().map(str::to_owned),
+        );
+        if start.as_ref() == Some(&next) {
+            break;
+        }
+        start = Some(next);
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+#[tokio::test]
+async fn route53_holds_exactly_the_planned_records_for_every_policy_and_gets_its_zone_back() {
+    let client = support::kube(Cluster::Hub).await;
+    support::install_crds(&client).await;
+    let ns = support::namespace(&client, "r53").await;
+    let r53 = aws_sdk_route53::Client::new(&support::aws().await);
+    let domain = format!("{}.test", support::unique_name("policies"));
+    let hosted = r53
+        .create_hosted_zone()
+        .name(&domain)
+        .caller_reference(support::unique_name("ref"))
+        .send()
+        .await
+        .unwrap();
+    let zone_id = hosted
+        .hosted_zone()
+        .unwrap()
+        .id()
+        .trim_start_matches("/hostedzone/")
+        .to_owned();
+
+    // Foreign records: plain and weighted, some with our target names as set identifiers.
+    let mut batch = ChangeBatch::builder();
+    for i in 0..200 {
+        let mut rr = ResourceRecordSet::builder()
+            .name(format!("foreign-{i}.{domain}."))
+            .r#type(RrType::A)
+            .ttl(300)
+            .resource_records(
+                ResourceRecord::builder()
+                    .value(format!("198.51.100.{}", i % 250))
+                    .build()
+                    .unwrap(),
+            );
+        if i % 2 == 0 {
+            rr = rr.set_identifier(format!("other-{i}")).weight(5);
+        }
+        batch = batch.changes(
+            Change::builder()
+                .action(ChangeAction::Create)
+                .resource_record_set(rr.build().unwrap())
+                .build()
+                .unwrap(),
+        );
+    }
+    r53.change_resource_record_sets()
+        .hosted_zone_id(&zone_id)
+        .change_batch(batch.build().unwrap())
+        .send()
+        .await
+        .unwrap();
+    let before = zone_records(&r53, &zone_id).await;
+
+    let zones: Api<DNSZone> = Api::all(client.clone());
+    let zone_name = support::unique_name("r53zone");
+    let zone: DNSZone = serde_json::from_value(json!({
+        "apiVersion": "globalingress.io/v1alpha1", "kind": "DNSZone",
+        "metadata": { "name": zone_name },
+        "spec": { "domain": domain, "ownerId": "test-hub", "provider": { "route53": { "hostedZoneId": zone_id } } }
+    }))
+    .unwrap();
+    zones.create(&PostParams::default(), &zone).await.unwrap();
+    let _op = Operator::start(&Options {
+        kubeconfig: &env().hub_kubeconfig,
+        namespace: &ns,
+        lease_name: "r53",
+        extra: &[],
+    });
+    let api: Api<GlobalIngress> = Api::namespaced(client.clone(), &ns);
+
+    let cases = [
+        (
+            "weighted",
+            "Weighted",
+            json!([
+                external("eu", &["192.0.2.1"], json!({"weight": 3})),
+                external("us", &["192.0.2.2", "2001:db8::2"], json!({"weight": 1}))
+            ]),
+        ),
+        (
+            "failover",
+            "Failover",
+            json!([
+                external("p0", &["192.0.2.3"], json!({"priority": 0})),
+                external("p1", &["192.0.2.4"], json!({"priority": 1})),
+                external("p2", &["192.0.2.5"], json!({"priority": 2}))
+            ]),
+        ),
+        (
+            "geo",
+            "Geolocation",
+            json!([
+                external(
+                    "eu",
+                    &["192.0.2.6"],
+                    json!({"geo": {"continents": ["EU"], "countries": ["TR"]}})
+                ),
+                external(
+                    "us",
+                    &["192.0.2.7"],
+                    json!({"geo": {"default": true, "subdivisions": ["US-CA"]}})
+                )
+            ]),
+        ),
+        (
+            "latency",
+            "Latency",
+            json!([
+                external("eu", &["192.0.2.8"], json!({"region": "eu-west-1"})),
+                external("ap", &["192.0.2.9"], json!({"region": "ap-southeast-2"}))
+            ]),
+        ),
+    ];
+    for (name, policy, targets) in &cases {
+        let host = format!("{name}.{domain}");
+        api.create(
+            &PostParams::default(),
+            &gi(name, &zone_name, &host, policy, targets.clone()),
+        )
+        .await
+        .unwrap();
+    }
+    for (name, _, _) in &cases {
+        wait_synced(&api, name, 1).await;
+    }
+
+    // What the zone holds at each of our names equals the plan, computed here by the same pure
+    // function from the same spec.
+    let listed = globalingress::dns::route53::Route53Zone::new(r53.clone(), &zone_id);
+    let held = globalingress::dns::provider::ZoneProvider::list(&listed)
+        .await
+        .unwrap();
+    for (name, _, _) in &cases {
+        let obj = api.get(name).await.unwrap();
+        let observed = obj
+            .spec
+            .targets
+            .iter()
+            .map(|t| {
+                (
+                    t.name.clone(),
+                    globalingress::reconcile::plan::Observed {
+                        endpoint: globalingress::reconcile::observe::external_endpoint(t),
+                        region: t.region.clone(),
+                        health: globalingress::reconcile::plan::Health::Unknown,
+                    },
+                )
+            })
+            .collect();
+        let plan = globalingress::reconcile::plan::plan(
+            &obj.spec,
+            &globalingress::reconcile::plan::Zone {
+                domain: domain.clone(),
+                provider: globalingress::reconcile::plan::ProviderKind::Route53,
+            },
+            &observed,
+        );
+        let mut expected: Vec<globalingress::dns::records::Rrset> =
+            plan.records.iter().map(Into::into).collect();
+        expected.sort();
+        let host = format!("{name}.{domain}");
+        let mut got: Vec<globalingress::dns::records::Rrset> =
+            held.iter().filter(|r| r.name == host).cloned().collect();
+        got.sort();
+        assert_eq!(got, expected, "{name}");
+        assert!(!expected.is_empty());
+    }
+
+    // A change touches only what it should: one target's weight.
+    api.patch("weighted", &PatchParams::default(), &Patch::Merge(json!({"spec": {"targets": [
+        external("eu", &["192.0.2.1"], json!({"weight": 3})), external("us", &["192.0.2.2", "2001:db8::2"], json!({"weight": 0}))
+    ]}})))
+    .await
+    .unwrap();
+    wait_synced(&api, "weighted", 2).await;
+    let after = globalingress::dns::provider::ZoneProvider::list(&listed)
+        .await
+        .unwrap();
+    let changed: Vec<_> = after.iter().filter(|r| !held.contains(r)).collect();
+    assert_eq!(changed.len(), 2, "the us A and AAAA sets: {changed:?}");
+    assert!(changed.iter().all(|r| r.name == format!("weighted.{domain}")
+        && matches!(r.routing, globalingress::reconcile::plan::RecordRouting::Weighted { ref set_id, weight: 0 } if set_id == "us")));
+
+    // Deleting every GlobalIngress gives the zone back exactly as it was.
+    for (name, _, _) in &cases {
+        api.delete(name, &DeleteParams::default()).await.unwrap();
+    }
+    for (name, _, _) in &cases {
+        eventually("deletion", WAIT, || async {
+            api.get_opt(name).await.ok()?.is_none().then_some(())
+        })
+        .await;
+    }
+    assert_eq!(zone_records(&r53, &zone_id).await, before);
+}
