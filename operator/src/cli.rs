@@ -163,6 +163,25 @@ pub struct AwsArgs {
         default_value_t = 5
     )]
     pub aws_max_attempts: u32,
+
+    /// Route 53 requests per second this process may make (retries included). AWS allows 10/s
+    /// per account, shared with every other tool in it.
+    #[arg(
+        long,
+        env = "GLOBALINGRESS_ROUTE53_RATE",
+        value_name = "N",
+        default_value_t = 4
+    )]
+    pub route53_rate: u32,
+
+    /// Route 53 requests that may go at once after a quiet period.
+    #[arg(
+        long,
+        env = "GLOBALINGRESS_ROUTE53_BURST",
+        value_name = "N",
+        default_value_t = 8
+    )]
+    pub route53_burst: u32,
 }
 
 /// Parses `500ms`, `15s`, `2m`, `1h`, or combinations such as `1m30s`.

@@ -10,7 +10,8 @@ use tokio::sync::watch;
 use tracing::{info, warn};
 
 use crate::admin::{self, Readiness};
-use crate::aws::{SdkSettings, sdk_config};
+use crate::aws::budget::{Budget, BudgetConfig, Rate};
+use crate::aws::{Aws, SdkSettings};
 use crate::cli::RunArgs;
 use crate::controller::{self, Settings};
 use crate::kube_client;
@@ -59,7 +60,14 @@ pub async fn run(args: RunArgs) -> Result<(), Error> {
         .identity
         .clone()
         .unwrap_or_else(default_identity);
-    let metrics = Metrics::new();
+    let budget = Budget::new(BudgetConfig {
+        route53: Rate {
+            per_second: args.aws.route53_rate,
+            burst: args.aws.route53_burst,
+        },
+        ..BudgetConfig::default()
+    });
+    let metrics = Metrics::with_extra(|registry| budget.register(registry));
     let readiness = Readiness::default();
     let (stop_tx, stop_rx) = watch::channel(false);
 
@@ -105,12 +113,15 @@ pub async fn run(args: RunArgs) -> Result<(), Error> {
         });
     }
 
-    let aws = sdk_config(&SdkSettings {
-        region: Some(args.aws.aws_region.clone()),
-        endpoint_url: args.aws.aws_endpoint_url.clone(),
-        static_credentials: None,
-        max_attempts: args.aws.aws_max_attempts,
-    })
+    let aws = Aws::new(
+        &SdkSettings {
+            region: Some(args.aws.aws_region.clone()),
+            endpoint_url: args.aws.aws_endpoint_url.clone(),
+            static_credentials: None,
+            max_attempts: args.aws.aws_max_attempts,
+        },
+        budget,
+    )
     .await;
     let controllers = tokio::spawn(controller::run(
         client,

@@ -106,7 +106,13 @@ impl Default for Metrics {
 
 impl Metrics {
     pub fn new() -> Self {
+        Self::with_extra(|_| {})
+    }
+
+    /// The metrics, with more families registered by `extra` (e.g. the AWS budget's).
+    pub fn with_extra(extra: impl FnOnce(&mut Registry)) -> Self {
         let mut registry = Registry::with_prefix("globalingress");
+        extra(&mut registry);
         let build_info = Family::<BuildLabels, Gauge>::default();
         build_info
             .get_or_create(&BuildLabels {

@@ -1,4 +1,7 @@
-//! AWS: one SDK configuration for every service client, pointed at AWS or at an emulator.
+//! AWS: one SDK configuration for every service client, pointed at AWS or at an emulator, with
+//! every HTTP attempt spending from a shared [`budget::Budget`].
+
+pub mod budget;
 
 use std::time::Duration;
 
@@ -37,8 +40,34 @@ impl SdkSettings {
 /// than a late one.
 pub const DEFAULT_MAX_ATTEMPTS: u32 = 5;
 
-/// Builds the shared SDK configuration.
+/// The SDK configuration and the budget every client built from it spends.
+#[derive(Debug, Clone)]
+pub struct Aws {
+    pub sdk: SdkConfig,
+    pub budget: budget::Budget,
+}
+
+impl Aws {
+    pub async fn new(settings: &SdkSettings, budget: budget::Budget) -> Self {
+        let sdk = sdk_config_with(settings, Some(&budget)).await;
+        Self { sdk, budget }
+    }
+
+    /// A Route 53 client under the budget.
+    pub fn route53(&self) -> aws_sdk_route53::Client {
+        let config = aws_sdk_route53::config::Builder::from(&self.sdk)
+            .interceptor(self.budget.interceptor())
+            .build();
+        aws_sdk_route53::Client::from_conf(config)
+    }
+}
+
+/// Builds an SDK configuration without a budget (tests and tools).
 pub async fn sdk_config(settings: &SdkSettings) -> SdkConfig {
+    sdk_config_with(settings, None).await
+}
+
+async fn sdk_config_with(settings: &SdkSettings, budget: Option<&budget::Budget>) -> SdkConfig {
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
         .retry_config(RetryConfig::standard().with_max_attempts(settings.max_attempts.max(1)))
         .timeout_config(
@@ -48,6 +77,9 @@ pub async fn sdk_config(settings: &SdkSettings) -> SdkConfig {
                 .operation_timeout(Duration::from_secs(90))
                 .build(),
         );
+    if let Some(budget) = budget {
+        loader = loader.http_client(budget.http_client());
+    }
     if let Some(region) = &settings.region {
         loader = loader.region(Region::new(region.clone()));
     }

@@ -38,7 +38,7 @@ type Check = Result<Vec<String>, (&'static str, String)>;
 
 async fn check_route53(p: &Route53Provider, domain: &str, ctx: &Context) -> Check {
     let id = p.hosted_zone_id.trim_start_matches("/hostedzone/");
-    let r53 = aws_sdk_route53::Client::new(&ctx.aws);
+    let r53 = ctx.aws.route53();
     let out = r53.get_hosted_zone().id(id).send().await.map_err(|e| {
         let e = e.into_service_error();
         if e.is_no_such_hosted_zone() {

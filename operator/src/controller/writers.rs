@@ -17,7 +17,7 @@ use crate::dns::zone_writer::{self, ZoneWriter};
 /// The writers of every zone this process writes to.
 pub struct ZoneWriters {
     client: kube::Client,
-    aws: aws_config::SdkConfig,
+    aws: crate::aws::Aws,
     config: zone_writer::Config,
     writers: Mutex<HashMap<String, (String, ZoneWriter)>>,
 }
@@ -29,11 +29,7 @@ impl std::fmt::Debug for ZoneWriters {
 }
 
 impl ZoneWriters {
-    pub fn new(
-        client: kube::Client,
-        aws: aws_config::SdkConfig,
-        config: zone_writer::Config,
-    ) -> Self {
+    pub fn new(client: kube::Client, aws: crate::aws::Aws, config: zone_writer::Config) -> Self {
         Self {
             client,
             aws,
@@ -72,10 +68,10 @@ impl ZoneWriters {
         }
         let provider = match (provider, &zone.spec.provider.route53) {
             (Some(p), _) => p,
-            (None, Some(r53)) => Arc::new(Route53Zone::new(
-                aws_sdk_route53::Client::new(&self.aws),
-                &r53.hosted_zone_id,
-            )) as Arc<dyn ZoneProvider>,
+            (None, Some(r53)) => {
+                Arc::new(Route53Zone::new(self.aws.route53(), &r53.hosted_zone_id))
+                    as Arc<dyn ZoneProvider>
+            }
             (None, None) => {
                 return Err(("NoProvider", "spec.provider: set route53 or rfc2136".into()));
             }

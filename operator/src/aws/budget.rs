@@ -1,0 +1,287 @@
+//! One budget of AWS calls per account and service, shared by every caller in the process.
+//!
+//! The budget sits in the SDK's HTTP client, under its retry loop: every attempt, retries
+//! included, waits for a token of its service's bucket (governor) before it leaves the process.
+//! So the request rate seen by AWS never exceeds the budget however many reconciles run and
+//! however often the SDK retries. Route 53's limit (10 requests/s, burst 50) is shared by every
+//! tool in the account, so the default stays well under it.
+//!
+//! The service comes from the request's SigV4 credential scope; the operation from a header an
+//! interceptor adds after signing and the HTTP client removes before sending (so nothing extra
+//! reaches AWS). Metrics: calls by service, operation and outcome; throttling answers; time spent
+//! waiting for tokens.
+
+use std::collections::HashMap;
+use std::num::NonZeroU32;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Instant;
+
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::http::{
+    HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpClient,
+    SharedHttpConnector,
+};
+use aws_smithy_runtime_api::client::interceptors::Intercept;
+use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextMut;
+use aws_smithy_runtime_api::client::orchestrator::{HttpRequest, Metadata};
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::config_bag::ConfigBag;
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+/// The header carrying the operation name from the interceptor to the HTTP client.
+const OPERATION_HEADER: &str = "x-globalingress-operation";
+
+/// Requests per second and burst of one service's bucket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rate {
+    pub per_second: u32,
+    pub burst: u32,
+}
+
+/// Budget settings.
+#[derive(Debug, Clone)]
+pub struct BudgetConfig {
+    /// Route 53 (account-wide AWS limit: 10/s).
+    pub route53: Rate,
+    /// Every other service.
+    pub default: Rate,
+}
+
+impl Default for BudgetConfig {
+    fn default() -> Self {
+        Self {
+            route53: Rate {
+                per_second: 4,
+                burst: 8,
+            },
+            default: Rate {
+                per_second: 10,
+                burst: 20,
+            },
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct CallLabels {
+    pub service: String,
+    pub operation: String,
+    pub outcome: &'static str,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct ServiceLabels {
+    pub service: String,
+}
+
+/// The budget and its metrics; clone freely, all clones share the buckets.
+#[derive(Debug, Clone)]
+pub struct Budget {
+    config: BudgetConfig,
+    buckets: Arc<Mutex<HashMap<String, Arc<DefaultDirectRateLimiter>>>>,
+    /// AWS HTTP attempts by service, operation and outcome.
+    pub calls: Family<CallLabels, Counter>,
+    /// Answers that said to slow down (HTTP 429, Throttling, PriorRequestNotComplete).
+    pub throttles: Family<ServiceLabels, Counter>,
+    /// Seconds attempts waited for a token.
+    pub wait: Family<ServiceLabels, Histogram>,
+}
+
+impl Budget {
+    pub fn new(config: BudgetConfig) -> Self {
+        Self {
+            config,
+            buckets: Arc::default(),
+            calls: Family::default(),
+            throttles: Family::default(),
+            wait: Family::new_with_constructor(|| {
+                Histogram::new([0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0])
+            }),
+        }
+    }
+
+    /// Registers the budget's metrics.
+    pub fn register(&self, registry: &mut Registry) {
+        registry.register(
+            "aws_calls",
+            "AWS HTTP attempts by service, operation and outcome",
+            self.calls.clone(),
+        );
+        registry.register(
+            "aws_throttles",
+            "AWS answers asking to slow down, by service",
+            self.throttles.clone(),
+        );
+        registry.register(
+            "aws_budget_wait_seconds",
+            "Time AWS attempts waited for a budget token, by service",
+            self.wait.clone(),
+        );
+    }
+
+    fn bucket(&self, service: &str) -> Arc<DefaultDirectRateLimiter> {
+        let mut buckets = self.buckets.lock().unwrap_or_else(PoisonError::into_inner);
+        buckets
+            .entry(service.to_owned())
+            .or_insert_with(|| {
+                let rate = if service == "route53" {
+                    self.config.route53
+                } else {
+                    self.config.default
+                };
+                let per_second = NonZeroU32::new(rate.per_second.max(1)).unwrap_or(NonZeroU32::MIN);
+                let burst = NonZeroU32::new(rate.burst.max(1)).unwrap_or(NonZeroU32::MIN);
+                Arc::new(RateLimiter::direct(
+                    Quota::per_second(per_second).allow_burst(burst),
+                ))
+            })
+            .clone()
+    }
+
+    /// An SDK HTTP client whose every attempt spends from this budget.
+    pub fn http_client(&self) -> SharedHttpClient {
+        let inner = aws_smithy_http_client::Builder::new()
+            .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
+                aws_smithy_http_client::tls::rustls_provider::CryptoMode::AwsLc,
+            ))
+            .build_https();
+        SharedHttpClient::new(BudgetedClient {
+            inner,
+            budget: self.clone(),
+        })
+    }
+
+    /// The interceptor that names each operation for the HTTP client; add it to every service
+    /// client built from a budgeted SDK configuration.
+    pub fn interceptor(&self) -> OperationTag {
+        OperationTag
+    }
+}
+
+#[derive(Debug)]
+struct BudgetedClient {
+    inner: SharedHttpClient,
+    budget: Budget,
+}
+
+impl HttpClient for BudgetedClient {
+    fn http_connector(
+        &self,
+        settings: &HttpConnectorSettings,
+        components: &RuntimeComponents,
+    ) -> SharedHttpConnector {
+        SharedHttpConnector::new(BudgetedConnector {
+            inner: self.inner.http_connector(settings, components),
+            budget: self.budget.clone(),
+        })
+    }
+}
+
+#[derive(Debug)]
+struct BudgetedConnector {
+    inner: SharedHttpConnector,
+    budget: Budget,
+}
+
+/// The service of a SigV4-signed request: `Credential=AKID/date/region/<service>/aws4_request`.
+fn service_of(request: &HttpRequest) -> String {
+    request
+        .headers()
+        .get("authorization")
+        .and_then(|auth| auth.split("Credential=").nth(1))
+        .and_then(|cred| cred.split('/').nth(3))
+        .unwrap_or("unknown")
+        .to_owned()
+}
+
+impl HttpConnector for BudgetedConnector {
+    fn call(&self, mut request: HttpRequest) -> HttpConnectorFuture {
+        let service = service_of(&request);
+        let operation = request
+            .headers_mut()
+            .remove(OPERATION_HEADER)
+            .unwrap_or_else(|| "unknown".to_owned());
+        let inner = self.inner.clone();
+        let budget = self.budget.clone();
+        HttpConnectorFuture::new(async move {
+            let started = Instant::now();
+            budget.bucket(&service).until_ready().await;
+            budget
+                .wait
+                .get_or_create(&ServiceLabels {
+                    service: service.clone(),
+                })
+                .observe(started.elapsed().as_secs_f64());
+            let result = inner.call(request).await;
+            let outcome = match &result {
+                Ok(response) => {
+                    let code = response.status().as_u16();
+                    // Route 53 throttles with 400 + Throttling or PriorRequestNotComplete; the body
+                    // is read later by the SDK, so count 429 and 400-with-throttle-header here and
+                    // the rest by status class.
+                    if code == 429
+                        || response.headers().get("x-amzn-errortype").is_some_and(|t| {
+                            t.contains("Throttling") || t.contains("PriorRequestNotComplete")
+                        })
+                    {
+                        "throttled"
+                    } else if code >= 500 {
+                        "server_error"
+                    } else if code >= 400 {
+                        "client_error"
+                    } else {
+                        "success"
+                    }
+                }
+                Err(_) => "network_error",
+            };
+            if outcome == "throttled" {
+                budget
+                    .throttles
+                    .get_or_create(&ServiceLabels {
+                        service: service.clone(),
+                    })
+                    .inc();
+            }
+            budget
+                .calls
+                .get_or_create(&CallLabels {
+                    service,
+                    operation,
+                    outcome,
+                })
+                .inc();
+            result
+        })
+    }
+}
+
+/// Adds the operation's name to the request after signing (see the module docs).
+#[derive(Debug, Clone, Copy)]
+pub struct OperationTag;
+
+impl Intercept for OperationTag {
+    fn name(&self) -> &'static str {
+        "globalingress::OperationTag"
+    }
+
+    fn modify_before_transmit(
+        &self,
+        context: &mut BeforeTransmitInterceptorContextMut<'_>,
+        _components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if let Some(name) = cfg.load::<Metadata>().map(|m| m.name().to_owned()) {
+            context
+                .request_mut()
+                .headers_mut()
+                .insert(OPERATION_HEADER, name);
+        }
+        Ok(())
+    }
+}
