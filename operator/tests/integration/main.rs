@@ -12,3 +12,4 @@ mod publishing;
 mod smoke_aws;
 mod smoke_dns;
 mod smoke_kube;
+mod throttling;

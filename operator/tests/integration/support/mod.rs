@@ -9,6 +9,7 @@
 
 pub mod env;
 pub mod operator;
+pub mod proxy;
 
 use std::sync::atomic::{AtomicU32, Ordering};
 

@@ -34,10 +34,12 @@ impl Operator {
         let identity = unique_name("replica");
         let log = std::env::temp_dir().join(format!("{identity}.log"));
         let file = std::fs::File::create(&log).expect("log file");
+        let aws = env().aws_endpoint.clone();
         let mut defaults: Vec<&str> = Vec::new();
         for (flag, value) in [
             ("--resync-interval", "5s"),
             ("--spoke-check-interval", "2s"),
+            ("--aws-endpoint-url", aws.as_str()),
         ] {
             if !options.extra.contains(&flag) {
                 defaults.extend([flag, value]);
@@ -52,7 +54,6 @@ impl Operator {
             .args(["--lease-name", options.lease_name])
             .args(["--identity", &identity])
             .args(&defaults)
-            .args(["--aws-endpoint-url", &env().aws_endpoint])
             .args(options.extra)
             .env("AWS_ACCESS_KEY_ID", "testing")
             .env("AWS_SECRET_ACCESS_KEY", "testing")

@@ -1,0 +1,145 @@
+//! Under throttling, everything converges, nothing is duplicated, and the request rate seen by
+//! AWS never exceeds the budget (measured at the fault-injecting proxy).
+
+use std::time::{Duration, Instant};
+
+use globalingress::api::condition::find;
+use globalingress::api::{DNSZone, GlobalIngress};
+use kube::Api;
+use kube::api::PostParams;
+use serde_json::json;
+
+use crate::support::operator::{Operator, Options, eventually};
+use crate::support::proxy::FaultProxy;
+use crate::support::{self, Cluster, env};
+
+#[tokio::test]
+async fn thirty_percent_throttled_converges_within_the_budget() {
+    let proxy = FaultProxy::start();
+    let client = support::kube(Cluster::Hub).await;
+    support::install_crds(&client).await;
+    let ns = support::namespace(&client, "throttle").await;
+    let r53 = aws_sdk_route53::Client::new(&support::aws().await);
+    let domain = format!("{}.test", support::unique_name("throttled"));
+    let hosted = r53
+        .create_hosted_zone()
+        .name(&domain)
+        .caller_reference(support::unique_name("ref"))
+        .send()
+        .await
+        .unwrap();
+    let zone_id = hosted
+        .hosted_zone()
+        .unwrap()
+        .id()
+        .trim_start_matches("/hostedzone/")
+        .to_owned();
+    let zone_name = support::unique_name("tzone");
+    let zone: DNSZone = serde_json::from_value(json!({
+        "apiVersion": "globalingress.io/v1alpha1", "kind": "DNSZone",
+        "metadata": { "name": zone_name },
+        "spec": { "domain": domain, "ownerId": "test-hub", "provider": { "route53": { "hostedZoneId": zone_id } } }
+    }))
+    .unwrap();
+    Api::<DNSZone>::all(client.clone())
+        .create(&PostParams::default(), &zone)
+        .await
+        .unwrap();
+
+    proxy
+        .configure(json!({"throttle": 0.2, "prior": 0.05, "error500": 0.05, "seed": 7}))
+        .await;
+    let (rate, burst) = (5, 5);
+    let _op = Operator::start(&Options {
+        kubeconfig: &env().hub_kubeconfig,
+        namespace: &ns,
+        lease_name: "throttle",
+        extra: &[
+            "--aws-endpoint-url",
+            &proxy.url,
+            "--route53-rate",
+            "5",
+            "--route53-burst",
+            "5",
+        ],
+    });
+    let api: Api<GlobalIngress> = Api::namespaced(client.clone(), &ns);
+    let count = 30;
+    let started = Instant::now();
+    for i in 0..count {
+        let gi: GlobalIngress = serde_json::from_value(json!({
+            "apiVersion": "globalingress.io/v1alpha1", "kind": "GlobalIngress",
+            "metadata": { "name": format!("app{i}") },
+            "spec": {
+                "hostnames": [format!("app{i}.{domain}")], "dnsZoneRef": zone_name, "routing": { "policy": "Weighted" },
+                "targets": [
+                    { "name": "a", "weight": 1, "loadBalancer": { "mode": "External", "external": { "addresses": [format!("192.0.2.{}", i + 1)] } } },
+                    { "name": "b", "weight": 1, "loadBalancer": { "mode": "External", "external": { "addresses": [format!("198.51.100.{}", i + 1)] } } }
+                ]
+            }
+        }))
+        .unwrap();
+        api.create(&PostParams::default(), &gi).await.unwrap();
+    }
+    eventually(
+        "every GlobalIngress DNSSynced",
+        Duration::from_secs(120),
+        || async {
+            let list = api.list(&Default::default()).await.ok()?;
+            let synced = list
+                .items
+                .iter()
+                .filter(|gi| {
+                    gi.status
+                        .as_ref()
+                        .and_then(|s| find(&s.conditions, "DNSSynced"))
+                        .is_some_and(|c| c.status == "True")
+                })
+                .count();
+            (synced == count).then_some(())
+        },
+    )
+    .await;
+    let converged = started.elapsed();
+
+    // No duplicates, nothing missing: exactly registry + a + b per name.
+    let listed = globalingress::dns::route53::Route53Zone::new(r53.clone(), &zone_id);
+    let held = globalingress::dns::provider::ZoneProvider::list(&listed)
+        .await
+        .unwrap();
+    for i in 0..count {
+        let host = format!("app{i}.{domain}");
+        let at: Vec<_> = held.iter().filter(|r| r.name == host).collect();
+        assert_eq!(at.len(), 2, "{host}: {at:?}");
+        assert_eq!(
+            held.iter()
+                .filter(|r| r.name == format!("_gi.{host}"))
+                .count(),
+            1
+        );
+    }
+
+    // The rate seen by "AWS": no one-second window holds more than burst + rate requests.
+    let requests = proxy.requests().await;
+    let times: Vec<f64> = requests.iter().map(|r| r.0).collect();
+    let max_window = times
+        .iter()
+        .map(|t| times.iter().filter(|u| **u >= *t && **u < t + 1.0).count())
+        .max()
+        .unwrap_or(0);
+    let faults = requests.iter().filter(|r| r.2.is_some()).count();
+    let changes = requests
+        .iter()
+        .filter(|r| r.1 == "ChangeResourceRecordSets")
+        .count();
+    eprintln!(
+        "{count} GlobalIngresses converged in {converged:?} through {} requests ({faults} answered with faults, \
+         {changes} ChangeResourceRecordSets); busiest second: {max_window} requests (budget {rate}/s, burst {burst})",
+        requests.len()
+    );
+    assert!(faults > 0, "the proxy injected faults");
+    assert!(
+        max_window <= burst + rate,
+        "busiest second had {max_window} requests"
+    );
+}
