@@ -3,6 +3,8 @@
 
 use std::time::{Duration, Instant};
 
+use futures::StreamExt as _;
+
 use globalingress::api::condition::find;
 use globalingress::api::{DNSZone, GlobalIngress};
 use kube::Api;
@@ -141,5 +143,158 @@ async fn thirty_percent_throttled_converges_within_the_budget() {
     assert!(
         max_window <= burst + rate,
         "busiest second had {max_window} requests"
+    );
+}
+
+#[tokio::test]
+async fn a_thousand_changes_at_once_take_few_change_calls_and_a_quiet_zone_takes_none() {
+    let proxy = FaultProxy::start();
+    let client = support::kube(Cluster::Hub).await;
+    support::install_crds(&client).await;
+    let ns = support::namespace(&client, "thousand").await;
+    let r53 = aws_sdk_route53::Client::new(&support::aws().await);
+    let domain = format!("{}.test", support::unique_name("thousand"));
+    let hosted = r53
+        .create_hosted_zone()
+        .name(&domain)
+        .caller_reference(support::unique_name("ref"))
+        .send()
+        .await
+        .unwrap();
+    let zone_id = hosted
+        .hosted_zone()
+        .unwrap()
+        .id()
+        .trim_start_matches("/hostedzone/")
+        .to_owned();
+    let zone_name = support::unique_name("kzone");
+    let zone: DNSZone = serde_json::from_value(json!({
+        "apiVersion": "globalingress.io/v1alpha1", "kind": "DNSZone",
+        "metadata": { "name": zone_name },
+        "spec": { "domain": domain, "ownerId": "test-hub", "provider": { "route53": { "hostedZoneId": zone_id } } }
+    }))
+    .unwrap();
+    Api::<DNSZone>::all(client.clone())
+        .create(&PostParams::default(), &zone)
+        .await
+        .unwrap();
+    // Every GlobalIngress takes its Latency region from this one spoke; changing the spoke's
+    // region changes all 1,000 records at once.
+    let spoke_name = support::unique_name("region");
+    let spokes: Api<globalingress::api::SpokeCluster> = Api::all(client.clone());
+    let spoke: globalingress::api::SpokeCluster = serde_json::from_value(json!({
+        "apiVersion": "globalingress.io/v1alpha1", "kind": "SpokeCluster",
+        "metadata": { "name": spoke_name },
+        "spec": { "region": "eu-west-1", "kubeconfigSecretRef": { "namespace": ns, "name": "none" } }
+    }))
+    .unwrap();
+    spokes.create(&PostParams::default(), &spoke).await.unwrap();
+
+    let api: Api<GlobalIngress> = Api::namespaced(client.clone(), &ns);
+    let count = 1000;
+    let creating = Instant::now();
+    let mut tasks = futures::stream::iter((0..count).map(|i| {
+        let api = api.clone();
+        let (domain, zone_name, spoke_name) = (domain.clone(), zone_name.clone(), spoke_name.clone());
+        async move {
+            let gi: GlobalIngress = serde_json::from_value(json!({
+                "apiVersion": "globalingress.io/v1alpha1", "kind": "GlobalIngress",
+                "metadata": { "name": format!("svc{i}") },
+                "spec": {
+                    "hostnames": [format!("svc{i}.{domain}")], "dnsZoneRef": zone_name, "routing": { "policy": "Latency" },
+                    "targets": [{ "name": "only", "clusterRef": spoke_name,
+                        "loadBalancer": { "mode": "External", "external": { "addresses": [format!("10.{}.{}.1", i / 250, i % 250)] } } }]
+                }
+            }))
+            .unwrap();
+            api.create(&PostParams::default(), &gi).await.unwrap();
+        }
+    }))
+    .buffer_unordered(16);
+    while tasks.next().await.is_some() {}
+    eprintln!(
+        "created {count} GlobalIngresses in {:?}",
+        creating.elapsed()
+    );
+
+    let _op = Operator::start(&Options {
+        kubeconfig: &env().hub_kubeconfig,
+        namespace: &ns,
+        lease_name: "thousand",
+        extra: &[
+            "--aws-endpoint-url",
+            &proxy.url,
+            "--route53-rate",
+            "10",
+            "--route53-burst",
+            "20",
+            "--resync-interval",
+            "10s",
+        ],
+    });
+    let started = Instant::now();
+    eventually(
+        "1,000 DNSSynced",
+        Duration::from_secs(300),
+        all_synced("eu-west-1"),
+    )
+    .await;
+    let cold = started.elapsed();
+    let creates = proxy
+        .requests()
+        .await
+        .iter()
+        .filter(|r| r.1 == "ChangeResourceRecordSets")
+        .count();
+
+    // Quiet: two resync periods (10 s each) without any change write nothing.
+    let before = proxy.requests().await.len();
+    tokio::time::sleep(Duration::from_secs(21)).await;
+    let quiet: Vec<_> = proxy.requests().await.into_iter().skip(before).collect();
+    let quiet_writes = quiet
+        .iter()
+        .filter(|r| r.1 == "ChangeResourceRecordSets")
+        .count();
+    assert_eq!(quiet_writes, 0, "in sync for two resync periods: no writes");
+    assert!(
+        quiet.iter().all(|r| r.1 != "ListResourceRecordSets"),
+        "a reconcile costs no reads: {quiet:?}"
+    );
+
+    // One change that touches every GlobalIngress.
+    let before = proxy.requests().await.len();
+    spokes
+        .patch(
+            &spoke_name,
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(json!({"spec": {"region": "us-east-1"}})),
+        )
+        .await
+        .unwrap();
+    let changing = Instant::now();
+    eventually("every record in us-east-1", Duration::from_secs(300), || async {
+        let listed = globalingress::dns::route53::Route53Zone::new(r53.clone(), &zone_id);
+        let held = globalingress::dns::provider::ZoneProvider::list(&listed).await.ok()?;
+        let moved = held
+            .iter()
+            .filter(|r| matches!(&r.routing, globalingress::reconcile::plan::RecordRouting::Latency { region, .. } if region == "us-east-1"))
+            .count();
+        (moved == count).then_some(())
+    })
+    .await;
+    let changed = changing.elapsed();
+    let after: Vec<_> = proxy.requests().await.into_iter().skip(before).collect();
+    let change_calls = after
+        .iter()
+        .filter(|r| r.1 == "ChangeResourceRecordSets")
+        .count();
+    eprintln!(
+        "{count} GlobalIngresses: cold convergence {cold:?} with {creates} ChangeResourceRecordSets; \
+         one change touching all: {changed:?}, {change_calls} ChangeResourceRecordSets, {} requests in all",
+        after.len()
+    );
+    assert!(
+        change_calls <= 4,
+        "{change_calls} change calls for 1,000 one-record changes"
     );
 }
