@@ -14,6 +14,7 @@ use crate::aws::budget::{Budget, BudgetConfig, Rate};
 use crate::aws::{Aws, SdkSettings};
 use crate::cli::RunArgs;
 use crate::controller::{self, Settings};
+use crate::dns::zone_writer::WriterMetrics;
 use crate::kube_client;
 use crate::leader::{self, LeaseConfig};
 use crate::telemetry::Metrics;
@@ -67,7 +68,11 @@ pub async fn run(args: RunArgs) -> Result<(), Error> {
         },
         ..BudgetConfig::default()
     });
-    let metrics = Metrics::with_extra(|registry| budget.register(registry));
+    let dns_metrics = WriterMetrics::default();
+    let metrics = Metrics::with_extra(|registry| {
+        budget.register(registry);
+        dns_metrics.register(registry);
+    });
     let readiness = Readiness::default();
     let (stop_tx, stop_rx) = watch::channel(false);
 
@@ -132,6 +137,7 @@ pub async fn run(args: RunArgs) -> Result<(), Error> {
             resync: args.controller.resync_interval,
             spoke_check_interval: args.controller.spoke_check_interval,
             watch_namespace: args.controller.watch_namespace.clone(),
+            dns_metrics,
             identity,
         },
         readiness,

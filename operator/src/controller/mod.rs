@@ -48,6 +48,8 @@ pub struct Settings {
     pub watch_namespace: Option<String>,
     /// Name of this replica, in Events.
     pub identity: String,
+    /// Where the zone writers report batches and sync latency.
+    pub dns_metrics: crate::dns::zone_writer::WriterMetrics,
 }
 
 /// What every reconcile gets.
@@ -228,7 +230,10 @@ pub async fn run(
         writers: writers::ZoneWriters::new(
             client.clone(),
             aws.clone(),
-            crate::dns::zone_writer::Config::default(),
+            crate::dns::zone_writer::Config {
+                metrics: settings.dns_metrics.clone(),
+                ..crate::dns::zone_writer::Config::default()
+            },
         ),
         client,
         metrics,

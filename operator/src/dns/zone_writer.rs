@@ -11,15 +11,78 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, warn};
 
 use super::provider::{ProviderError, ZoneProvider};
 use super::records::{self, Change, Claim, Conflict, Zone};
 
+/// Metrics a writer reports into (families shared with the process's registry).
+#[derive(Debug, Clone)]
+pub struct WriterMetrics {
+    /// Changes per batch sent.
+    pub batch_size: Family<ProviderLabels, Histogram>,
+    /// Seconds from sending a batch until the provider reports it in sync (Route 53: GetChange
+    /// INSYNC; RFC 2136: the server's answer shows it).
+    pub sync_seconds: Family<ProviderLabels, Histogram>,
+    /// Batches by outcome (`ok`, `refused`, `unavailable`).
+    pub batches: Family<OutcomeLabels, Counter>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct ProviderLabels {
+    pub provider: &'static str,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct OutcomeLabels {
+    pub provider: &'static str,
+    pub outcome: &'static str,
+}
+
+impl Default for WriterMetrics {
+    fn default() -> Self {
+        Self {
+            batch_size: Family::new_with_constructor(|| {
+                Histogram::new([1.0, 2.0, 5.0, 10.0, 50.0, 100.0, 250.0, 500.0, 1000.0])
+            }),
+            sync_seconds: Family::new_with_constructor(|| {
+                Histogram::new([0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0])
+            }),
+            batches: Family::default(),
+        }
+    }
+}
+
+impl WriterMetrics {
+    pub fn register(&self, registry: &mut Registry) {
+        registry.register(
+            "dns_batch_size",
+            "Changes per DNS change batch",
+            self.batch_size.clone(),
+        );
+        registry.register(
+            "dns_sync_seconds",
+            "Seconds from sending a change batch until it is in sync (Route 53 INSYNC, RFC 2136 answer seen)",
+            self.sync_seconds.clone(),
+        );
+        registry.register(
+            "dns_batches",
+            "DNS change batches by outcome",
+            self.batches.clone(),
+        );
+    }
+}
+
 /// Limits and timing of a writer.
 #[derive(Debug, Clone)]
 pub struct Config {
+    pub metrics: WriterMetrics,
     /// How long to wait for more claims after the first, to batch them together.
     pub window: Duration,
     /// Relist the zone at least this often (changes made by others become visible).
@@ -35,6 +98,7 @@ impl Default for Config {
             resync: Duration::from_secs(300),
             max_values: 1000,
             max_chars: 32_000,
+            metrics: WriterMetrics::default(),
         }
     }
 }
@@ -207,7 +271,40 @@ async fn process(
                 .batches
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             debug!(changes = changes.len(), "writing a change batch");
-            match provider.apply(&changes).await {
+            let provider_label = ProviderLabels {
+                provider: match provider.kind() {
+                    crate::reconcile::plan::ProviderKind::Route53 => "route53",
+                    crate::reconcile::plan::ProviderKind::Rfc2136 => "rfc2136",
+                },
+            };
+            config
+                .metrics
+                .batch_size
+                .get_or_create(&provider_label)
+                .observe(changes.len() as f64);
+            let sent = Instant::now();
+            let result = provider.apply(&changes).await;
+            let outcome = match &result {
+                Ok(()) => {
+                    config
+                        .metrics
+                        .sync_seconds
+                        .get_or_create(&provider_label)
+                        .observe(sent.elapsed().as_secs_f64());
+                    "ok"
+                }
+                Err(ProviderError::Refused { .. }) => "refused",
+                Err(ProviderError::Unavailable { .. }) => "unavailable",
+            };
+            config
+                .metrics
+                .batches
+                .get_or_create(&OutcomeLabels {
+                    provider: provider_label.provider,
+                    outcome,
+                })
+                .inc();
+            match result {
                 Ok(()) => {
                     stats
                         .changes

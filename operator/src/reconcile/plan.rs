@@ -362,13 +362,24 @@ pub fn plan(spec: &GlobalIngressSpec, zone: &Zone, observed: &BTreeMap<String, O
                             }
                         },
                     };
+                    // An unhealthy target's geographies are served by the nearest usable one
+                    // (same set identifiers and locations: coverage never shrinks).
+                    let (endpoint, carrier) =
+                        if spec.routing.policy == RoutingPolicy::Geolocation && !usable(k) {
+                            match nearest_usable(k, &known, &usable) {
+                                Some(n) => (known[n].3, &known[n].1.name),
+                                None => (*endpoint, &t.name),
+                            }
+                        } else {
+                            (*endpoint, &t.name)
+                        };
                     for routing in routings {
                         out.records.extend(records_for(
                             host,
                             endpoint,
                             &routing,
                             ttl,
-                            std::slice::from_ref(&t.name),
+                            std::slice::from_ref(carrier),
                         ));
                     }
                 }
@@ -436,6 +447,30 @@ pub fn plan(spec: &GlobalIngressSpec, zone: &Zone, observed: &BTreeMap<String, O
     }
     out.records.sort();
     out
+}
+
+/// The usable target nearest to `from` by region (unknown regions count as far away); ties and
+/// unknowns fall back to the geo default target, then to spec order.
+fn nearest_usable(
+    from: usize,
+    known: &[(usize, &Target, &Observed, &Endpoint)],
+    usable: &dyn Fn(usize) -> bool,
+) -> Option<usize> {
+    let origin = known[from].2.region.as_deref();
+    (0..known.len())
+        .filter(|k| *k != from && usable(*k))
+        .min_by(|a, b| {
+            let d = |k: &usize| {
+                origin
+                    .zip(known[*k].2.region.as_deref())
+                    .and_then(|(o, r)| super::regions::distance_km(o, r))
+                    .unwrap_or(f64::MAX)
+            };
+            let is_default = |k: &usize| known[*k].1.geo.as_ref().is_some_and(|g| g.default);
+            d(a).total_cmp(&d(b))
+                .then(is_default(b).cmp(&is_default(a)))
+                .then(a.cmp(b))
+        })
 }
 
 fn in_zone(host: &str, domain: &str) -> bool {

@@ -165,6 +165,46 @@ targets:
 }
 
 #[test]
+fn an_unhealthy_regions_geographies_go_to_the_nearest_healthy_target() {
+    let s = spec(
+        r#"
+hostnames: [m.example.com]
+dnsZoneRef: z
+routing: { policy: Geolocation }
+targets:
+  - { name: dublin, geo: { continents: [EU] }, loadBalancer: { mode: External, external: { addresses: [192.0.2.1] } } }
+  - { name: london, geo: { countries: [GB] }, loadBalancer: { mode: External, external: { addresses: [192.0.2.2] } } }
+  - { name: virginia, geo: { default: true }, loadBalancer: { mode: External, external: { addresses: [192.0.2.3] } } }
+"#,
+    );
+    let at = |ip: &str, region: &str, h: Health| Observed {
+        region: Some(region.into()),
+        ..addr(&[ip], h)
+    };
+    let p = plan(
+        &s,
+        &zone(ProviderKind::Route53),
+        &observed(&[
+            ("dublin", at("192.0.2.1", "eu-west-1", Health::Unhealthy)),
+            ("london", at("192.0.2.2", "eu-west-2", Health::Healthy)),
+            ("virginia", at("192.0.2.3", "us-east-1", Health::Healthy)),
+        ]),
+    );
+    let europe = p
+        .records
+        .iter()
+        .find(|r| r.routing.set_id() == "dublin-eu")
+        .unwrap();
+    assert_eq!(
+        europe.values,
+        vec!["192.0.2.2"],
+        "London is nearer to Dublin than Virginia"
+    );
+    assert_eq!(europe.targets, vec!["london"]);
+    assert_eq!(p.records.len(), 3, "every geography is still published");
+}
+
+#[test]
 fn latency_needs_a_region() {
     let s = spec(
         r#"
