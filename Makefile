@@ -3,7 +3,7 @@ SHELL := /bin/bash
 GI_CACHE ?= $(HOME)/.cache/globalingress
 export CARGO_TARGET_DIR ?= $(GI_CACHE)/target
 
-.PHONY: help test demo deps env-up env-down env-status lint fmt build crds
+.PHONY: help test demo deps env-up env-down env-status lint fmt build crds bench
 
 help: ## this list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
@@ -13,6 +13,9 @@ test: ## everything CI checks: deps, fmt, clippy, deny, unit and integration tes
 
 demo: ## local environment + globalingress run against the hub; prints where everything is
 	@bash tests/demo.sh
+
+bench: ## scale benchmark of the DNS engine (SIZES=100,1000,10000); prints a table
+	@bash tests/bench.sh
 
 deps: ## install what the tests need (knot, moto venv, cargo-deny, kube-apiserver harness)
 	@bash tests/env/install.sh
