@@ -99,18 +99,25 @@ until fetch "http://127.0.0.1:$admin_port/readyz" >/dev/null 2>&1; do
 done
 step "operator ready (every watch synced): /healthz says '$(fetch "http://127.0.0.1:$admin_port/healthz" | tr -d '\n')'"
 deadline=$((SECONDS + 30))
-until [ "$("${K[@]}" -n demo get gi shop -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}')" = True ]; do
-  [ $SECONDS -lt $deadline ] || die "GlobalIngress demo/shop not Ready after 30s (log: $op/operator.log)"
+until [ "$("${K[@]}" -n demo get gi shop -o jsonpath='{.status.conditions[?(@.type=="DNSSynced")].status}')" = True ]; do
+  [ $SECONDS -lt $deadline ] || die "GlobalIngress demo/shop not DNSSynced after 30s (log: $op/operator.log)"
   sleep 0.2
 done
-step "GlobalIngress demo/shop is Ready"
+step "GlobalIngress demo/shop is published (DNSSynced)"
 
 printf '\n--- kubectl get dnszones,spokeclusters,globalingresses ---\n'
 "${K[@]}" get dnsz,spoke | sed 's/^/  /'
 "${K[@]}" -n demo get gi | sed 's/^/  /'
 printf '\n--- kubectl -n demo get events ---\n'
 "${K[@]}" -n demo get events --sort-by=.lastTimestamp | sed 's/^/  /'
-printf '\n--- globalingress plan for demo/shop (what it will publish) ---\n'
+dns_host=${GI_DNS_SERVER%:*}
+dns_port=${GI_DNS_SERVER#*:}
+printf '\n--- what Knot answers (kdig @%s -p %s, recursion off) ---\n' "$dns_host" "$dns_port"
+for q in "shop.${GI_DNS_ZONE%.} A" "_gi.shop.${GI_DNS_ZONE%.} TXT"; do
+  # shellcheck disable=SC2086
+  printf '  %-40s %s\n' "$q" "$(kdig @"$dns_host" -p "$dns_port" +norec +short $q | tr '\n' ' ')"
+done
+printf '\n--- globalingress plan for demo/shop (what it publishes) ---\n'
 "${K[@]}" -n demo get gi shop -o yaml >"$op/shop.yaml"
 "${K[@]}" get dnsz demo -o yaml >"$op/zone.yaml"
 "$bin" plan -f "$op/zone.yaml" "$op/shop.yaml" | sed 's/^/  /'

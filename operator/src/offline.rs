@@ -249,15 +249,16 @@ pub fn plan_all(inputs: &Inputs) -> Result<Vec<Planned>, Vec<InputError>> {
                 (t.name.clone(), observed)
             })
             .collect();
+        let namespace = gi
+            .metadata
+            .namespace
+            .clone()
+            .unwrap_or_else(|| "default".into());
         out.push(Planned {
+            plan: plan::plan_for(&format!("{namespace}/{name}"), &gi.spec, &zone, &observed),
             global_ingress: name,
-            namespace: gi
-                .metadata
-                .namespace
-                .clone()
-                .unwrap_or_else(|| "default".into()),
+            namespace,
             policy: format!("{:?}", gi.spec.routing.policy),
-            plan: plan::plan(&gi.spec, &zone, &observed),
             zone,
         });
     }

@@ -190,7 +190,8 @@ async fn reconcile_inner(gi: Arc<GlobalIngress>, ctx: &Context) -> Result<Action
         // Followers keep their caches and plans warm but write nothing.
         let observation = observe(&gi, ctx);
         if let Some(zone) = &observation.zone {
-            let _ = plan::plan(
+            let _ = plan::plan_for(
+                &owner_key(&gi),
                 &gi.spec,
                 zone,
                 &observation.targets.iter().cloned().collect(),
@@ -221,7 +222,7 @@ async fn apply(
     let planned = observation
         .zone
         .as_ref()
-        .map(|zone| plan::plan(&gi.spec, zone, &targets));
+        .map(|zone| plan::plan_for(&owner_key(gi), &gi.spec, zone, &targets));
     let mut problems = observation.problems;
     if let Some(p) = &planned {
         problems.extend(p.problems.iter().cloned());
@@ -256,10 +257,15 @@ async fn apply(
     Ok(Action::requeue(ctx.settings.resync))
 }
 
+/// `namespace/name`: the GlobalIngress as owner of records.
+fn owner_key(gi: &GlobalIngress) -> String {
+    format!("{}/{}", gi.namespace().unwrap_or_default(), gi.name_any())
+}
+
 fn claim_owner(gi: &GlobalIngress, zone: &DNSZone) -> Owner {
     Owner {
         owner: zone.spec.owner_id.clone(),
-        resource: format!("{}/{}", gi.namespace().unwrap_or_default(), gi.name_any()),
+        resource: owner_key(gi),
     }
 }
 

@@ -207,8 +207,26 @@ pub mod reasons {
 }
 
 /// Computes the records for `spec` in `zone`, given what is known of each target (by name;
-/// a target missing from `observed` is pending).
+/// a target missing from `observed` is pending). Set identifiers are the target names.
 pub fn plan(spec: &GlobalIngressSpec, zone: &Zone, observed: &BTreeMap<String, Observed>) -> Plan {
+    plan_for("", spec, zone, observed)
+}
+
+/// [`plan`] for the GlobalIngress `owner` (`namespace/name`): every set identifier carries a
+/// short tag of the owner (`<target>.<8 hex>`), so this object's record sets can never be
+/// mistaken for another's or a foreign record's with the same target name — and an emulator
+/// that deletes every record with a given set identifier (moto does) cannot take others' along.
+pub fn plan_for(
+    owner: &str,
+    spec: &GlobalIngressSpec,
+    zone: &Zone,
+    observed: &BTreeMap<String, Observed>,
+) -> Plan {
+    let tag = owner_tag(owner);
+    let set_id = |target: &str| match &tag {
+        Some(tag) => format!("{target}.{tag}"),
+        None => target.to_owned(),
+    };
     let mut out = Plan::default();
     let domain = zone.domain.trim_end_matches('.').to_ascii_lowercase();
 
@@ -332,7 +350,7 @@ pub fn plan(spec: &GlobalIngressSpec, zone: &Zone, observed: &BTreeMap<String, O
                 for (k, (i, t, o, endpoint)) in known.iter().enumerate() {
                     let routings: Vec<RecordRouting> = match spec.routing.policy {
                         RoutingPolicy::Weighted => vec![RecordRouting::Weighted {
-                            set_id: t.name.clone(),
+                            set_id: set_id(&t.name),
                             weight: if usable(k) {
                                 u8::try_from(t.weight.unwrap_or(0)).unwrap_or(u8::MAX)
                             } else {
@@ -340,13 +358,13 @@ pub fn plan(spec: &GlobalIngressSpec, zone: &Zone, observed: &BTreeMap<String, O
                             },
                         }],
                         RoutingPolicy::Failover => vec![RecordRouting::Weighted {
-                            set_id: t.name.clone(),
+                            set_id: set_id(&t.name),
                             weight: u8::from(active[k]),
                         }],
-                        RoutingPolicy::Geolocation => geo_routings(t),
+                        RoutingPolicy::Geolocation => geo_routings(t, &set_id(&t.name)),
                         RoutingPolicy::Latency => match &o.region {
                             Some(region) => vec![RecordRouting::Latency {
-                                set_id: t.name.clone(),
+                                set_id: set_id(&t.name),
                                 region: region.clone(),
                             }],
                             None => {
@@ -473,6 +491,20 @@ fn nearest_usable(
         })
 }
 
+/// FNV-1a of the owner, as 8 hex digits (stable across builds and platforms, unlike std's
+/// hasher); `None` for no owner.
+fn owner_tag(owner: &str) -> Option<String> {
+    if owner.is_empty() {
+        return None;
+    }
+    let mut h: u32 = 0x811c_9dc5;
+    for b in owner.bytes() {
+        h ^= u32::from(b);
+        h = h.wrapping_mul(0x0100_0193);
+    }
+    Some(format!("{h:08x}"))
+}
+
 fn in_zone(host: &str, domain: &str) -> bool {
     let host = host.trim_end_matches('.').to_ascii_lowercase();
     host == domain || host.ends_with(&format!(".{domain}"))
@@ -488,7 +520,7 @@ fn is_cname(endpoint: &Endpoint, provider: ProviderKind) -> bool {
     }
 }
 
-fn geo_routings(t: &Target) -> Vec<RecordRouting> {
+fn geo_routings(t: &Target, set_id: &str) -> Vec<RecordRouting> {
     let Some(geo) = &t.geo else { return Vec::new() };
     let mut locations = Vec::new();
     if geo.default {
@@ -516,7 +548,7 @@ fn geo_routings(t: &Target) -> Vec<RecordRouting> {
     locations
         .into_iter()
         .map(|(code, location)| RecordRouting::Geolocation {
-            set_id: format!("{}-{code}", t.name),
+            set_id: format!("{set_id}-{code}"),
             location,
         })
         .collect()

@@ -233,7 +233,8 @@ async fn zone_records(r53: &aws_sdk_route53::Client, zone_id: &str) -> Vec<Strin
 }
 
 #[tokio::test]
-async fn route53_holds_exactly_the_planned_records_for_every_policy_and_gets_its_zone_back() {
+async fn route53_holds_exactly_the_planned_records_and_a_thousand_foreign_records_stay_byte_identical()
+ {
     let client = support::kube(Cluster::Hub).await;
     support::install_crds(&client).await;
     let ns = support::namespace(&client, "r53").await;
@@ -253,36 +254,48 @@ async fn route53_holds_exactly_the_planned_records_for_every_policy_and_gets_its
         .trim_start_matches("/hostedzone/")
         .to_owned();
 
-    // Foreign records: plain and weighted, some with our target names as set identifiers.
-    let mut batch = ChangeBatch::builder();
-    for i in 0..200 {
+    // 1,000 foreign records: plain and weighted, many with our target names as set identifiers,
+    // and three at a name one of our GlobalIngresses will try to claim.
+    let our_target_names = ["eu", "us", "p0", "p1", "p2", "ap", "eu-eu", "us-default"];
+    let foreign = |i: usize| {
+        let name = if i < 3 {
+            format!("collide.{domain}.")
+        } else {
+            format!("foreign-{i}.{domain}.")
+        };
         let mut rr = ResourceRecordSet::builder()
-            .name(format!("foreign-{i}.{domain}."))
+            .name(name)
             .r#type(RrType::A)
             .ttl(300)
             .resource_records(
                 ResourceRecord::builder()
-                    .value(format!("198.51.100.{}", i % 250))
+                    .value(format!("198.51.{}.{}", i / 250, i % 250))
                     .build()
                     .unwrap(),
             );
-        if i % 2 == 0 {
-            rr = rr.set_identifier(format!("other-{i}")).weight(5);
+        if i % 2 == 0 || i < 3 {
+            rr = rr
+                .set_identifier(our_target_names[i % our_target_names.len()])
+                .weight(5);
         }
-        batch = batch.changes(
-            Change::builder()
-                .action(ChangeAction::Create)
-                .resource_record_set(rr.build().unwrap())
-                .build()
-                .unwrap(),
-        );
+        Change::builder()
+            .action(ChangeAction::Create)
+            .resource_record_set(rr.build().unwrap())
+            .build()
+            .unwrap()
+    };
+    for chunk in [0..500, 500..1000] {
+        let mut batch = ChangeBatch::builder();
+        for i in chunk {
+            batch = batch.changes(foreign(i));
+        }
+        r53.change_resource_record_sets()
+            .hosted_zone_id(&zone_id)
+            .change_batch(batch.build().unwrap())
+            .send()
+            .await
+            .unwrap();
     }
-    r53.change_resource_record_sets()
-        .hosted_zone_id(&zone_id)
-        .change_batch(batch.build().unwrap())
-        .send()
-        .await
-        .unwrap();
     let before = zone_records(&r53, &zone_id).await;
 
     let zones: Api<DNSZone> = Api::all(client.clone());
@@ -357,6 +370,50 @@ async fn route53_holds_exactly_the_planned_records_for_every_policy_and_gets_its
     for (name, _, _) in &cases {
         wait_synced(&api, name, 1).await;
     }
+    // Everything not ours is byte-identical after the creates.
+    let ours = |r: &String| {
+        [
+            "\"weighted.",
+            "\"failover.",
+            "\"geo.",
+            "\"latency.",
+            "\"_gi.",
+        ]
+        .iter()
+        .any(|p| r.contains(p))
+    };
+    let foreign_before: Vec<String> = before.iter().filter(|r| !ours(r)).cloned().collect();
+    assert_eq!(
+        foreign_before.len(),
+        before.len(),
+        "the zone starts with foreign records only"
+    );
+    let after_create: Vec<String> = zone_records(&r53, &zone_id)
+        .await
+        .into_iter()
+        .filter(|r| !ours(r))
+        .collect();
+    assert_eq!(after_create, foreign_before, "foreign records after create");
+
+    // A GlobalIngress claiming a foreign name is refused and changes nothing there.
+    api.create(
+        &PostParams::default(),
+        &gi(
+            "collide",
+            &zone_name,
+            &format!("collide.{domain}"),
+            "Weighted",
+            json!([external("eu", &["192.0.2.10"], json!({"weight": 1}))]),
+        ),
+    )
+    .await
+    .unwrap();
+    eventually("collide refused", WAIT, || async {
+        let gi = api.get("collide").await.ok()?;
+        let ready = find(&gi.status.as_ref()?.conditions, "Ready")?.clone();
+        (ready.reason == "HostnameConflict").then_some(())
+    })
+    .await;
 
     // What the zone holds at each of our names equals the plan, computed here by the same pure
     // function from the same spec.
@@ -381,7 +438,8 @@ async fn route53_holds_exactly_the_planned_records_for_every_policy_and_gets_its
                 )
             })
             .collect();
-        let plan = globalingress::reconcile::plan::plan(
+        let plan = globalingress::reconcile::plan::plan_for(
+            &format!("{ns}/{name}"),
             &obj.spec,
             &globalingress::reconcile::plan::Zone {
                 domain: domain.clone(),
@@ -413,13 +471,21 @@ async fn route53_holds_exactly_the_planned_records_for_every_policy_and_gets_its
     let changed: Vec<_> = after.iter().filter(|r| !held.contains(r)).collect();
     assert_eq!(changed.len(), 2, "the us A and AAAA sets: {changed:?}");
     assert!(changed.iter().all(|r| r.name == format!("weighted.{domain}")
-        && matches!(r.routing, globalingress::reconcile::plan::RecordRouting::Weighted { ref set_id, weight: 0 } if set_id == "us")));
+        && matches!(r.routing, globalingress::reconcile::plan::RecordRouting::Weighted { ref set_id, weight: 0 } if set_id.starts_with("us."))));
 
-    // Deleting every GlobalIngress gives the zone back exactly as it was.
-    for (name, _, _) in &cases {
+    let after_update: Vec<String> = zone_records(&r53, &zone_id)
+        .await
+        .into_iter()
+        .filter(|r| !ours(r))
+        .collect();
+    assert_eq!(after_update, foreign_before, "foreign records after update");
+
+    // Deleting every GlobalIngress gives the zone back exactly as it was, byte for byte.
+    let names: Vec<&str> = cases.iter().map(|c| c.0).chain(["collide"]).collect();
+    for name in &names {
         api.delete(name, &DeleteParams::default()).await.unwrap();
     }
-    for (name, _, _) in &cases {
+    for name in &names {
         eventually("deletion", WAIT, || async {
             api.get_opt(name).await.ok()?.is_none().then_some(())
         })
