@@ -273,7 +273,7 @@ async fn route53_holds_exactly_the_planned_records_and_a_thousand_foreign_record
                     .build()
                     .unwrap(),
             );
-        if i % 2 == 0 || i < 3 {
+        if i.is_multiple_of(2) || i < 3 {
             rr = rr
                 .set_identifier(our_target_names[i % our_target_names.len()])
                 .weight(5);
