@@ -12,6 +12,11 @@ bash tests/env/install.sh
 log "building (release)"
 cargo build --locked --release --bin globalingress --bin globalingress-bench
 bash tests/env/env.sh up "$STATE"
+# shellcheck disable=SC1091
+source "$STATE/env"
+"$GI_KUBECTL" --kubeconfig "$GI_HUB_KUBECONFIG" apply -f crds/ >/dev/null
+"$GI_KUBECTL" --kubeconfig "$GI_HUB_KUBECONFIG" wait --for condition=established --timeout 60s \
+  crd/globalingresses.globalingress.io crd/dnszones.globalingress.io crd/spokeclusters.globalingress.io >/dev/null
 "$CARGO_TARGET_DIR/release/globalingress-bench" \
   --env "$STATE/env" \
   --operator "$CARGO_TARGET_DIR/release/globalingress" \
