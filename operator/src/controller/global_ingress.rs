@@ -319,22 +319,11 @@ async fn publish(
         Err(e) => (
             Publish::Failed {
                 reason: "PublishFailed",
-                message: chain(&e),
+                message: super::error_chain(&e),
             },
             Vec::new(),
         ),
     }
-}
-
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        source = s.source();
-    }
-    out
 }
 
 /// An Event when the Ready condition changes status or reason.
@@ -418,7 +407,9 @@ async fn cleanup(gi: &GlobalIngress, ctx: &Context) -> Result<Action, Error> {
                         desired: Vec::new(),
                     })
                     .await
-                    .map_err(|e| Error::Cleanup { message: chain(&e) })?;
+                    .map_err(|e| Error::Cleanup {
+                        message: super::error_chain(&e),
+                    })?;
                 if !outcome.refused.is_empty() {
                     return Err(Error::Cleanup {
                         message: outcome.refused.join("; "),

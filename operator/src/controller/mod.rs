@@ -323,16 +323,22 @@ fn log_result<T: std::fmt::Debug, E: std::error::Error>(kind: &str, result: Resu
         Ok(done) => debug!(kind, ?done, "reconciled"),
         Err(error) => {
             // The whole chain: the top message alone ("failed to add the finalizer") hides why.
-            let mut message = error.to_string();
-            let mut source = std::error::Error::source(&error);
-            while let Some(s) = source {
-                message.push_str(": ");
-                message.push_str(&s.to_string());
-                source = s.source();
-            }
-            warn!(kind, error = %message, "reconcile failed");
+            warn!(kind, error = %error_chain(&error), "reconcile failed");
         }
     }
+}
+
+/// An error and its sources on one line (the top message alone, e.g. "failed to add the
+/// finalizer", hides why).
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
 }
 
 /// The requeue after an error: soon, but not in a hot loop.

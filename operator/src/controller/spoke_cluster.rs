@@ -60,30 +60,21 @@ async fn check(spoke: &SpokeCluster, ctx: &Context) -> Result<String, (&'static 
     let origin = format!("secret {}/{}", r.namespace, r.name);
     let config = crate::kube_client::from_yaml(&yaml, Path::new(&origin))
         .await
-        .map_err(|e| ("KubeconfigInvalid", error_chain(&e)))?;
+        .map_err(|e| ("KubeconfigInvalid", super::error_chain(&e)))?;
     let server = config.cluster_url.to_string();
     let mut config = config;
     config.connect_timeout = Some(Duration::from_secs(5));
     config.read_timeout = Some(Duration::from_secs(5));
-    let client =
-        kube::Client::try_from(config).map_err(|e| ("KubeconfigInvalid", error_chain(&e)))?;
+    let client = kube::Client::try_from(config)
+        .map_err(|e| ("KubeconfigInvalid", super::error_chain(&e)))?;
     match tokio::time::timeout(Duration::from_secs(10), client.apiserver_version()).await {
         Ok(Ok(info)) => Ok(info.git_version),
-        Ok(Err(e)) => Err(("Unreachable", format!("{server}: {}", error_chain(&e)))),
+        Ok(Err(e)) => Err((
+            "Unreachable",
+            format!("{server}: {}", super::error_chain(&e)),
+        )),
         Err(_) => Err(("Unreachable", format!("{server}: no answer within 10s"))),
     }
-}
-
-/// An error and its sources on one line.
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        source = s.source();
-    }
-    out
 }
 
 pub async fn reconcile(spoke: Arc<SpokeCluster>, ctx: Arc<Context>) -> Result<Action, Error> {

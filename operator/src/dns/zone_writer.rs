@@ -1,8 +1,9 @@
 //! The zone writer: one task per DNSZone, shared by every reconcile.
 //!
-//! It collects the claims that arrive within a short window, computes their changes against its
-//! cached copy of the zone (listed once per resync, then kept current from its own writes, so a
-//! reconcile costs no reads and an in-sync zone costs no writes), and sends them as few change
+//! It collects the claims that arrive close together (each one extends a 100 ms window, up to one
+//! second), computes their changes against its cached copy of the zone (listed once per resync,
+//! then kept current from its own writes, so a reconcile costs no reads and an in-sync zone costs
+//! no writes), and sends them as few change
 //! batches as the provider's limits allow (Route 53: 1,000 values and 32,000 characters per
 //! batch, an UPSERT counting twice), one batch in flight at a time. When the provider refuses a
 //! batch, the writer splits it until the refused change is alone, so one bad record never blocks
@@ -83,8 +84,11 @@ impl WriterMetrics {
 #[derive(Debug, Clone)]
 pub struct Config {
     pub metrics: WriterMetrics,
-    /// How long to wait for more claims after the first, to batch them together.
+    /// How long to wait for another claim before sending what has come (the batching window
+    /// restarts with every claim that arrives in time).
     pub window: Duration,
+    /// The longest a claim waits for others to batch with.
+    pub max_wait: Duration,
     /// Relist the zone at least this often (changes made by others become visible).
     pub resync: Duration,
     pub max_values: usize,
@@ -95,6 +99,7 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             window: Duration::from_millis(100),
+            max_wait: Duration::from_secs(1),
             resync: Duration::from_secs(300),
             max_values: 1000,
             max_chars: 32_000,
@@ -182,10 +187,16 @@ async fn run(
 ) {
     let mut cache: Option<(Zone, Instant)> = None;
     while let Some(first) = rx.recv().await {
+        // Collect while claims keep coming (a burst of reconciles after one shared change), until
+        // `window` passes without a new one, but never longer than `max_wait` in all.
         let mut requests = vec![first];
-        let deadline = tokio::time::Instant::now() + config.window;
-        while let Ok(Some(next)) = tokio::time::timeout_at(deadline, rx.recv()).await {
-            requests.push(next);
+        let hard_deadline = tokio::time::Instant::now() + config.max_wait;
+        loop {
+            let deadline = (tokio::time::Instant::now() + config.window).min(hard_deadline);
+            match tokio::time::timeout_at(deadline, rx.recv()).await {
+                Ok(Some(next)) => requests.push(next),
+                _ => break,
+            }
         }
         // The newest claim of a GlobalIngress wins; older ones get its result.
         let mut latest: Vec<(Claim, Vec<Reply>)> = Vec::new();

@@ -5,8 +5,8 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt as _;
 
+use globalingress::api::GlobalIngress;
 use globalingress::api::condition::find;
-use globalingress::api::{DNSZone, GlobalIngress};
 use kube::Api;
 use kube::api::PostParams;
 use serde_json::json;
@@ -21,32 +21,12 @@ async fn thirty_percent_throttled_converges_within_the_budget() {
     let client = support::kube(Cluster::Hub).await;
     support::install_crds(&client).await;
     let ns = support::namespace(&client, "throttle").await;
-    let r53 = aws_sdk_route53::Client::new(&support::aws().await);
-    let domain = format!("{}.test", support::unique_name("throttled"));
-    let hosted = r53
-        .create_hosted_zone()
-        .name(&domain)
-        .caller_reference(support::unique_name("ref"))
-        .send()
-        .await
-        .unwrap();
-    let zone_id = hosted
-        .hosted_zone()
-        .unwrap()
-        .id()
-        .trim_start_matches("/hostedzone/")
-        .to_owned();
-    let zone_name = support::unique_name("tzone");
-    let zone: DNSZone = serde_json::from_value(json!({
-        "apiVersion": "globalingress.io/v1alpha1", "kind": "DNSZone",
-        "metadata": { "name": zone_name },
-        "spec": { "domain": domain, "ownerId": "test-hub", "provider": { "route53": { "hostedZoneId": zone_id } } }
-    }))
-    .unwrap();
-    Api::<DNSZone>::all(client.clone())
-        .create(&PostParams::default(), &zone)
-        .await
-        .unwrap();
+    let support::Route53Zone {
+        r53,
+        domain,
+        zone_id,
+        name: zone_name,
+    } = support::route53_zone(Some(&client), "throttled").await;
 
     proxy
         .configure(json!({"throttle": 0.2, "prior": 0.05, "error500": 0.05, "seed": 7}))
@@ -152,32 +132,12 @@ async fn a_thousand_changes_at_once_take_few_change_calls_and_a_quiet_zone_takes
     let client = support::kube(Cluster::Hub).await;
     support::install_crds(&client).await;
     let ns = support::namespace(&client, "thousand").await;
-    let r53 = aws_sdk_route53::Client::new(&support::aws().await);
-    let domain = format!("{}.test", support::unique_name("thousand"));
-    let hosted = r53
-        .create_hosted_zone()
-        .name(&domain)
-        .caller_reference(support::unique_name("ref"))
-        .send()
-        .await
-        .unwrap();
-    let zone_id = hosted
-        .hosted_zone()
-        .unwrap()
-        .id()
-        .trim_start_matches("/hostedzone/")
-        .to_owned();
-    let zone_name = support::unique_name("kzone");
-    let zone: DNSZone = serde_json::from_value(json!({
-        "apiVersion": "globalingress.io/v1alpha1", "kind": "DNSZone",
-        "metadata": { "name": zone_name },
-        "spec": { "domain": domain, "ownerId": "test-hub", "provider": { "route53": { "hostedZoneId": zone_id } } }
-    }))
-    .unwrap();
-    Api::<DNSZone>::all(client.clone())
-        .create(&PostParams::default(), &zone)
-        .await
-        .unwrap();
+    let support::Route53Zone {
+        r53,
+        domain,
+        zone_id,
+        name: zone_name,
+    } = support::route53_zone(Some(&client), "thousand").await;
     // Every GlobalIngress takes its Latency region from this one spoke; changing the spoke's
     // region changes all 1,000 records at once.
     let spoke_name = support::unique_name("region");

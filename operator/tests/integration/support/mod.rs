@@ -124,3 +124,52 @@ pub fn example(file: &str) -> serde_json::Value {
         .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
     serde_saphyr::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
+
+/// A fresh Route 53 hosted zone on the emulator and, optionally, a DNSZone for it in the hub.
+pub struct Route53Zone {
+    pub r53: aws_sdk_route53::Client,
+    /// Domain without the trailing dot.
+    pub domain: String,
+    pub zone_id: String,
+    /// Name of the DNSZone object (when created).
+    pub name: String,
+}
+
+/// Creates a hosted zone `<prefix>-….test`; with `client`, also a DNSZone (ownerId `test-hub`)
+/// pointing at it.
+pub async fn route53_zone(client: Option<&kube::Client>, prefix: &str) -> Route53Zone {
+    let r53 = aws_sdk_route53::Client::new(&aws().await);
+    let domain = format!("{}.test", unique_name(prefix));
+    let hosted = r53
+        .create_hosted_zone()
+        .name(&domain)
+        .caller_reference(unique_name("ref"))
+        .send()
+        .await
+        .expect("CreateHostedZone");
+    let zone_id = hosted
+        .hosted_zone()
+        .expect("hosted zone")
+        .id()
+        .trim_start_matches("/hostedzone/")
+        .to_owned();
+    let name = unique_name(&format!("{prefix}-zone"));
+    if let Some(client) = client {
+        let zone: globalingress::api::DNSZone = serde_json::from_value(serde_json::json!({
+            "apiVersion": "globalingress.io/v1alpha1", "kind": "DNSZone",
+            "metadata": { "name": name },
+            "spec": { "domain": domain, "ownerId": "test-hub", "provider": { "route53": { "hostedZoneId": zone_id } } }
+        }))
+        .expect("zone json");
+        Api::<globalingress::api::DNSZone>::all(client.clone())
+            .create(&PostParams::default(), &zone)
+            .await
+            .expect("create DNSZone");
+    }
+    Route53Zone {
+        r53,
+        domain,
+        zone_id,
+        name,
+    }
+}
