@@ -200,16 +200,26 @@ async fn reconcile_inner(gi: Arc<GlobalIngress>, ctx: &Context) -> Result<Action
         ctx.may_write(CONTROLLER, "status");
         return Ok(Action::requeue(ctx.settings.resync));
     }
-    finalizer(&api, FINALIZER, gi, |event| async {
+    let result = finalizer(&api, FINALIZER, gi, |event| async {
         match event {
             FinalizerEvent::Apply(gi) => apply(&gi, &api, ctx).await,
             FinalizerEvent::Cleanup(gi) => cleanup(&gi, ctx).await,
         }
     })
-    .await
-    .map_err(|source| Error::Finalizer {
-        source: Box::new(source),
-    })
+    .await;
+    match result {
+        // The finalizer patch tests the list it read from the cache; when the cache was older
+        // than the object (our own write has not come back through the watch yet) the server
+        // refuses the patch. Not an error: look again shortly.
+        Err(finalizer::Error::AddFinalizer(kube::Error::Api(status)))
+            if status.code == 422 || status.code == 409 =>
+        {
+            Ok(Action::requeue(std::time::Duration::from_millis(500)))
+        }
+        other => other.map_err(|source| Error::Finalizer {
+            source: Box::new(source),
+        }),
+    }
 }
 
 async fn apply(
