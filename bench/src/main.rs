@@ -142,7 +142,12 @@ struct Row {
     change_calls: usize,
 }
 
-async fn wait_until<F, Fut>(what: &str, timeout: Duration, mut check: F) -> anyhow::Result<Duration>
+async fn wait_until<F, Fut>(
+    what: &str,
+    timeout: Duration,
+    poll: Duration,
+    mut check: F,
+) -> anyhow::Result<Duration>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
@@ -152,7 +157,7 @@ where
         if started.elapsed() > timeout {
             bail!("{what}: not done after {timeout:?}");
         }
-        tokio::time::sleep(Duration::from_millis(250)).await;
+        tokio::time::sleep(poll).await;
     }
     Ok(started.elapsed())
 }
@@ -256,7 +261,9 @@ async fn scenario(args: &Args, env: &Env, size: usize) -> anyhow::Result<Row> {
         }
     };
     eprintln!("[{size}] operator started; waiting for convergence");
-    let cold = wait_until("cold convergence", timeout, synced).await?;
+    // Listing 10,000 objects is itself load: poll less often the bigger the run.
+    let poll = Duration::from_millis(250).max(Duration::from_millis(size as u64));
+    let cold = wait_until("cold convergence", timeout, poll, synced).await?;
     let ops = proxy.operations()?;
     let mut calls = BTreeMap::new();
     for op in &ops {
@@ -273,7 +280,7 @@ async fn scenario(args: &Args, env: &Env, size: usize) -> anyhow::Result<Row> {
         )
         .await?;
     let listed = Route53Zone::new(r53.clone(), &zone_id);
-    let change = wait_until("the change", timeout, || async {
+    let change = wait_until("the change", timeout, poll, || async {
         listed.list().await.is_ok_and(|held| {
             held.iter()
                 .filter(|r| matches!(&r.routing, RecordRouting::Latency { region, .. } if region == "us-east-1"))

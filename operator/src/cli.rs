@@ -94,6 +94,17 @@ pub struct ControllerArgs {
     #[arg(long, env = "GLOBALINGRESS_SPOKE_CHECK_INTERVAL", value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
     pub spoke_check_interval: Duration,
 
+    /// Reconciles running at once, per kind. A reconcile waits while its zone writer publishes,
+    /// so this also caps how many objects one change batch can carry: keep it above the number
+    /// of GlobalIngresses one change may touch at once, and below what the API server absorbs.
+    #[arg(
+        long,
+        env = "GLOBALINGRESS_RECONCILE_CONCURRENCY",
+        value_name = "N",
+        default_value_t = 1024
+    )]
+    pub reconcile_concurrency: u16,
+
     /// Watch GlobalIngresses in this namespace only (default: all namespaces).
     #[arg(long, env = "GLOBALINGRESS_WATCH_NAMESPACE", value_name = "NAMESPACE")]
     pub watch_namespace: Option<String>,

@@ -138,6 +138,7 @@ pub async fn run(args: RunArgs) -> Result<(), Error> {
             spoke_check_interval: args.controller.spoke_check_interval,
             watch_namespace: args.controller.watch_namespace.clone(),
             dns_metrics,
+            concurrency: args.controller.reconcile_concurrency,
             identity,
         },
         readiness,

@@ -48,6 +48,8 @@ pub struct Settings {
     pub watch_namespace: Option<String>,
     /// Name of this replica, in Events.
     pub identity: String,
+    /// Reconciles running at once, per controller.
+    pub concurrency: u16,
     /// Where the zone writers report batches and sync latency.
     pub dns_metrics: crate::dns::zone_writer::WriterMetrics,
 }
@@ -168,6 +170,10 @@ pub async fn run(
         }
     };
     let wc = watcher::Config::default().any_semantic();
+    // Bounded parallel reconciles: 10,000 objects changing at once must not become 10,000
+    // simultaneous requests to the API server.
+    let controller_config =
+        kube::runtime::controller::Config::default().concurrency(settings.concurrency);
     let (zone_reader, zone_writer) = reflector::store();
     let (spoke_reader, spoke_writer) = reflector::store();
     let (gi_reader, gi_writer) = reflector::store();
@@ -188,6 +194,7 @@ pub async fn run(
         ),
         zone_reader,
     )
+    .with_config(controller_config.clone())
     .graceful_shutdown_on(shutdown());
     let spoke_controller = Controller::for_stream(
         gated_stream(
@@ -199,11 +206,13 @@ pub async fn run(
         ),
         spoke_reader,
     )
+    .with_config(controller_config.clone())
     .graceful_shutdown_on(shutdown());
     let gi_controller = Controller::for_stream(
         gated_stream(gi_api, wc.clone(), &readiness, "globalingresses", gi_writer),
         gi_reader,
     )
+    .with_config(controller_config.clone())
     .graceful_shutdown_on(shutdown());
 
     let gi_store = gi_controller.store();
