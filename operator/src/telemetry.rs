@@ -40,12 +40,6 @@ pub struct WatchLabels {
     pub event: &'static str,
 }
 
-/// Labels of per-kind gauges.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
-pub struct KindLabels {
-    pub kind: &'static str,
-}
-
 /// Labels of reconcile metrics: the controller and, for errors, the error's category (the variant
 /// name: a bounded set).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
@@ -92,10 +86,8 @@ pub struct Metrics {
     pub writes_skipped_not_leader: Family<WriteLabels, Counter>,
     /// Objects by condition status.
     pub objects_by_condition: Family<ConditionLabels, Gauge<i64, AtomicI64>>,
-    /// Watch events received, by kind and event (`apply`, `delete`, `init_done`, `error`).
+    /// Watch events received, by kind and event (`list`, `init_done`, `apply`, `delete`, `error`).
     pub watch_events: Family<WatchLabels, Counter>,
-    /// Objects currently known per watched kind.
-    pub watched_objects: Family<KindLabels, Gauge<i64, AtomicI64>>,
 }
 
 impl Default for Metrics {
@@ -125,12 +117,6 @@ impl Metrics {
             "watch_events",
             "Watch events received, by kind and event",
             watch_events.clone(),
-        );
-        let watched_objects = Family::<KindLabels, Gauge<i64, AtomicI64>>::default();
-        registry.register(
-            "watched_objects",
-            "Objects currently known, by kind",
-            watched_objects.clone(),
         );
         let reconciles = Family::<ReconcileLabels, Counter>::default();
         registry.register(
@@ -188,7 +174,6 @@ impl Metrics {
         Self {
             registry: Arc::new(registry),
             watch_events,
-            watched_objects,
             reconciles,
             reconcile_duration,
             reconcile_errors,

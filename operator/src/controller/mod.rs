@@ -31,7 +31,7 @@ use tracing::{debug, warn};
 use crate::admin::Readiness;
 use crate::api::{DNSZone, GlobalIngress, SpokeCluster};
 use crate::leader::Leadership;
-use crate::telemetry::{Metrics, WriteLabels};
+use crate::telemetry::{Metrics, WatchLabels, WriteLabels};
 
 /// Field manager of status patches (server-side apply).
 pub const STATUS_MANAGER: &str = "globalingress/status";
@@ -189,6 +189,7 @@ pub async fn run(
             zones_api.clone(),
             wc.clone(),
             &readiness,
+            &metrics,
             "dnszones",
             zone_writer,
         ),
@@ -201,6 +202,7 @@ pub async fn run(
             spokes_api.clone(),
             wc.clone(),
             &readiness,
+            &metrics,
             "spokeclusters",
             spoke_writer,
         ),
@@ -209,7 +211,14 @@ pub async fn run(
     .with_config(controller_config.clone())
     .graceful_shutdown_on(shutdown());
     let gi_controller = Controller::for_stream(
-        gated_stream(gi_api, wc.clone(), &readiness, "globalingresses", gi_writer),
+        gated_stream(
+            gi_api,
+            wc.clone(),
+            &readiness,
+            &metrics,
+            "globalingresses",
+            gi_writer,
+        ),
         gi_reader,
     )
     .with_config(controller_config.clone())
@@ -302,6 +311,7 @@ fn gated_stream<K>(
     api: Api<K>,
     wc: watcher::Config,
     readiness: &Readiness,
+    metrics: &Metrics,
     gate: &'static str,
     writer: reflector::store::Writer<K>,
 ) -> impl futures::Stream<Item = Result<K, watcher::Error>> + Send + 'static
@@ -316,13 +326,26 @@ where
 {
     readiness.register(gate);
     let readiness = readiness.clone();
+    let events = metrics.watch_events.clone();
+    let errors = metrics.watch_events.clone();
+    let label = move |event| WatchLabels { kind: gate, event };
     watcher(api, wc)
         .default_backoff()
         .reflect(writer)
         .inspect_ok(move |event| {
-            if matches!(event, watcher::Event::InitDone) {
-                readiness.open(gate);
-            }
+            let name = match event {
+                watcher::Event::Apply(_) => "apply",
+                watcher::Event::Delete(_) => "delete",
+                watcher::Event::Init | watcher::Event::InitApply(_) => "list",
+                watcher::Event::InitDone => {
+                    readiness.open(gate);
+                    "init_done"
+                }
+            };
+            events.get_or_create(&label(name)).inc();
+        })
+        .inspect_err(move |_| {
+            errors.get_or_create(&label("error")).inc();
         })
         .applied_objects()
 }
