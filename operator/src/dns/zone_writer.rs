@@ -330,6 +330,10 @@ async fn process(
                     queue.push(first);
                 }
                 Err(ProviderError::Refused { message }) => {
+                    // A refusal can mean our copy of the zone is stale (an RFC 2136
+                    // prerequisite failed because someone changed the record): list again
+                    // before the next batch.
+                    uncertain = true;
                     let (claim, change) = &batch[0];
                     if let Some(Ok(outcome)) = outcomes.get_mut(*claim) {
                         outcome.changes = outcome.changes.saturating_sub(1);
@@ -488,14 +492,21 @@ mod tests {
             .unwrap();
         assert_eq!(outcome.changes, 0);
         assert_eq!(zone.batches.lock().unwrap().len(), before);
-        assert_eq!(
+        // The refusal in the first round made the writer list again once; from then on its
+        // cache serves.
+        let lists = || {
             writer
                 .stats
                 .lists
-                .load(std::sync::atomic::Ordering::Relaxed),
-            1,
-            "listed once"
-        );
+                .load(std::sync::atomic::Ordering::Relaxed)
+        };
+        assert_eq!(lists(), 2, "listed at start and once after the refusal");
+        let outcome = writer
+            .submit(claim("ns/gi2", "h2.example.com"))
+            .await
+            .unwrap();
+        assert_eq!(outcome.changes, 0);
+        assert_eq!(lists(), 2, "no further listing");
     }
 
     #[test]
