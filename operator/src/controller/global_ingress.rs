@@ -117,44 +117,31 @@ fn observe(gi: &GlobalIngress, ctx: &Context) -> Observation {
 /// Hostnames this object claims that an older GlobalIngress already claims: the older keeps
 /// them (ties broken by namespace/name, so both sides agree).
 fn hostname_conflicts(gi: &GlobalIngress, ctx: &Context) -> Vec<Problem> {
-    let key = |o: &GlobalIngress| {
-        (
-            o.metadata.creation_timestamp.clone().map(|t| t.0),
-            o.namespace().unwrap_or_default(),
-            o.name_any(),
-        )
-    };
-    let mine = key(gi);
+    let mine = super::index::age_key(gi);
+    let views = ctx.index.views(&ctx.ingresses);
     let mut out = Vec::new();
-    for other in ctx.ingresses.state() {
+    for (i, host) in gi.spec.hostnames.iter().enumerate() {
         // Only a claim in the same DNSZone conflicts (a private and a public zone may serve the
         // same name on purpose).
-        if other.metadata.uid == gi.metadata.uid
-            || other.metadata.deletion_timestamp.is_some()
-            || other.spec.dns_zone_ref != gi.spec.dns_zone_ref
-        {
-            continue;
-        }
-        if key(&other) >= mine {
-            continue;
-        }
-        for (i, host) in gi.spec.hostnames.iter().enumerate() {
-            if other
-                .spec
-                .hostnames
+        let key = (
+            gi.spec.dns_zone_ref.clone(),
+            host.trim_end_matches('.').to_ascii_lowercase(),
+        );
+        let older = views.claims.get(&key).and_then(|claimants| {
+            claimants
                 .iter()
-                .any(|h| h.eq_ignore_ascii_case(host))
-            {
-                out.push(Problem {
-                    reason: events::HOSTNAME_CONFLICT,
-                    field: format!("spec.hostnames[{i}]"),
-                    message: format!(
-                        "{host} is already claimed by the older GlobalIngress {}/{}",
-                        other.namespace().unwrap_or_default(),
-                        other.name_any()
-                    ),
-                });
-            }
+                .filter(|c| c.uid != gi.metadata.uid && c.age_key < mine)
+                .min_by(|a, b| a.age_key.cmp(&b.age_key))
+        });
+        if let Some(other) = older {
+            out.push(Problem {
+                reason: events::HOSTNAME_CONFLICT,
+                field: format!("spec.hostnames[{i}]"),
+                message: format!(
+                    "{host} is already claimed by the older GlobalIngress {}/{}",
+                    other.age_key.1, other.age_key.2
+                ),
+            });
         }
     }
     out
@@ -257,7 +244,7 @@ async fn apply(
         publish: &publish,
         now: &now,
     });
-    record_condition(ctx, gi, &new);
+    record_condition(ctx);
     if status::changed(gi.status.as_ref(), &new) && ctx.may_write(CONTROLLER, "status") {
         super::apply_status(api, &gi.name_any(), &new)
             .await
@@ -368,23 +355,10 @@ async fn announce(gi: &GlobalIngress, new: &crate::api::GlobalIngressStatus, ctx
     .await;
 }
 
-fn record_condition(ctx: &Context, gi: &GlobalIngress, new: &crate::api::GlobalIngressStatus) {
-    // The gauge counts objects per Ready status; recomputed from the cache plus this object's
-    // new status, so it never drifts.
-    let mut counts: BTreeMap<String, i64> = BTreeMap::new();
-    for other in ctx.ingresses.state() {
-        let status = if other.metadata.uid == gi.metadata.uid {
-            condition::find(&new.conditions, READY).map(|c| c.status.clone())
-        } else {
-            other
-                .status
-                .as_ref()
-                .and_then(|s| condition::find(&s.conditions, READY).map(|c| c.status.clone()))
-        };
-        *counts
-            .entry(status.unwrap_or_else(|| "Unknown".into()))
-            .or_default() += 1;
-    }
+fn record_condition(ctx: &Context) {
+    // Counted from the shared views (rebuilt at most twice a second), not by scanning the
+    // cache in every reconcile.
+    let views = ctx.index.views(&ctx.ingresses);
     for s in ["True", "False", "Unknown"] {
         ctx.metrics
             .objects_by_condition
@@ -393,7 +367,7 @@ fn record_condition(ctx: &Context, gi: &GlobalIngress, new: &crate::api::GlobalI
                 condition: READY,
                 status: s.to_owned(),
             })
-            .set(counts.get(s).copied().unwrap_or(0));
+            .set(views.ready.get(s).copied().unwrap_or(0));
     }
 }
 

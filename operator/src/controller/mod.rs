@@ -8,6 +8,7 @@
 pub mod dns_zone;
 pub mod events;
 pub mod global_ingress;
+pub mod index;
 pub mod spoke_cluster;
 pub mod status;
 pub mod writers;
@@ -67,6 +68,8 @@ pub struct Context {
     pub ingresses: Store<GlobalIngress>,
     /// One batching writer per DNSZone.
     pub writers: writers::ZoneWriters,
+    /// Hostname claims and Ready counts across all GlobalIngresses.
+    pub index: index::IngressIndex,
 }
 
 impl std::fmt::Debug for Context {
@@ -245,6 +248,7 @@ pub async fn run(
                 instance: Some(settings.identity.clone()),
             },
         ),
+        index: index::IngressIndex::new(Duration::from_millis(500)),
         writers: writers::ZoneWriters::new(
             client.clone(),
             aws.clone(),

@@ -79,7 +79,7 @@ pub fn registry_name(host: &str) -> String {
 }
 
 /// Who owns a name, as written in its registry record.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 pub struct Owner {
     /// The DNSZone's `ownerId` (one per hub).
     pub owner: String,
@@ -185,9 +185,51 @@ pub type Zone = BTreeMap<Key, Rrset>;
 /// may take (no records, no registry). Names the claim held before but no longer lists are
 /// released: their records and registry entries are deleted.
 pub fn diff(claim: &Claim, zone: &Zone) -> (Vec<Change>, Vec<Conflict>) {
+    let owned = owned_names(zone);
+    diff_with(
+        claim,
+        zone,
+        owned.get(&claim.owner).map_or(&[], Vec::as_slice),
+    )
+}
+
+/// The hostnames each owner holds, from the registry records (one scan of the zone).
+pub fn owned_names(zone: &Zone) -> std::collections::HashMap<Owner, Vec<String>> {
+    let mut out: std::collections::HashMap<Owner, Vec<String>> = std::collections::HashMap::new();
+    for reg in zone
+        .values()
+        .filter(|r| r.rtype == RecordType::TXT && r.name.starts_with("_gi"))
+    {
+        let Some(holder) = reg.values.iter().find_map(|v| Owner::parse(v)) else {
+            continue;
+        };
+        let host = match reg.name.strip_prefix("_gi-wildcard.") {
+            Some(rest) => format!("*.{rest}"),
+            None => reg.name.trim_start_matches("_gi.").to_owned(),
+        };
+        out.entry(holder).or_default().push(host);
+    }
+    out
+}
+
+/// The record sets at one name (keys are ordered by name first, so this is a range, not a scan).
+fn records_at<'a>(zone: &'a Zone, name: &str) -> Vec<&'a Rrset> {
+    zone.range((name.to_owned(), RecordType::A, None)..)
+        .take_while(|(k, _)| k.0 == name)
+        .map(|(_, r)| r)
+        .collect()
+}
+
+/// [`diff`] given the hostnames `claim.owner` held before (from [`owned_names`]), so a writer
+/// diffing many claims scans the zone once, not once per claim.
+pub fn diff_with(
+    claim: &Claim,
+    zone: &Zone,
+    owned_before: &[String],
+) -> (Vec<Change>, Vec<Conflict>) {
     let mut changes = Vec::new();
     let mut conflicts = Vec::new();
-    let at = |name: &str| -> Vec<&Rrset> { zone.values().filter(|r| r.name == name).collect() };
+    let at = |name: &str| records_at(zone, name);
     let mut names: Vec<String> = claim
         .names
         .iter()
@@ -254,27 +296,16 @@ pub fn diff(claim: &Claim, zone: &Zone) -> (Vec<Change>, Vec<Conflict>) {
     }
 
     // Release names this resource owned but no longer claims.
-    for reg in zone
-        .values()
-        .filter(|r| r.rtype == RecordType::TXT && r.name.starts_with("_gi"))
-    {
-        let Some(holder) = reg.values.iter().find_map(|v| Owner::parse(v)) else {
-            continue;
-        };
-        if holder != claim.owner {
+    for host in owned_before {
+        if names.contains(host) {
             continue;
         }
-        let host = match reg.name.strip_prefix("_gi-wildcard.") {
-            Some(rest) => format!("*.{rest}"),
-            None => reg.name.trim_start_matches("_gi.").to_owned(),
-        };
-        if names.contains(&host) {
-            continue;
-        }
-        for old in at(&host) {
+        for old in at(host) {
             changes.push(Change::Delete(old.clone()));
         }
-        changes.push(Change::Delete(reg.clone()));
+        if let Some(reg) = zone.get(&(registry_name(host), RecordType::TXT, None)) {
+            changes.push(Change::Delete(reg.clone()));
+        }
     }
     (changes, conflicts)
 }

@@ -260,8 +260,12 @@ async fn process(
     let mut scratch = zone.clone();
     let mut outcomes: Vec<Result<Outcome, Error>> = Vec::new();
     let mut pending: Vec<(usize, Change)> = Vec::new();
+    // One scan for every claim's previously owned names (each owner has one claim per batch,
+    // so earlier claims' changes cannot alter another's entry).
+    let owned = records::owned_names(&zone);
     for (i, (claim, _)) in claims.iter().enumerate() {
-        let (changes, conflicts) = records::diff(claim, &scratch);
+        let before = owned.get(&claim.owner).map_or(&[][..], Vec::as_slice);
+        let (changes, conflicts) = records::diff_with(claim, &scratch, before);
         records::apply_to(&mut scratch, &changes);
         outcomes.push(Ok(Outcome {
             conflicts,
