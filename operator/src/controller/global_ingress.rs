@@ -9,21 +9,22 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
+use k8s_openapi::api::core::v1::Service;
 use kube::api::Api;
 use kube::runtime::controller::Action;
 use kube::runtime::finalizer::{self, Event as FinalizerEvent, finalizer};
 use kube::runtime::reflector::ObjectRef;
 use kube::{Resource as _, ResourceExt as _};
-use tracing::info;
+use tracing::{debug, info};
 
 use super::status::{self, Publish, READY};
 use super::{Context, events};
 use crate::api::DNSZone;
 use crate::api::condition;
-use crate::api::global_ingress::{DeletionPolicy, GlobalIngress};
+use crate::api::global_ingress::{DeletionPolicy, GlobalIngress, LoadBalancerMode};
 use crate::dns::records::{Claim, Owner, Rrset};
 use crate::reconcile::observe::external_endpoint;
-use crate::reconcile::plan::{self, Health, Observed, Plan, Problem, ProviderKind, Zone};
+use crate::reconcile::plan::{self, Endpoint, Health, Observed, Plan, Problem, ProviderKind, Zone};
 use crate::telemetry::{ConditionLabels, ErrorLabels, ReconcileLabels};
 
 pub const FINALIZER: &str = "globalingress.io/cleanup";
@@ -64,7 +65,7 @@ struct Observation {
     targets: Vec<(String, Observed)>,
 }
 
-fn observe(gi: &GlobalIngress, ctx: &Context) -> Observation {
+async fn observe(gi: &GlobalIngress, ctx: &Context) -> Observation {
     let mut problems = Vec::new();
     let zone_object = ctx.zones.get(&ObjectRef::new(&gi.spec.dns_zone_ref));
     let zone = zone_object.as_ref().map(|z| Zone {
@@ -85,9 +86,17 @@ fn observe(gi: &GlobalIngress, ctx: &Context) -> Observation {
     let mut targets = Vec::new();
     for (i, t) in gi.spec.targets.iter().enumerate() {
         let mut region = t.region.clone();
+        let mut endpoint = external_endpoint(t);
         if let Some(cluster) = &t.cluster_ref {
             match ctx.spokes.get(&ObjectRef::new(cluster)) {
-                Some(spoke) => region = region.or_else(|| Some(spoke.spec.region.clone())),
+                Some(spoke) => {
+                    region = region.or_else(|| Some(spoke.spec.region.clone()));
+                    if t.load_balancer.mode == LoadBalancerMode::Adopt
+                        && let Some(backend) = &t.backend
+                    {
+                        endpoint = adopted_endpoint(&spoke, &backend.service, ctx).await;
+                    }
+                }
                 None => problems.push(Problem {
                     reason: events::SPOKE_CLUSTER_NOT_FOUND,
                     field: format!("spec.targets[{i}].clusterRef"),
@@ -98,7 +107,7 @@ fn observe(gi: &GlobalIngress, ctx: &Context) -> Observation {
         targets.push((
             t.name.clone(),
             Observed {
-                endpoint: external_endpoint(t),
+                endpoint,
                 region,
                 // Health checks come with the prober; until then every target counts as healthy.
                 health: Health::Unknown,
@@ -112,6 +121,60 @@ fn observe(gi: &GlobalIngress, ctx: &Context) -> Observation {
         problems,
         targets,
     }
+}
+
+/// The address of an adopted load balancer: the spoke Service's `status.loadBalancer.ingress`
+/// (type LoadBalancer). `None` (the target is pending) while the spoke cannot be read, the
+/// Service does not exist or has no load balancer yet.
+async fn adopted_endpoint(
+    spoke: &crate::api::SpokeCluster,
+    service: &crate::api::global_ingress::ServiceRef,
+    ctx: &Context,
+) -> Option<Endpoint> {
+    // A Secret read and a GET per reconcile: spoke reflectors replace this with the health issue.
+    let (client, server) = match super::spoke_cluster::spoke_client(spoke, &ctx.client).await {
+        Ok(c) => c,
+        Err((reason, message)) => {
+            debug!(reason, message, "spoke not readable; target pending");
+            return None;
+        }
+    };
+    let api: Api<Service> = Api::namespaced(client, &service.namespace);
+    let read = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        api.get_opt(&service.name),
+    );
+    let svc = match read.await {
+        Ok(Ok(Some(svc))) => svc,
+        Ok(Ok(None)) => {
+            debug!(%server, service = %service.name, "backend Service not found; target pending");
+            return None;
+        }
+        Ok(Err(error)) => {
+            debug!(%server, %error, "cannot read the backend Service; target pending");
+            return None;
+        }
+        Err(_) => {
+            debug!(%server, "spoke did not answer in 5s; target pending");
+            return None;
+        }
+    };
+    let ingress = svc.status?.load_balancer?.ingress.unwrap_or_default();
+    let ips: Vec<std::net::IpAddr> = ingress
+        .iter()
+        .filter_map(|i| i.ip.as_deref()?.parse().ok())
+        .collect();
+    if !ips.is_empty() {
+        return Some(Endpoint::Addresses(ips));
+    }
+    ingress.iter().find_map(|i| {
+        i.hostname.as_ref().map(|h| Endpoint::Hostname {
+            name: h.trim_end_matches('.').to_ascii_lowercase(),
+            // Finding the load balancer's hosted zone (for ALIAS) needs the ELBv2 API: the
+            // load balancer issue adds it. Until then a hostname is published as CNAME.
+            alias_hosted_zone_id: None,
+        })
+    })
 }
 
 /// Hostnames this object claims that an older GlobalIngress already claims: the older keeps
@@ -175,7 +238,7 @@ async fn reconcile_inner(gi: Arc<GlobalIngress>, ctx: &Context) -> Result<Action
     let api: Api<GlobalIngress> = Api::namespaced(ctx.client.clone(), &namespace);
     if !ctx.leadership.is_leader() {
         // Followers keep their caches and plans warm but write nothing.
-        let observation = observe(&gi, ctx);
+        let observation = observe(&gi, ctx).await;
         if let Some(zone) = &observation.zone {
             let _ = plan::plan_for(
                 &owner_key(&gi),
@@ -214,7 +277,7 @@ async fn apply(
     api: &Api<GlobalIngress>,
     ctx: &Context,
 ) -> Result<Action, Error> {
-    let observation = observe(gi, ctx);
+    let observation = observe(gi, ctx).await;
     let targets: BTreeMap<String, Observed> = observation.targets.iter().cloned().collect();
     let planned = observation
         .zone

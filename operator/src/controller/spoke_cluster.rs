@@ -32,9 +32,14 @@ pub enum Error {
 }
 
 /// Why a spoke is not reachable: condition reason and message (no secrets in either).
-async fn check(spoke: &SpokeCluster, ctx: &Context) -> Result<String, (&'static str, String)> {
+/// A client for the spoke's API server from its kubeconfig Secret, with short timeouts, and
+/// the server's address for messages. Errors are (condition reason, message), without secrets.
+pub async fn spoke_client(
+    spoke: &SpokeCluster,
+    hub: &kube::Client,
+) -> Result<(kube::Client, String), (&'static str, String)> {
     let r = &spoke.spec.kubeconfig_secret_ref;
-    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &r.namespace);
+    let secrets: Api<Secret> = Api::namespaced(hub.clone(), &r.namespace);
     let secret = match secrets.get_opt(&r.name).await {
         Ok(Some(s)) => s,
         Ok(None) => {
@@ -58,15 +63,19 @@ async fn check(spoke: &SpokeCluster, ctx: &Context) -> Result<String, (&'static 
     };
     let yaml = String::from_utf8_lossy(&bytes.0);
     let origin = format!("secret {}/{}", r.namespace, r.name);
-    let config = crate::kube_client::from_yaml(&yaml, Path::new(&origin))
+    let mut config = crate::kube_client::from_yaml(&yaml, Path::new(&origin))
         .await
         .map_err(|e| ("KubeconfigInvalid", super::error_chain(&e)))?;
     let server = config.cluster_url.to_string();
-    let mut config = config;
     config.connect_timeout = Some(Duration::from_secs(5));
     config.read_timeout = Some(Duration::from_secs(5));
     let client = kube::Client::try_from(config)
         .map_err(|e| ("KubeconfigInvalid", super::error_chain(&e)))?;
+    Ok((client, server))
+}
+
+async fn check(spoke: &SpokeCluster, ctx: &Context) -> Result<String, (&'static str, String)> {
+    let (client, server) = spoke_client(spoke, &ctx.client).await?;
     match tokio::time::timeout(Duration::from_secs(10), client.apiserver_version()).await {
         Ok(Ok(info)) => Ok(info.git_version),
         Ok(Err(e)) => Err((

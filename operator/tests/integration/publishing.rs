@@ -493,3 +493,94 @@ async fn route53_holds_exactly_the_planned_records_and_a_thousand_foreign_record
     }
     assert_eq!(zone_records(&r53, &zone_id).await, before);
 }
+
+#[tokio::test]
+async fn an_adopted_spoke_load_balancer_is_published_and_followed() {
+    use k8s_openapi::api::core::v1::{Secret, Service};
+    let hub = support::kube(Cluster::Hub).await;
+    support::install_crds(&hub).await;
+    let ns = support::namespace(&hub, "adopt").await;
+    let zone = crate::controller::knot_zone(&hub, &ns).await;
+
+    // The spoke's Service of type LoadBalancer, with the address its cloud controller would set.
+    let spoke = support::kube(Cluster::SpokeA).await;
+    let app_ns = support::namespace(&spoke, "shop").await;
+    let services: Api<Service> = Api::namespaced(spoke.clone(), &app_ns);
+    let svc: Service = serde_json::from_value(json!({
+        "metadata": { "name": "web" },
+        "spec": { "type": "LoadBalancer", "ports": [ { "port": 443 } ] }
+    }))
+    .unwrap();
+    services.create(&PostParams::default(), &svc).await.unwrap();
+    let set_lb = |ip: &'static str| {
+        let services = services.clone();
+        async move {
+            services
+                .patch_status(
+                    "web",
+                    &PatchParams::default(),
+                    &Patch::Merge(json!({"status": {"loadBalancer": {"ingress": [{"ip": ip}]}}})),
+                )
+                .await
+                .unwrap();
+        }
+    };
+    set_lb("192.0.2.50").await;
+
+    let kubeconfig = std::fs::read(&env().spoke_a_kubeconfig).unwrap();
+    let secret: Secret = serde_json::from_value(json!({
+        "metadata": { "name": "spoke-a" },
+        "data": { "kubeconfig": k8s_openapi::ByteString(kubeconfig) }
+    }))
+    .unwrap();
+    Api::<Secret>::namespaced(hub.clone(), &ns)
+        .create(&PostParams::default(), &secret)
+        .await
+        .unwrap();
+    let spoke_name = support::unique_name("spoke-a");
+    let spoke_obj: globalingress::api::SpokeCluster = serde_json::from_value(json!({
+        "apiVersion": "globalingress.io/v1alpha1", "kind": "SpokeCluster",
+        "metadata": { "name": spoke_name },
+        "spec": { "region": "eu-west-1", "kubeconfigSecretRef": { "namespace": ns, "name": "spoke-a" } }
+    }))
+    .unwrap();
+    Api::<globalingress::api::SpokeCluster>::all(hub.clone())
+        .create(&PostParams::default(), &spoke_obj)
+        .await
+        .unwrap();
+
+    let _op = Operator::start(&Options {
+        kubeconfig: &env().hub_kubeconfig,
+        namespace: &ns,
+        lease_name: "adopt",
+        extra: &[],
+    });
+    let api: Api<GlobalIngress> = Api::namespaced(hub.clone(), &ns);
+    let host = format!("{}.example.test", support::unique_name("shop"));
+    let targets = json!([
+        { "name": "eu", "weight": 1, "clusterRef": spoke_name,
+          "backend": { "service": { "namespace": app_ns, "name": "web", "port": 443 } },
+          "loadBalancer": { "mode": "Adopt" } },
+        external("legacy", &["192.0.2.60"], json!({"weight": 1}))
+    ]);
+    api.create(
+        &PostParams::default(),
+        &gi("shop", &zone, &host, "Weighted", targets),
+    )
+    .await
+    .unwrap();
+    eventually("both targets answered", WAIT, || async {
+        (answer(&host, RecordType::A).await == set(&["192.0.2.50", "192.0.2.60"])).then_some(())
+    })
+    .await;
+    let status = api.get("shop").await.unwrap().status.unwrap();
+    let eu = status.targets.iter().find(|t| t.name == "eu").unwrap();
+    assert_eq!(eu.addresses, vec!["192.0.2.50".to_owned()]);
+
+    // The spoke's load balancer moves: the next resync follows it.
+    set_lb("192.0.2.51").await;
+    eventually("the new address answered", WAIT, || async {
+        (answer(&host, RecordType::A).await == set(&["192.0.2.51", "192.0.2.60"])).then_some(())
+    })
+    .await;
+}
