@@ -94,7 +94,12 @@ async fn observe(gi: &GlobalIngress, ctx: &Context) -> Observation {
                     if t.load_balancer.mode == LoadBalancerMode::Adopt
                         && let Some(backend) = &t.backend
                     {
-                        endpoint = adopted_endpoint(&spoke, &backend.service, ctx).await;
+                        endpoint = match adopted_endpoint(&spoke, &backend.service, ctx).await {
+                            Ok(found) => found,
+                            // The spoke could not be asked: keep serving the address published
+                            // last rather than withdraw a target nobody saw fail.
+                            Err(()) => last_known_endpoint(gi, &t.name),
+                        };
                     }
                 }
                 None => problems.push(Problem {
@@ -123,20 +128,43 @@ async fn observe(gi: &GlobalIngress, ctx: &Context) -> Observation {
     }
 }
 
+/// The addresses this object's status last reported for a target.
+fn last_known_endpoint(gi: &GlobalIngress, target: &str) -> Option<Endpoint> {
+    let addresses = &gi
+        .status
+        .as_ref()?
+        .targets
+        .iter()
+        .find(|t| t.name == target)?
+        .addresses;
+    let ips: Vec<std::net::IpAddr> = addresses.iter().filter_map(|a| a.parse().ok()).collect();
+    match (ips.is_empty(), addresses.first()) {
+        (false, _) => Some(Endpoint::Addresses(ips)),
+        (true, Some(host)) => Some(Endpoint::Hostname {
+            name: host.clone(),
+            alias_hosted_zone_id: None,
+        }),
+        (true, None) => None,
+    }
+}
+
 /// The address of an adopted load balancer: the spoke Service's `status.loadBalancer.ingress`
-/// (type LoadBalancer). `None` (the target is pending) while the spoke cannot be read, the
-/// Service does not exist or has no load balancer yet.
+/// (type LoadBalancer). `Ok(None)` (the target is pending) when the Service does not exist or
+/// has no load balancer yet; `Err` when the spoke could not be asked at all.
 async fn adopted_endpoint(
     spoke: &crate::api::SpokeCluster,
     service: &crate::api::global_ingress::ServiceRef,
     ctx: &Context,
-) -> Option<Endpoint> {
+) -> Result<Option<Endpoint>, ()> {
     // A Secret read and a GET per reconcile: spoke reflectors replace this with the health issue.
     let (client, server) = match super::spoke_cluster::spoke_client(spoke, &ctx.client).await {
         Ok(c) => c,
         Err((reason, message)) => {
-            debug!(reason, message, "spoke not readable; target pending");
-            return None;
+            debug!(
+                reason,
+                message, "spoke not readable; keeping the last known address"
+            );
+            return Err(());
         }
     };
     let api: Api<Service> = Api::namespaced(client, &service.namespace);
@@ -148,33 +176,37 @@ async fn adopted_endpoint(
         Ok(Ok(Some(svc))) => svc,
         Ok(Ok(None)) => {
             debug!(%server, service = %service.name, "backend Service not found; target pending");
-            return None;
+            return Ok(None);
         }
         Ok(Err(error)) => {
-            debug!(%server, %error, "cannot read the backend Service; target pending");
-            return None;
+            debug!(%server, %error, "cannot read the backend Service; keeping the last known address");
+            return Err(());
         }
         Err(_) => {
-            debug!(%server, "spoke did not answer in 5s; target pending");
-            return None;
+            debug!(%server, "spoke did not answer in 5s; keeping the last known address");
+            return Err(());
         }
     };
-    let ingress = svc.status?.load_balancer?.ingress.unwrap_or_default();
+    let ingress = svc
+        .status
+        .and_then(|s| s.load_balancer)
+        .and_then(|lb| lb.ingress)
+        .unwrap_or_default();
     let ips: Vec<std::net::IpAddr> = ingress
         .iter()
         .filter_map(|i| i.ip.as_deref()?.parse().ok())
         .collect();
     if !ips.is_empty() {
-        return Some(Endpoint::Addresses(ips));
+        return Ok(Some(Endpoint::Addresses(ips)));
     }
-    ingress.iter().find_map(|i| {
+    Ok(ingress.iter().find_map(|i| {
         i.hostname.as_ref().map(|h| Endpoint::Hostname {
             name: h.trim_end_matches('.').to_ascii_lowercase(),
             // Finding the load balancer's hosted zone (for ALIAS) needs the ELBv2 API: the
             // load balancer issue adds it. Until then a hostname is published as CNAME.
             alias_hosted_zone_id: None,
         })
-    })
+    }))
 }
 
 /// Hostnames this object claims that an older GlobalIngress already claims: the older keeps

@@ -583,4 +583,34 @@ async fn an_adopted_spoke_load_balancer_is_published_and_followed() {
         (answer(&host, RecordType::A).await == set(&["192.0.2.51", "192.0.2.60"])).then_some(())
     })
     .await;
+
+    // The spoke becomes unreachable (its kubeconfig now points at a closed port): nobody saw the
+    // target fail, so its last address keeps being served through two resyncs.
+    let good = String::from_utf8(std::fs::read(&env().spoke_a_kubeconfig).unwrap()).unwrap();
+    let server = good
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("server: "))
+        .unwrap()
+        .to_owned();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let bad = good.replace(&server, &format!("https://127.0.0.1:{closed}"));
+    Api::<Secret>::namespaced(hub.clone(), &ns)
+        .patch(
+            "spoke-a",
+            &PatchParams::default(),
+            &Patch::Merge(
+                json!({"data": {"kubeconfig": k8s_openapi::ByteString(bad.into_bytes())}}),
+            ),
+        )
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(12)).await;
+    assert_eq!(
+        answer(&host, RecordType::A).await,
+        set(&["192.0.2.51", "192.0.2.60"])
+    );
 }
