@@ -20,7 +20,6 @@ use crate::api::{DNSZone, DNSZoneStatus};
 use crate::dns::rfc2136::UpdateClient;
 use crate::dns::tsig::{Algorithm, TsigKey};
 use crate::dns::{Name, RData, RecordType};
-use crate::telemetry::ReconcileLabels;
 
 const CONTROLLER: &str = "dnszone";
 const READY: &str = "Ready";
@@ -32,6 +31,14 @@ pub enum Error {
         #[source]
         source: kube::Error,
     },
+}
+
+impl super::Category for Error {
+    fn category(&self) -> &'static str {
+        match self {
+            Self::PatchStatus { .. } => "PatchStatus",
+        }
+    }
 }
 
 type Check = Result<Vec<String>, (&'static str, String)>;
@@ -171,12 +178,10 @@ async fn resolve(server: &str) -> Result<std::net::SocketAddr, String> {
 }
 
 pub async fn reconcile(zone: Arc<DNSZone>, ctx: Arc<Context>) -> Result<Action, Error> {
-    ctx.metrics
-        .reconciles
-        .get_or_create(&ReconcileLabels {
-            controller: CONTROLLER,
-        })
-        .inc();
+    super::instrumented(&ctx.metrics, CONTROLLER, reconcile_inner(zone, &ctx)).await
+}
+
+async fn reconcile_inner(zone: Arc<DNSZone>, ctx: &Context) -> Result<Action, Error> {
     let requeue = Action::requeue(ctx.settings.resync);
     if !ctx.leadership.is_leader() {
         ctx.may_write(CONTROLLER, "status");
@@ -184,8 +189,8 @@ pub async fn reconcile(zone: Arc<DNSZone>, ctx: Arc<Context>) -> Result<Action, 
     }
     let domain = zone.spec.domain.trim_end_matches('.').to_ascii_lowercase();
     let (provider, result) = match (&zone.spec.provider.route53, &zone.spec.provider.rfc2136) {
-        (Some(p), _) => ("Route53", check_route53(p, &domain, &ctx).await),
-        (None, Some(p)) => ("RFC2136", check_rfc2136(p, &domain, &ctx).await),
+        (Some(p), _) => ("Route53", check_route53(p, &domain, ctx).await),
+        (None, Some(p)) => ("RFC2136", check_rfc2136(p, &domain, ctx).await),
         // The API server refuses this; an object stored before the rule existed says so.
         (None, None) => (
             "None",

@@ -7,7 +7,6 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Instant;
 
 use k8s_openapi::api::core::v1::Service;
 use kube::api::Api;
@@ -25,7 +24,7 @@ use crate::api::global_ingress::{DeletionPolicy, GlobalIngress, LoadBalancerMode
 use crate::dns::records::{Claim, Owner, Rrset};
 use crate::reconcile::observe::external_endpoint;
 use crate::reconcile::plan::{self, Endpoint, Health, Observed, Plan, Problem, ProviderKind, Zone};
-use crate::telemetry::{ConditionLabels, ErrorLabels, ReconcileLabels};
+use crate::telemetry::ConditionLabels;
 
 pub const FINALIZER: &str = "globalingress.io/cleanup";
 const CONTROLLER: &str = "globalingress";
@@ -47,7 +46,7 @@ pub enum Error {
     },
 }
 
-impl Error {
+impl super::Category for Error {
     fn category(&self) -> &'static str {
         match self {
             Self::PatchStatus { .. } => "PatchStatus",
@@ -243,26 +242,7 @@ fn hostname_conflicts(gi: &GlobalIngress, ctx: &Context) -> Vec<Problem> {
 }
 
 pub async fn reconcile(gi: Arc<GlobalIngress>, ctx: Arc<Context>) -> Result<Action, Error> {
-    let started = Instant::now();
-    let labels = ReconcileLabels {
-        controller: CONTROLLER,
-    };
-    ctx.metrics.reconciles.get_or_create(&labels).inc();
-    let result = reconcile_inner(gi, &ctx).await;
-    ctx.metrics
-        .reconcile_duration
-        .get_or_create(&labels)
-        .observe(started.elapsed().as_secs_f64());
-    if let Err(error) = &result {
-        ctx.metrics
-            .reconcile_errors
-            .get_or_create(&ErrorLabels {
-                controller: CONTROLLER,
-                category: error.category(),
-            })
-            .inc();
-    }
-    result
+    super::instrumented(&ctx.metrics, CONTROLLER, reconcile_inner(gi, &ctx)).await
 }
 
 async fn reconcile_inner(gi: Arc<GlobalIngress>, ctx: &Context) -> Result<Action, Error> {

@@ -377,6 +377,37 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
     out
 }
 
+/// A reconcile error's bounded metric label: the name of the variant.
+pub trait Category {
+    fn category(&self) -> &'static str;
+}
+
+/// Runs one reconcile, counting it, timing it and counting its error by category.
+pub async fn instrumented<E: Category>(
+    metrics: &Metrics,
+    controller: &'static str,
+    reconcile: impl std::future::Future<Output = Result<Action, E>>,
+) -> Result<Action, E> {
+    let started = std::time::Instant::now();
+    let labels = crate::telemetry::ReconcileLabels { controller };
+    metrics.reconciles.get_or_create(&labels).inc();
+    let result = reconcile.await;
+    metrics
+        .reconcile_duration
+        .get_or_create(&labels)
+        .observe(started.elapsed().as_secs_f64());
+    if let Err(error) = &result {
+        metrics
+            .reconcile_errors
+            .get_or_create(&crate::telemetry::ErrorLabels {
+                controller,
+                category: error.category(),
+            })
+            .inc();
+    }
+    result
+}
+
 /// The requeue after an error: soon, but not in a hot loop.
 pub fn requeue_after_error() -> Action {
     Action::requeue(Duration::from_secs(5))

@@ -17,7 +17,6 @@ use kube::{Resource as _, ResourceExt as _};
 use super::{Context, events};
 use crate::api::condition::{self, Desired, Status};
 use crate::api::{SpokeCluster, SpokeClusterStatus};
-use crate::telemetry::ReconcileLabels;
 
 const CONTROLLER: &str = "spokecluster";
 const READY: &str = "Ready";
@@ -29,6 +28,14 @@ pub enum Error {
         #[source]
         source: kube::Error,
     },
+}
+
+impl super::Category for Error {
+    fn category(&self) -> &'static str {
+        match self {
+            Self::PatchStatus { .. } => "PatchStatus",
+        }
+    }
 }
 
 /// Why a spoke is not reachable: condition reason and message (no secrets in either).
@@ -87,12 +94,10 @@ async fn check(spoke: &SpokeCluster, ctx: &Context) -> Result<String, (&'static 
 }
 
 pub async fn reconcile(spoke: Arc<SpokeCluster>, ctx: Arc<Context>) -> Result<Action, Error> {
-    ctx.metrics
-        .reconciles
-        .get_or_create(&ReconcileLabels {
-            controller: CONTROLLER,
-        })
-        .inc();
+    super::instrumented(&ctx.metrics, CONTROLLER, reconcile_inner(spoke, &ctx)).await
+}
+
+async fn reconcile_inner(spoke: Arc<SpokeCluster>, ctx: &Context) -> Result<Action, Error> {
     let requeue = Action::requeue(ctx.settings.spoke_check_interval);
     if !ctx.leadership.is_leader() {
         ctx.may_write(CONTROLLER, "status");
@@ -100,7 +105,7 @@ pub async fn reconcile(spoke: Arc<SpokeCluster>, ctx: Arc<Context>) -> Result<Ac
     }
     let now = super::now_rfc3339();
     let previous = spoke.status.clone().unwrap_or_default();
-    let result = check(&spoke, &ctx).await;
+    let result = check(&spoke, ctx).await;
     let (reachable, version, desired) = match &result {
         Ok(version) => (
             true,
