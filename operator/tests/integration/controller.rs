@@ -592,22 +592,16 @@ async fn dns_zones_are_checked_at_route53_and_with_the_tsig_key() {
     let client = support::kube(Cluster::Hub).await;
     support::install_crds(&client).await;
     let ns = support::namespace(&client, "zones").await;
-    let r53 = aws_sdk_route53::Client::new(&support::aws().await);
-    let domain = format!("{}.test", support::unique_name("r53"));
-    let hosted = r53
-        .create_hosted_zone()
-        .name(&domain)
-        .caller_reference(support::unique_name("ref"))
-        .send()
-        .await
-        .unwrap();
-    let id = hosted
-        .hosted_zone()
-        .unwrap()
-        .id()
-        .trim_start_matches("/hostedzone/")
-        .to_owned();
-    let expected_ns = hosted.delegation_set().unwrap().name_servers().to_vec();
+    let support::Route53Zone {
+        domain,
+        zone_id: id,
+        name_servers: expected_ns,
+        ..
+    } = support::route53_zone(None, "r53").await;
+    assert!(
+        !expected_ns.is_empty(),
+        "the emulator returns a delegation set"
+    );
     let zones: Api<DNSZone> = Api::all(client.clone());
     let make = |name: &str, domain: &str, zone_id: &str| -> DNSZone {
         serde_json::from_value(json!({

@@ -238,21 +238,13 @@ async fn route53_holds_exactly_the_planned_records_and_a_thousand_foreign_record
     let client = support::kube(Cluster::Hub).await;
     support::install_crds(&client).await;
     let ns = support::namespace(&client, "r53").await;
-    let r53 = aws_sdk_route53::Client::new(&support::aws().await);
-    let domain = format!("{}.test", support::unique_name("policies"));
-    let hosted = r53
-        .create_hosted_zone()
-        .name(&domain)
-        .caller_reference(support::unique_name("ref"))
-        .send()
-        .await
-        .unwrap();
-    let zone_id = hosted
-        .hosted_zone()
-        .unwrap()
-        .id()
-        .trim_start_matches("/hostedzone/")
-        .to_owned();
+    // The DNSZone comes later, once the foreign records are in place.
+    let support::Route53Zone {
+        r53,
+        domain,
+        zone_id,
+        ..
+    } = support::route53_zone(None, "policies").await;
 
     // 1,000 foreign records: plain and weighted, many with our target names as set identifiers,
     // and three at a name one of our GlobalIngresses will try to claim.

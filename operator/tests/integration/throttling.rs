@@ -15,6 +15,29 @@ use crate::support::operator::{Operator, Options, eventually};
 use crate::support::proxy::FaultProxy;
 use crate::support::{self, Cluster, env};
 
+/// Waits until `count` GlobalIngresses in `api` report DNSSynced=True.
+async fn wait_all_synced(api: &Api<GlobalIngress>, count: usize, timeout: Duration) {
+    eventually(
+        &format!("{count} GlobalIngresses DNSSynced"),
+        timeout,
+        || async {
+            let list = api.list(&Default::default()).await.ok()?;
+            let synced = list
+                .items
+                .iter()
+                .filter(|gi| {
+                    gi.status
+                        .as_ref()
+                        .and_then(|s| find(&s.conditions, "DNSSynced"))
+                        .is_some_and(|c| c.status == "True")
+                })
+                .count();
+            (synced == count).then_some(())
+        },
+    )
+    .await;
+}
+
 #[tokio::test]
 async fn thirty_percent_throttled_converges_within_the_budget() {
     let proxy = FaultProxy::start();
@@ -26,6 +49,7 @@ async fn thirty_percent_throttled_converges_within_the_budget() {
         domain,
         zone_id,
         name: zone_name,
+        ..
     } = support::route53_zone(Some(&client), "throttled").await;
 
     proxy
@@ -63,25 +87,7 @@ async fn thirty_percent_throttled_converges_within_the_budget() {
         .unwrap();
         api.create(&PostParams::default(), &gi).await.unwrap();
     }
-    eventually(
-        "every GlobalIngress DNSSynced",
-        Duration::from_secs(120),
-        || async {
-            let list = api.list(&Default::default()).await.ok()?;
-            let synced = list
-                .items
-                .iter()
-                .filter(|gi| {
-                    gi.status
-                        .as_ref()
-                        .and_then(|s| find(&s.conditions, "DNSSynced"))
-                        .is_some_and(|c| c.status == "True")
-                })
-                .count();
-            (synced == count).then_some(())
-        },
-    )
-    .await;
+    wait_all_synced(&api, count, Duration::from_secs(120)).await;
     let converged = started.elapsed();
 
     // No duplicates, nothing missing: exactly registry + a + b per name.
@@ -137,6 +143,7 @@ async fn a_thousand_changes_at_once_take_few_change_calls_and_a_quiet_zone_takes
         domain,
         zone_id,
         name: zone_name,
+        ..
     } = support::route53_zone(Some(&client), "thousand").await;
     // Every GlobalIngress takes its Latency region from this one spoke; changing the spoke's
     // region changes all 1,000 records at once.
@@ -193,21 +200,7 @@ async fn a_thousand_changes_at_once_take_few_change_calls_and_a_quiet_zone_takes
         ],
     });
     let started = Instant::now();
-    eventually("1,000 DNSSynced", Duration::from_secs(300), || async {
-        let list = api.list(&Default::default()).await.ok()?;
-        let synced = list
-            .items
-            .iter()
-            .filter(|gi| {
-                gi.status
-                    .as_ref()
-                    .and_then(|s| find(&s.conditions, "DNSSynced"))
-                    .is_some_and(|c| c.status == "True")
-            })
-            .count();
-        (synced == count).then_some(())
-    })
-    .await;
+    wait_all_synced(&api, count, Duration::from_secs(300)).await;
     let cold = started.elapsed();
     let creates = proxy
         .requests()

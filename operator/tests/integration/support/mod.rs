@@ -131,6 +131,8 @@ pub struct Route53Zone {
     /// Domain without the trailing dot.
     pub domain: String,
     pub zone_id: String,
+    /// The hosted zone's delegation set.
+    pub name_servers: Vec<String>,
     /// Name of the DNSZone object (when created).
     pub name: String,
 }
@@ -153,6 +155,10 @@ pub async fn route53_zone(client: Option<&kube::Client>, prefix: &str) -> Route5
         .id()
         .trim_start_matches("/hostedzone/")
         .to_owned();
+    let name_servers = hosted
+        .delegation_set()
+        .map(|d| d.name_servers().to_vec())
+        .unwrap_or_default();
     let name = unique_name(&format!("{prefix}-zone"));
     if let Some(client) = client {
         let zone: globalingress::api::DNSZone = serde_json::from_value(serde_json::json!({
@@ -170,6 +176,7 @@ pub async fn route53_zone(client: Option<&kube::Client>, prefix: &str) -> Route5
         r53,
         domain,
         zone_id,
+        name_servers,
         name,
     }
 }
