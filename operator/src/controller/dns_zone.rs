@@ -13,7 +13,7 @@ use kube::api::Api;
 use kube::runtime::controller::Action;
 use kube::{Resource as _, ResourceExt as _};
 
-use super::{Context, events};
+use super::{Context, StatusError as Error, events};
 use crate::api::condition::{self, Desired, Status};
 use crate::api::dns_zone::{Rfc2136Provider, Route53Provider, TsigAlgorithm};
 use crate::api::{DNSZone, DNSZoneStatus};
@@ -23,23 +23,6 @@ use crate::dns::{Name, RData, RecordType};
 
 const CONTROLLER: &str = "dnszone";
 const READY: &str = "Ready";
-
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    #[error("failed to patch the status")]
-    PatchStatus {
-        #[source]
-        source: kube::Error,
-    },
-}
-
-impl super::Category for Error {
-    fn category(&self) -> &'static str {
-        match self {
-            Self::PatchStatus { .. } => "PatchStatus",
-        }
-    }
-}
 
 type Check = Result<Vec<String>, (&'static str, String)>;
 

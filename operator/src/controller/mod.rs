@@ -377,6 +377,24 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
     out
 }
 
+/// The error of the zone and spoke reconcilers, whose only write is their status.
+#[derive(Debug, thiserror::Error)]
+pub enum StatusError {
+    #[error("failed to patch the status")]
+    PatchStatus {
+        #[source]
+        source: kube::Error,
+    },
+}
+
+impl Category for StatusError {
+    fn category(&self) -> &'static str {
+        match self {
+            Self::PatchStatus { .. } => "PatchStatus",
+        }
+    }
+}
+
 /// A reconcile error's bounded metric label: the name of the variant.
 pub trait Category {
     fn category(&self) -> &'static str;

@@ -14,29 +14,12 @@ use kube::api::Api;
 use kube::runtime::controller::Action;
 use kube::{Resource as _, ResourceExt as _};
 
-use super::{Context, events};
+use super::{Context, StatusError as Error, events};
 use crate::api::condition::{self, Desired, Status};
 use crate::api::{SpokeCluster, SpokeClusterStatus};
 
 const CONTROLLER: &str = "spokecluster";
 const READY: &str = "Ready";
-
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    #[error("failed to patch the status")]
-    PatchStatus {
-        #[source]
-        source: kube::Error,
-    },
-}
-
-impl super::Category for Error {
-    fn category(&self) -> &'static str {
-        match self {
-            Self::PatchStatus { .. } => "PatchStatus",
-        }
-    }
-}
 
 /// Why a spoke is not reachable: condition reason and message (no secrets in either).
 /// A client for the spoke's API server from its kubeconfig Secret, with short timeouts, and
