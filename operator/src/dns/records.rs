@@ -29,6 +29,8 @@ pub struct Rrset {
     pub ttl: Option<u32>,
     pub values: Vec<String>,
     pub alias: Option<Alias>,
+    /// Route 53 health check attached to the record set.
+    pub health_check_id: Option<String>,
 }
 
 impl Rrset {
@@ -65,6 +67,7 @@ impl From<&RecordSet> for Rrset {
             ttl: r.ttl,
             values,
             alias: r.alias.clone(),
+            health_check_id: r.health_check_id.clone(),
         }
     }
 }
@@ -124,6 +127,7 @@ impl Owner {
             ttl: Some(300),
             values: vec![self.txt()],
             alias: None,
+            health_check_id: None,
         }
     }
 }
@@ -346,6 +350,7 @@ mod tests {
             ttl: Some(30),
             values: vec![ip.into()],
             alias: None,
+            health_check_id: None,
         }
     }
 

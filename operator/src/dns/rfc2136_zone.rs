@@ -76,6 +76,7 @@ impl Rfc2136Zone {
                 ttl: Some(r.ttl),
                 values: Vec::new(),
                 alias: None,
+                health_check_id: None,
             });
             set.values.push(value);
         }

@@ -243,6 +243,7 @@ fn from_route53(r: &ResourceRecordSet) -> Option<Rrset> {
             hosted_zone_id: a.hosted_zone_id().to_owned(),
             evaluate_target_health: a.evaluate_target_health(),
         }),
+        health_check_id: r.health_check_id().map(str::to_owned),
     })
 }
 
@@ -274,6 +275,9 @@ fn to_route53(r: &Rrset) -> Result<ResourceRecordSet, ProviderError> {
                 .set_identifier(set_id)
                 .region(ResourceRecordSetRegion::from(region.as_str()));
         }
+    }
+    if let Some(id) = &r.health_check_id {
+        b = b.health_check_id(id);
     }
     match &r.alias {
         Some(a) => {
@@ -318,6 +322,7 @@ mod tests {
                 ttl: Some(30),
                 values: vec!["192.0.2.1".into()],
                 alias: None,
+                health_check_id: None,
             },
             Rrset {
                 name: "app.example.com".into(),
@@ -333,6 +338,7 @@ mod tests {
                     hosted_zone_id: "Z32O12XQLNTSW2".into(),
                     evaluate_target_health: true,
                 }),
+                health_check_id: Some("0f6b1c2e-0000-4000-8000-000000000001".into()),
             },
             Rrset {
                 name: "_gi.app.example.com".into(),
@@ -341,6 +347,7 @@ mod tests {
                 ttl: Some(300),
                 values: vec!["\"heritage=globalingress,owner=o,resource=n/a\"".into()],
                 alias: None,
+                health_check_id: None,
             },
         ];
         for r in cases {

@@ -443,6 +443,7 @@ mod tests {
                 ttl: Some(30),
                 values: vec!["192.0.2.1".into()],
                 alias: None,
+                health_check_id: None,
             }],
         }
     }

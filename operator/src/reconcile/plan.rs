@@ -156,6 +156,10 @@ pub struct RecordSet {
     /// Addresses or the CNAME target; empty for ALIAS records.
     pub values: Vec<String>,
     pub alias: Option<Alias>,
+    /// Route 53 health check attached to this record set (Route 53 fails the record over by
+    /// itself, even while the operator is down).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub health_check_id: Option<String>,
     /// The targets whose traffic this record carries.
     pub targets: Vec<String>,
 }
@@ -457,6 +461,7 @@ pub fn plan_for(
                         ttl: Some(ttl),
                         values,
                         alias: None,
+                        health_check_id: None,
                         targets,
                     });
                 }
@@ -568,6 +573,7 @@ fn records_for(
         ttl,
         values,
         alias,
+        health_check_id: None,
         targets: targets.to_vec(),
     };
     match endpoint {
