@@ -11,6 +11,7 @@ pub mod aws;
 pub mod cli;
 pub mod controller;
 pub mod dns;
+pub mod health;
 pub mod kube_client;
 pub mod leader;
 pub mod offline;

@@ -74,6 +74,7 @@ pub struct GlobalIngressSpec {
     /// Where traffic may go: one entry per region or cluster.
     #[schemars(length(min = 1, max = 32))]
     #[x_kube(merge_strategy = ListMerge::Map(vec!["name".into()]))]
+    #[x_kube(validation = Rule::new("self.exists(t, !has(t.drain) || !t.drain)").message("at least one target must not be drained"))]
     pub targets: Vec<Target>,
 
     /// How each target is probed.
@@ -167,6 +168,12 @@ pub struct Target {
     /// How the target is exposed.
     #[serde(default)]
     pub load_balancer: LoadBalancer,
+
+    /// Take the target out of rotation (maintenance) as if it were unhealthy. Refused — the
+    /// target keeps its traffic and `Degraded` says `DrainRefused` — when no other target could
+    /// take the traffic.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub drain: bool,
 }
 
 /// The backend of a target.
@@ -372,6 +379,10 @@ pub struct HealthCheck {
     /// or `Private` (health-check sources in the VPC, for internal LBs).
     #[serde(default)]
     pub route53: Route53HealthCheck,
+    /// HTTPS probes: accept any certificate (self-signed test backends). The handshake still
+    /// has to succeed.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub skip_tls_verify: bool,
 }
 
 impl Default for HealthCheck {
@@ -387,6 +398,7 @@ impl Default for HealthCheck {
             healthy_threshold: default_healthy_threshold(),
             unhealthy_threshold: default_unhealthy_threshold(),
             route53: Route53HealthCheck::default(),
+            skip_tls_verify: false,
         }
     }
 }
@@ -524,6 +536,32 @@ pub struct GlobalIngressStatus {
     /// Per-target state.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub targets: Vec<TargetStatus>,
+    /// The last time traffic moved because of health (not because the spec changed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_failover: Option<FailoverRecord>,
+}
+
+/// One failover or failback and how long each step took.
+#[derive(KubeSchema, Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FailoverRecord {
+    /// `Failover` (targets left) or `Failback` (targets came back).
+    pub kind: String,
+    /// Targets receiving traffic before, comma-separated.
+    pub from: String,
+    /// Targets receiving traffic after, comma-separated.
+    pub to: String,
+    /// When the health change behind it was observed (probe verdict or spoke signal).
+    pub detected_at: String,
+    /// When the record change was sent to the DNS provider.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub submitted_at: Option<String>,
+    /// When the provider reported the change in sync.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub in_sync_at: Option<String>,
+    /// When the authoritative server answered with the new records (RFC 2136 zones).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub answer_seen_at: Option<String>,
 }
 
 /// Observed state of one target.
@@ -532,7 +570,9 @@ pub struct GlobalIngressStatus {
 pub struct TargetStatus {
     /// The target's name.
     pub name: String,
-    /// `Healthy`, `Unhealthy` or `Unknown`.
+    /// `Healthy`, `Unhealthy`, `Unknown` (not probed yet; receives traffic), `Recovering`
+    /// (healthy again, waiting `failbackAfter`), `AwaitingFailback` (Manual failback) or
+    /// `Drained`.
     pub health: String,
     /// Addresses or hostname the target's records point at, once known.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -540,4 +580,10 @@ pub struct TargetStatus {
     /// The weight published for this target, when the policy has weights.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub weight_applied: Option<i32>,
+    /// Since when `health` holds (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<String>,
+    /// Why: the last probe's result and the spoke's signal.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
 }

@@ -153,6 +153,8 @@ pub fn compute(input: &Inputs<'_>) -> GlobalIngressStatus {
                 Some(Endpoint::Hostname { name, .. }) => vec![name.clone()],
                 None => Vec::new(),
             },
+            since: None,
+            message: None,
             weight_applied: input.plan.and_then(|p| {
                 p.records.iter().find_map(|r| match &r.routing {
                     RecordRouting::Weighted { set_id, weight } if set_id == name => {
@@ -164,6 +166,7 @@ pub fn compute(input: &Inputs<'_>) -> GlobalIngressStatus {
         })
         .collect();
     GlobalIngressStatus {
+        last_failover: None,
         observed_generation: input.generation,
         conditions,
         active_targets: (!active.is_empty()).then(|| active.join(",")),

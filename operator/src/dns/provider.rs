@@ -24,5 +24,17 @@ pub trait ZoneProvider: Send + Sync + 'static {
     fn list(&self) -> BoxFuture<'_, Result<Vec<Rrset>, ProviderError>>;
 
     /// Applies `changes` atomically and returns once the provider reports them in sync.
-    fn apply<'a>(&'a self, changes: &'a [Change]) -> BoxFuture<'a, Result<(), ProviderError>>;
+    fn apply<'a>(&'a self, changes: &'a [Change])
+    -> BoxFuture<'a, Result<Applied, ProviderError>>;
+}
+
+/// When an applied batch became visible, for the failover timeline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Applied {
+    /// The provider reported the change in sync (Route 53 `INSYNC`; RFC 2136: the primary
+    /// accepted the update).
+    pub in_sync_at: Option<jiff::Timestamp>,
+    /// The authoritative server answered with the new data (RFC 2136 only: the emulated
+    /// Route 53 serves no DNS).
+    pub answer_seen_at: Option<jiff::Timestamp>,
 }

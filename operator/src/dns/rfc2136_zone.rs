@@ -12,7 +12,7 @@ use futures::FutureExt as _;
 use futures::future::BoxFuture;
 use hickory_net::proto::rr::rdata::{A, AAAA, CNAME, TXT};
 
-use super::provider::{ProviderError, ZoneProvider};
+use super::provider::{Applied, ProviderError, ZoneProvider};
 use super::query;
 use super::records::{Change, Rrset};
 use super::rfc2136::{Update, UpdateClient};
@@ -90,7 +90,7 @@ impl Rfc2136Zone {
             .collect())
     }
 
-    async fn apply_changes(&self, changes: &[Change]) -> Result<(), ProviderError> {
+    async fn apply_changes(&self, changes: &[Change]) -> Result<Applied, ProviderError> {
         let mut update = Update::new(self.zone.clone());
         for change in changes {
             match change {
@@ -126,7 +126,12 @@ impl Rfc2136Zone {
                     message: e.to_string(),
                 },
             })?;
-        self.wait_for_answers(changes).await
+        let in_sync_at = Some(jiff::Timestamp::now());
+        self.wait_for_answers(changes).await?;
+        Ok(Applied {
+            in_sync_at,
+            answer_seen_at: Some(jiff::Timestamp::now()),
+        })
     }
 
     /// Queries the server directly until every changed name answers with the new values.
@@ -178,7 +183,10 @@ impl ZoneProvider for Rfc2136Zone {
         self.list_all().boxed()
     }
 
-    fn apply<'a>(&'a self, changes: &'a [Change]) -> BoxFuture<'a, Result<(), ProviderError>> {
+    fn apply<'a>(
+        &'a self,
+        changes: &'a [Change],
+    ) -> BoxFuture<'a, Result<Applied, ProviderError>> {
         self.apply_changes(changes).boxed()
     }
 }

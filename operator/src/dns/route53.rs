@@ -12,7 +12,7 @@ use aws_sdk_route53::types::{
 use futures::FutureExt as _;
 use futures::future::BoxFuture;
 
-use super::provider::{ProviderError, ZoneProvider};
+use super::provider::{Applied, ProviderError, ZoneProvider};
 use super::records::{Change, Rrset};
 use crate::api::global_ingress::Continent;
 use crate::reconcile::plan::{Alias, Location, ProviderKind, RecordRouting, RecordType};
@@ -72,7 +72,7 @@ impl Route53Zone {
         Ok(out)
     }
 
-    async fn apply_changes(&self, changes: &[Change]) -> Result<(), ProviderError> {
+    async fn apply_changes(&self, changes: &[Change]) -> Result<Applied, ProviderError> {
         let mut batch = ChangeBatch::builder().comment("globalingress");
         for change in changes {
             let (action, rrset) = match change {
@@ -107,7 +107,10 @@ impl Route53Zone {
                 }
             })?;
         let Some(id) = out.change_info().map(|c| c.id().to_owned()) else {
-            return Ok(());
+            return Ok(Applied {
+                in_sync_at: Some(jiff::Timestamp::now()),
+                answer_seen_at: None,
+            });
         };
         // Route 53 propagates to all its servers within about a minute; poll GetChange.
         for _ in 0..120 {
@@ -119,7 +122,10 @@ impl Route53Zone {
                 .await
                 .map_err(|e| unavailable("GetChange", e))?;
             if status.change_info().map(|c| c.status()) == Some(&ChangeStatus::Insync) {
-                return Ok(());
+                return Ok(Applied {
+                    in_sync_at: Some(jiff::Timestamp::now()),
+                    answer_seen_at: None,
+                });
             }
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
@@ -138,7 +144,10 @@ impl ZoneProvider for Route53Zone {
         self.list_all().boxed()
     }
 
-    fn apply<'a>(&'a self, changes: &'a [Change]) -> BoxFuture<'a, Result<(), ProviderError>> {
+    fn apply<'a>(
+        &'a self,
+        changes: &'a [Change],
+    ) -> BoxFuture<'a, Result<Applied, ProviderError>> {
         self.apply_changes(changes).boxed()
     }
 }

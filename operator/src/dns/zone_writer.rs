@@ -20,7 +20,7 @@ use prometheus_client::registry::Registry;
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, warn};
 
-use super::provider::{ProviderError, ZoneProvider};
+use super::provider::{Applied, ProviderError, ZoneProvider};
 use super::records::{self, Change, Claim, Conflict, Zone};
 
 /// Metrics a writer reports into (families shared with the process's registry).
@@ -117,6 +117,16 @@ pub struct Outcome {
     pub changes: usize,
     /// Changes the provider refused, with its message.
     pub refused: Vec<String>,
+    /// When this claim's last batch was sent, reported in sync and seen in the answers (for the
+    /// failover timeline); `None` when nothing was written.
+    pub timing: Option<Timing>,
+}
+
+/// When a claim's changes were sent and became visible.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timing {
+    pub submitted_at: jiff::Timestamp,
+    pub applied: Applied,
 }
 
 /// Why a claim could not be processed at all.
@@ -271,6 +281,7 @@ async fn process(
             conflicts,
             changes: changes.len(),
             refused: Vec::new(),
+            timing: None,
         }));
         pending.extend(changes.into_iter().map(|c| (i, c)));
     }
@@ -298,9 +309,10 @@ async fn process(
                 .get_or_create(&provider_label)
                 .observe(changes.len() as f64);
             let sent = Instant::now();
+            let submitted_at = jiff::Timestamp::now();
             let result = provider.apply(&changes).await;
             let outcome = match &result {
-                Ok(()) => {
+                Ok(_) => {
                     config
                         .metrics
                         .sync_seconds
@@ -320,7 +332,15 @@ async fn process(
                 })
                 .inc();
             match result {
-                Ok(()) => {
+                Ok(applied) => {
+                    for (claim, _) in &batch {
+                        if let Some(Ok(outcome)) = outcomes.get_mut(*claim) {
+                            outcome.timing = Some(Timing {
+                                submitted_at,
+                                applied,
+                            });
+                        }
+                    }
                     stats
                         .changes
                         .fetch_add(changes.len() as u64, std::sync::atomic::Ordering::Relaxed);
@@ -414,7 +434,10 @@ mod tests {
             let all = self.zone.lock().unwrap().values().cloned().collect();
             async move { Ok(all) }.boxed()
         }
-        fn apply<'a>(&'a self, changes: &'a [Change]) -> BoxFuture<'a, Result<(), ProviderError>> {
+        fn apply<'a>(
+            &'a self,
+            changes: &'a [Change],
+        ) -> BoxFuture<'a, Result<Applied, ProviderError>> {
             async move {
                 self.batches.lock().unwrap().push(changes.len());
                 if changes.iter().any(|c| c.rrset().name.contains("bad")) {
@@ -423,7 +446,7 @@ mod tests {
                     });
                 }
                 records::apply_to(&mut self.zone.lock().unwrap(), changes);
-                Ok(())
+                Ok(Applied::default())
             }
             .boxed()
         }

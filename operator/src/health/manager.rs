@@ -1,0 +1,481 @@
+//! The prober: one task per unique [`ProbeSpec`], shared by every GlobalIngress that uses it.
+//!
+//! Each reconcile registers the specs its targets need ([`Health::register`]); a spec nobody
+//! registers any more stops. A verdict change sends, at once, the GlobalIngresses using that
+//! endpoint to the controller (not a periodic sweep). Probes start at a random offset within their
+//! interval and every wait is jittered by ±10 %, so thousands of endpoints do not probe in step;
+//! a semaphore bounds how many probes run at once.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::channel::mpsc;
+use jiff::Timestamp;
+use kube::runtime::reflector::ObjectRef;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+use tokio::sync::Semaphore;
+use tracing::{debug, info};
+
+use super::probe::{ProbeSpec, Prober, Protocol};
+use super::tracker::{self, Share, Tracker, Verdict};
+use crate::api::GlobalIngress;
+
+/// Settings of the prober.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Probes in flight at once.
+    pub concurrency: usize,
+    /// The false-failover guard's window.
+    pub panic_window: Duration,
+}
+
+/// Metrics of the prober.
+#[derive(Debug, Clone)]
+pub struct HealthMetrics {
+    pub probes: Family<ProbeLabels, Counter>,
+    pub probe_seconds: Family<ProtocolLabels, Histogram>,
+    pub transitions: Family<VerdictLabels, Counter>,
+    pub endpoints: Family<VerdictLabels, Gauge>,
+    pub failing_percent: Gauge<f64, std::sync::atomic::AtomicU64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct ProbeLabels {
+    pub protocol: &'static str,
+    pub result: &'static str,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct ProtocolLabels {
+    pub protocol: &'static str,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct VerdictLabels {
+    pub verdict: &'static str,
+}
+
+impl Default for HealthMetrics {
+    fn default() -> Self {
+        Self {
+            probes: Family::default(),
+            probe_seconds: Family::new_with_constructor(|| {
+                Histogram::new([0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0])
+            }),
+            transitions: Family::default(),
+            endpoints: Family::default(),
+            failing_percent: Gauge::default(),
+        }
+    }
+}
+
+impl HealthMetrics {
+    pub fn register(&self, registry: &mut Registry) {
+        registry.register(
+            "globalingress_probes",
+            "Probes by protocol and result (success, failure)",
+            self.probes.clone(),
+        );
+        registry.register(
+            "globalingress_probe_duration_seconds",
+            "Time one probe took",
+            self.probe_seconds.clone(),
+        );
+        registry.register(
+            "globalingress_endpoint_transitions",
+            "Endpoint verdict changes (flaps) by the verdict reached",
+            self.transitions.clone(),
+        );
+        registry.register(
+            "globalingress_probed_endpoints",
+            "Probed endpoints by verdict",
+            self.endpoints.clone(),
+        );
+        registry.register(
+            "globalingress_failing_endpoints_percent",
+            "Share of probed endpoints failing now, as the false-failover guard counts them",
+            self.failing_percent.clone(),
+        );
+    }
+}
+
+type GiRef = ObjectRef<GlobalIngress>;
+
+struct Endpoint {
+    tracker: Tracker,
+    users: HashSet<GiRef>,
+    task: tokio::task::AbortHandle,
+}
+
+struct Registration {
+    specs: Vec<ProbeSpec>,
+    panic_threshold: u32,
+}
+
+struct State {
+    endpoints: HashMap<ProbeSpec, Endpoint>,
+    registrations: HashMap<GiRef, Registration>,
+    /// GlobalIngresses whose guard is engaged, as last announced.
+    panicking: HashSet<GiRef>,
+}
+
+struct Inner {
+    prober: Prober,
+    settings: Settings,
+    state: Mutex<State>,
+    trigger: mpsc::UnboundedSender<GiRef>,
+    permits: Semaphore,
+    metrics: HealthMetrics,
+}
+
+/// The shared prober. Cheap to clone.
+#[derive(Clone)]
+pub struct Health {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Health {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Health")
+            .field("settings", &self.inner.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Health {
+    /// The prober; GlobalIngresses to reconcile because a verdict or the guard changed go to
+    /// `trigger`. Starts the guard's watcher task.
+    pub fn new(
+        prober: Prober,
+        settings: Settings,
+        metrics: HealthMetrics,
+        trigger: mpsc::UnboundedSender<GiRef>,
+    ) -> Self {
+        let inner = Arc::new(Inner {
+            prober,
+            permits: Semaphore::new(settings.concurrency.max(1)),
+            settings,
+            state: Mutex::new(State {
+                endpoints: HashMap::new(),
+                registrations: HashMap::new(),
+                panicking: HashSet::new(),
+            }),
+            trigger,
+            metrics,
+        });
+        let weak = Arc::downgrade(&inner);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_millis(250));
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                let Some(inner) = weak.upgrade() else { return };
+                inner.watch_guard();
+            }
+        });
+        Self { inner }
+    }
+
+    /// The endpoints `gi` uses now; starts probes for new ones and stops those nobody uses.
+    pub fn register(&self, gi: GiRef, specs: Vec<ProbeSpec>, panic_threshold: u32) {
+        let mut state = self.inner.lock();
+        let old = state
+            .registrations
+            .insert(
+                gi.clone(),
+                Registration {
+                    specs: specs.clone(),
+                    panic_threshold,
+                },
+            )
+            .map(|r| r.specs)
+            .unwrap_or_default();
+        for spec in old.iter().filter(|s| !specs.contains(s)) {
+            release(&mut state, spec, &gi);
+        }
+        for spec in specs {
+            match state.endpoints.get_mut(&spec) {
+                Some(endpoint) => {
+                    endpoint.users.insert(gi.clone());
+                }
+                None => {
+                    let task = tokio::spawn(probe_loop(Arc::downgrade(&self.inner), spec.clone()))
+                        .abort_handle();
+                    debug!(endpoint = %spec.describe(), "probing a new endpoint");
+                    state.endpoints.insert(
+                        spec,
+                        Endpoint {
+                            tracker: Tracker::default(),
+                            users: HashSet::from([gi.clone()]),
+                            task,
+                        },
+                    );
+                }
+            }
+        }
+    }
+
+    /// `gi` is gone: its endpoints lose a user.
+    pub fn unregister(&self, gi: &GiRef) {
+        let mut state = self.inner.lock();
+        if let Some(r) = state.registrations.remove(gi) {
+            for spec in &r.specs {
+                release(&mut state, spec, gi);
+            }
+        }
+        state.panicking.remove(gi);
+    }
+
+    /// The current state of an endpoint.
+    pub fn tracker(&self, spec: &ProbeSpec) -> Option<Tracker> {
+        self.inner
+            .lock()
+            .endpoints
+            .get(spec)
+            .map(|e| e.tracker.clone())
+    }
+
+    /// The guard's count over every probed endpoint, now.
+    pub fn share(&self) -> Share {
+        let state = self.inner.lock();
+        tracker::failing_share(
+            state.endpoints.values().map(|e| &e.tracker),
+            Timestamp::now(),
+            self.inner.settings.panic_window,
+        )
+    }
+
+    /// Endpoints probed now.
+    pub fn endpoint_count(&self) -> usize {
+        self.inner.lock().endpoints.len()
+    }
+}
+
+fn release(state: &mut State, spec: &ProbeSpec, gi: &GiRef) {
+    if let Some(endpoint) = state.endpoints.get_mut(spec) {
+        endpoint.users.remove(gi);
+        if endpoint.users.is_empty() {
+            endpoint.task.abort();
+            state.endpoints.remove(spec);
+            debug!(endpoint = %spec.describe(), "stopped probing an unused endpoint");
+        }
+    }
+}
+
+impl Inner {
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        // A panic while holding the lock leaves plain data behind; keep going with it.
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Sends every GlobalIngress whose guard engaged or let go since the last look to the
+    /// controller, and updates the endpoint gauges.
+    fn watch_guard(&self) {
+        let mut state = self.lock();
+        let share = tracker::failing_share(
+            state.endpoints.values().map(|e| &e.tracker),
+            Timestamp::now(),
+            self.settings.panic_window,
+        );
+        self.metrics.failing_percent.set(share.percent());
+        for verdict in [Verdict::Unknown, Verdict::Healthy, Verdict::Unhealthy] {
+            let n = state
+                .endpoints
+                .values()
+                .filter(|e| e.tracker.verdict == verdict)
+                .count();
+            self.metrics
+                .endpoints
+                .get_or_create(&VerdictLabels {
+                    verdict: verdict.as_str(),
+                })
+                .set(i64::try_from(n).unwrap_or(i64::MAX));
+        }
+        let flipped: Vec<(GiRef, bool)> = state
+            .registrations
+            .iter()
+            .filter_map(|(gi, r)| {
+                let now = share.exceeds(r.panic_threshold);
+                (now != state.panicking.contains(gi)).then(|| (gi.clone(), now))
+            })
+            .collect();
+        for (gi, now) in flipped {
+            if now {
+                state.panicking.insert(gi.clone());
+            } else {
+                state.panicking.remove(&gi);
+            }
+            let _ = self.trigger.unbounded_send(gi);
+        }
+    }
+}
+
+fn protocol_label(p: Protocol) -> &'static str {
+    match p {
+        Protocol::Http => "HTTP",
+        Protocol::Https => "HTTPS",
+        Protocol::Tcp => "TCP",
+    }
+}
+
+fn jittered(d: Duration) -> Duration {
+    // ±10 %.
+    d.mul_f64(0.9 + fastrand::f64() * 0.2)
+}
+
+async fn probe_loop(inner: std::sync::Weak<Inner>, spec: ProbeSpec) {
+    // A random start within the interval spreads endpoints registered together.
+    tokio::time::sleep(spec.interval.mul_f64(fastrand::f64())).await;
+    loop {
+        let Some(strong) = inner.upgrade() else {
+            return;
+        };
+        let started = std::time::Instant::now();
+        let result = {
+            let _permit = strong.permits.acquire().await;
+            strong.prober.probe(&spec).await
+        };
+        let protocol = protocol_label(spec.protocol);
+        strong
+            .metrics
+            .probe_seconds
+            .get_or_create(&ProtocolLabels { protocol })
+            .observe(started.elapsed().as_secs_f64());
+        strong
+            .metrics
+            .probes
+            .get_or_create(&ProbeLabels {
+                protocol,
+                result: if result.is_ok() { "success" } else { "failure" },
+            })
+            .inc();
+        let users = {
+            let mut state = strong.lock();
+            let Some(endpoint) = state.endpoints.get_mut(&spec) else {
+                return;
+            };
+            let ok = result.is_ok();
+            let detail = result.unwrap_or_else(|e| e);
+            match endpoint
+                .tracker
+                .record(ok, detail, Timestamp::now(), spec.thresholds())
+            {
+                Some(verdict) => {
+                    info!(
+                        endpoint = %spec.describe(),
+                        verdict = verdict.as_str(),
+                        detail = %endpoint.tracker.detail,
+                        "endpoint verdict changed"
+                    );
+                    strong
+                        .metrics
+                        .transitions
+                        .get_or_create(&VerdictLabels {
+                            verdict: verdict.as_str(),
+                        })
+                        .inc();
+                    endpoint.users.iter().cloned().collect()
+                }
+                None => Vec::new(),
+            }
+        };
+        for gi in users {
+            let _ = strong.trigger.unbounded_send(gi);
+        }
+        // The interval counts from the start of this probe.
+        let wait = jittered(spec.interval).saturating_sub(started.elapsed());
+        drop(strong);
+        tokio::time::sleep(wait).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use futures::StreamExt as _;
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    use super::*;
+    use crate::health::probe::Resolver;
+
+    fn spec(port: u16) -> ProbeSpec {
+        ProbeSpec {
+            address: "127.0.0.1".into(),
+            port,
+            protocol: Protocol::Http,
+            host: "a.example.test".into(),
+            path: "/".into(),
+            expected_status: vec![200],
+            interval: Duration::from_millis(100),
+            timeout: Duration::from_millis(80),
+            healthy_threshold: 1,
+            unhealthy_threshold: 2,
+            verify_tls: true,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_shared_endpoint_is_probed_once_and_its_users_are_told_of_changes() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let hits = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = hits.clone();
+        let server = tokio::spawn(async move {
+            loop {
+                let (mut s, _) = listener.accept().await.unwrap();
+                counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let mut buf = [0u8; 512];
+                let _ = s.read(&mut buf).await;
+                let _ = s.write_all(b"HTTP/1.1 200 OK\r\n\r\n").await;
+            }
+        });
+        let (tx, mut triggers) = mpsc::unbounded();
+        let health = Health::new(
+            Prober::new(Resolver::System),
+            Settings {
+                concurrency: 4,
+                panic_window: Duration::from_secs(5),
+            },
+            HealthMetrics::default(),
+            tx,
+        );
+        let a = ObjectRef::<GlobalIngress>::new("a").within("ns");
+        let b = ObjectRef::<GlobalIngress>::new("b").within("ns");
+        health.register(a.clone(), vec![spec(port)], 50);
+        health.register(b.clone(), vec![spec(port)], 50);
+        assert_eq!(health.endpoint_count(), 1);
+        // Healthy after one success: both users hear of it.
+        let mut told = HashSet::new();
+        while told.len() < 2 {
+            told.insert(triggers.next().await.unwrap());
+        }
+        assert_eq!(told, HashSet::from([a.clone(), b.clone()]));
+        assert_eq!(
+            health.tracker(&spec(port)).unwrap().verdict,
+            Verdict::Healthy
+        );
+        // The server goes away: Unhealthy after two failures, both told again.
+        server.abort();
+        let _ = server.await;
+        let mut told = HashSet::new();
+        while told.len() < 2 {
+            told.insert(triggers.next().await.unwrap());
+        }
+        assert_eq!(
+            health.tracker(&spec(port)).unwrap().verdict,
+            Verdict::Unhealthy
+        );
+        assert!(hits.load(std::sync::atomic::Ordering::SeqCst) >= 1);
+        health.unregister(&a);
+        assert_eq!(health.endpoint_count(), 1);
+        health.register(b.clone(), Vec::new(), 50);
+        assert_eq!(health.endpoint_count(), 0, "no user: the probe stops");
+    }
+}

@@ -1,0 +1,389 @@
+//! Spoke signals: what each spoke's API server says about a target's backend — does the Service
+//! exist, and how many ready endpoints do its EndpointSlices list.
+//!
+//! One task per backend `(spoke, namespace, service)`, shared like the probes, holding two watches
+//! on the spoke (the Service by name, the EndpointSlices by the `kubernetes.io/service-name`
+//! label). A change that matters (Service appears or goes, ready endpoints reach or leave zero,
+//! the load balancer's address changes) sends the GlobalIngresses using the backend to the
+//! controller at once. A spoke that cannot be reached reports [`Signal::Unreachable`]: the probe
+//! through the data path decides alone then.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::channel::mpsc;
+use futures::{StreamExt as _, TryStreamExt as _};
+use jiff::Timestamp;
+use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use kube::api::Api;
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::watcher;
+use tracing::{debug, info};
+
+use super::tracker::Signal;
+use crate::api::{GlobalIngress, SpokeCluster};
+
+type GiRef = ObjectRef<GlobalIngress>;
+
+/// One backend Service in one spoke.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Backend {
+    pub spoke: String,
+    pub namespace: String,
+    pub name: String,
+}
+
+/// What is known about a backend.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BackendState {
+    pub signal: Signal,
+    /// The Service, when it exists (its `status.loadBalancer` is an adopted target's address).
+    pub service: Option<Service>,
+}
+
+struct Watch {
+    state: BackendState,
+    users: HashSet<GiRef>,
+    task: tokio::task::AbortHandle,
+}
+
+struct Inner {
+    hub: kube::Client,
+    spokes: Store<SpokeCluster>,
+    trigger: mpsc::UnboundedSender<GiRef>,
+    watches: Mutex<HashMap<Backend, Watch>>,
+    registrations: Mutex<HashMap<GiRef, Vec<Backend>>>,
+}
+
+/// The spoke watches. Cheap to clone.
+#[derive(Clone)]
+pub struct SpokeSignals {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for SpokeSignals {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SpokeSignals").finish_non_exhaustive()
+    }
+}
+
+impl SpokeSignals {
+    pub fn new(
+        hub: kube::Client,
+        spokes: Store<SpokeCluster>,
+        trigger: mpsc::UnboundedSender<GiRef>,
+    ) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                hub,
+                spokes,
+                trigger,
+                watches: Mutex::new(HashMap::new()),
+                registrations: Mutex::new(HashMap::new()),
+            }),
+        }
+    }
+
+    /// The backends `gi` uses now; watches new ones and stops those nobody uses.
+    pub fn register(&self, gi: GiRef, backends: Vec<Backend>) {
+        let old = lock(&self.inner.registrations)
+            .insert(gi.clone(), backends.clone())
+            .unwrap_or_default();
+        let mut watches = lock(&self.inner.watches);
+        for b in old.iter().filter(|b| !backends.contains(b)) {
+            release(&mut watches, b, &gi);
+        }
+        for b in backends {
+            match watches.get_mut(&b) {
+                Some(w) => {
+                    w.users.insert(gi.clone());
+                }
+                None => {
+                    let task = tokio::spawn(watch_backend(Arc::downgrade(&self.inner), b.clone()))
+                        .abort_handle();
+                    watches.insert(
+                        b,
+                        Watch {
+                            state: BackendState {
+                                signal: Signal::None,
+                                service: None,
+                            },
+                            users: HashSet::from([gi.clone()]),
+                            task,
+                        },
+                    );
+                }
+            }
+        }
+    }
+
+    pub fn unregister(&self, gi: &GiRef) {
+        let old = lock(&self.inner.registrations)
+            .remove(gi)
+            .unwrap_or_default();
+        let mut watches = lock(&self.inner.watches);
+        for b in &old {
+            release(&mut watches, b, gi);
+        }
+    }
+
+    /// What is known about `backend` (nothing until its watches have listed once).
+    pub fn state(&self, backend: &Backend) -> Option<BackendState> {
+        lock(&self.inner.watches)
+            .get(backend)
+            .map(|w| w.state.clone())
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn release(watches: &mut HashMap<Backend, Watch>, b: &Backend, gi: &GiRef) {
+    if let Some(w) = watches.get_mut(b) {
+        w.users.remove(gi);
+        if w.users.is_empty() {
+            w.task.abort();
+            watches.remove(b);
+        }
+    }
+}
+
+/// Ready endpoints across slices (an endpoint whose `ready` is unset counts as ready, as the
+/// EndpointSlice API defines).
+pub fn ready_endpoints<'a>(slices: impl IntoIterator<Item = &'a EndpointSlice>) -> usize {
+    slices
+        .into_iter()
+        .flat_map(|s| s.endpoints.iter().flatten())
+        .filter(|e| {
+            e.conditions
+                .as_ref()
+                .and_then(|c| c.ready)
+                .unwrap_or(true)
+        })
+        .count()
+}
+
+/// The part of a state whose change concerns the GlobalIngresses using it.
+fn essence(state: &BackendState) -> (u8, Option<String>) {
+    let kind = match &state.signal {
+        Signal::None => 0,
+        Signal::Endpoints { ready: 0, .. } => 1,
+        Signal::Endpoints { .. } => 2,
+        Signal::ServiceMissing { .. } => 3,
+        Signal::Unreachable => 4,
+    };
+    let lb = state
+        .service
+        .as_ref()
+        .and_then(|s| s.status.as_ref())
+        .and_then(|s| s.load_balancer.as_ref())
+        .map(|lb| format!("{:?}", lb.ingress));
+    (kind, lb)
+}
+
+enum Update {
+    Service(watcher::Event<Service>),
+    Slices(watcher::Event<EndpointSlice>),
+    Failed(String),
+}
+
+async fn watch_backend(inner: std::sync::Weak<Inner>, backend: Backend) {
+    let mut attempt = 0u32;
+    loop {
+        let Some(strong) = inner.upgrade() else {
+            return;
+        };
+        let spoke = strong.spokes.get(&ObjectRef::new(&backend.spoke));
+        let client = match spoke {
+            Some(spoke) => crate::controller::spoke_cluster::spoke_client(&spoke, &strong.hub)
+                .await
+                .map(|(c, _)| c)
+                .map_err(|(reason, message)| format!("{reason}: {message}")),
+            None => Err(format!("SpokeCluster {} not found", backend.spoke)),
+        };
+        drop(strong);
+        let client = match client {
+            Ok(c) => c,
+            Err(message) => {
+                debug!(spoke = %backend.spoke, %message, "spoke not readable");
+                publish(&inner, &backend, Signal::Unreachable, None);
+                attempt += 1;
+                tokio::time::sleep(backoff(attempt)).await;
+                continue;
+            }
+        };
+        attempt = 0;
+        run_watches(&inner, &backend, client).await;
+        tokio::time::sleep(backoff(1)).await;
+    }
+}
+
+fn backoff(attempt: u32) -> Duration {
+    Duration::from_millis((500u64 << attempt.min(5)).min(15_000))
+}
+
+/// Follows the Service and its EndpointSlices until a watch fails for longer than a moment.
+async fn run_watches(inner: &std::sync::Weak<Inner>, backend: &Backend, client: kube::Client) {
+    let services: Api<Service> = Api::namespaced(client.clone(), &backend.namespace);
+    let slices: Api<EndpointSlice> = Api::namespaced(client, &backend.namespace);
+    let service_events = watcher(
+        services,
+        watcher::Config::default().fields(&format!("metadata.name={}", backend.name)),
+    )
+    .map_ok(Update::Service);
+    let slice_events = watcher(
+        slices,
+        watcher::Config::default().labels(&format!("kubernetes.io/service-name={}", backend.name)),
+    )
+    .map_ok(Update::Slices);
+    let mut events = futures::stream::select(service_events, slice_events)
+        .map(|r| r.unwrap_or_else(|e| Update::Failed(e.to_string())))
+        .boxed();
+    let mut service: Option<Option<Service>> = None;
+    let mut pending_service: Option<Service> = None;
+    let mut slices_now: Option<BTreeMap<String, EndpointSlice>> = None;
+    let mut pending_slices: BTreeMap<String, EndpointSlice> = BTreeMap::new();
+    let mut failures = 0u32;
+    while let Some(update) = events.next().await {
+        match update {
+            Update::Failed(message) => {
+                failures += 1;
+                debug!(spoke = %backend.spoke, %message, "spoke watch failed");
+                // The watcher retries by itself; after a few failures in a row the spoke is
+                // unreachable until a list succeeds again.
+                if failures >= 2 {
+                    publish(inner, backend, Signal::Unreachable, None);
+                }
+                if failures >= 3 {
+                    return;
+                }
+                tokio::time::sleep(backoff(failures)).await;
+                continue;
+            }
+            Update::Service(event) => match event {
+                watcher::Event::Init => pending_service = None,
+                watcher::Event::InitApply(s) => pending_service = Some(s),
+                watcher::Event::InitDone => service = Some(pending_service.take()),
+                watcher::Event::Apply(s) => service = Some(Some(s)),
+                watcher::Event::Delete(_) => service = Some(None),
+            },
+            Update::Slices(event) => match event {
+                watcher::Event::Init => pending_slices.clear(),
+                watcher::Event::InitApply(s) => {
+                    pending_slices.insert(s.metadata.name.clone().unwrap_or_default(), s);
+                }
+                watcher::Event::InitDone => {
+                    slices_now = Some(std::mem::take(&mut pending_slices));
+                }
+                watcher::Event::Apply(s) => {
+                    slices_now
+                        .get_or_insert_with(BTreeMap::new)
+                        .insert(s.metadata.name.clone().unwrap_or_default(), s);
+                }
+                watcher::Event::Delete(s) => {
+                    if let Some(all) = slices_now.as_mut() {
+                        all.remove(&s.metadata.name.clone().unwrap_or_default());
+                    }
+                }
+            },
+        }
+        failures = 0;
+        let (Some(service), Some(slices)) = (&service, &slices_now) else {
+            continue;
+        };
+        let signal = match service {
+            None => Signal::ServiceMissing {
+                since: Timestamp::now(),
+            },
+            Some(_) => Signal::Endpoints {
+                ready: ready_endpoints(slices.values()),
+                since: Timestamp::now(),
+            },
+        };
+        publish(inner, backend, signal, service.clone());
+    }
+}
+
+/// Stores a new state; when it differs in what matters, keeps the old `since` otherwise, and tells
+/// the users.
+fn publish(
+    inner: &std::sync::Weak<Inner>,
+    backend: &Backend,
+    signal: Signal,
+    service: Option<Service>,
+) {
+    let Some(inner) = inner.upgrade() else { return };
+    let mut watches = lock(&inner.watches);
+    let Some(watch) = watches.get_mut(backend) else {
+        return;
+    };
+    let new = BackendState { signal, service };
+    let changed = essence(&new) != essence(&watch.state);
+    if !changed {
+        // Same verdict: keep the time it began; take the newer count and Service.
+        if let (Signal::Endpoints { ready, .. }, Signal::Endpoints { ready: old, .. }) =
+            (&new.signal, &mut watch.state.signal)
+        {
+            *old = *ready;
+        }
+        if new.service.is_some() {
+            watch.state.service = new.service;
+        }
+        return;
+    }
+    info!(
+        spoke = %backend.spoke,
+        service = %format!("{}/{}", backend.namespace, backend.name),
+        signal = ?new.signal,
+        "spoke signal changed"
+    );
+    let keep_service = new.signal == Signal::Unreachable;
+    let service = if keep_service {
+        watch.state.service.take()
+    } else {
+        new.service
+    };
+    watch.state = BackendState {
+        signal: new.signal,
+        service,
+    };
+    for gi in &watch.users {
+        let _ = inner.trigger.unbounded_send(gi.clone());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use k8s_openapi::api::discovery::v1::{Endpoint, EndpointConditions};
+
+    use super::*;
+
+    fn slice(ready: &[Option<bool>]) -> EndpointSlice {
+        EndpointSlice {
+            address_type: "IPv4".into(),
+            endpoints: Some(ready
+                .iter()
+                .map(|r| Endpoint {
+                    addresses: vec!["10.0.0.1".into()],
+                    conditions: Some(EndpointConditions {
+                        ready: *r,
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                })
+                .collect()),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn unset_ready_counts_as_ready_and_false_does_not() {
+        let a = slice(&[Some(true), None, Some(false)]);
+        let b = slice(&[Some(false)]);
+        assert_eq!(ready_endpoints([&a, &b]), 2);
+        assert_eq!(ready_endpoints([&b]), 0);
+    }
+}

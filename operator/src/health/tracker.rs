@@ -1,0 +1,573 @@
+//! The pure part of health: hysteresis per endpoint, the false-failover guard across all
+//! endpoints, and the decision whether a target receives traffic. No clocks and no I/O: every
+//! function takes `now`, so the tests can walk through time.
+
+use std::time::Duration;
+
+use jiff::Timestamp;
+
+/// An endpoint's verdict after hysteresis.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Verdict {
+    /// Not enough probes yet.
+    Unknown,
+    Healthy,
+    Unhealthy,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Unknown => "Unknown",
+            Self::Healthy => "Healthy",
+            Self::Unhealthy => "Unhealthy",
+        }
+    }
+}
+
+/// Hysteresis thresholds of one endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Thresholds {
+    /// Consecutive successes to rise.
+    pub healthy: u32,
+    /// Consecutive failures to fall.
+    pub unhealthy: u32,
+}
+
+/// The state of one probed endpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tracker {
+    pub verdict: Verdict,
+    /// When `verdict` last changed (or the first probe, while Unknown).
+    pub since: Option<Timestamp>,
+    /// When the endpoint last fell to Unhealthy.
+    pub fell_at: Option<Timestamp>,
+    /// Consecutive successes / failures so far.
+    pub ok_streak: u32,
+    pub fail_streak: u32,
+    /// When the current failure streak began (the first failed probe).
+    pub failing_since: Option<Timestamp>,
+    /// Verdict changes between Healthy and Unhealthy.
+    pub flaps: u64,
+    /// What the last probe said ("200 OK in 3ms", "connection refused", ...).
+    pub detail: String,
+    pub last_probe: Option<Timestamp>,
+}
+
+impl Default for Tracker {
+    fn default() -> Self {
+        Self {
+            verdict: Verdict::Unknown,
+            since: None,
+            fell_at: None,
+            ok_streak: 0,
+            fail_streak: 0,
+            failing_since: None,
+            flaps: 0,
+            detail: String::new(),
+            last_probe: None,
+        }
+    }
+}
+
+impl Tracker {
+    /// Records one probe result; returns the new verdict when it changed.
+    pub fn record(
+        &mut self,
+        ok: bool,
+        detail: String,
+        now: Timestamp,
+        thresholds: Thresholds,
+    ) -> Option<Verdict> {
+        self.detail = detail;
+        self.last_probe = Some(now);
+        if self.since.is_none() {
+            self.since = Some(now);
+        }
+        if ok {
+            self.ok_streak += 1;
+            self.fail_streak = 0;
+            self.failing_since = None;
+        } else {
+            if self.fail_streak == 0 {
+                self.failing_since = Some(now);
+            }
+            self.fail_streak += 1;
+            self.ok_streak = 0;
+        }
+        let next = if ok && self.verdict != Verdict::Healthy && self.ok_streak >= thresholds.healthy
+        {
+            Verdict::Healthy
+        } else if !ok
+            && self.verdict != Verdict::Unhealthy
+            && self.fail_streak >= thresholds.unhealthy
+        {
+            Verdict::Unhealthy
+        } else {
+            return None;
+        };
+        if self.verdict != Verdict::Unknown {
+            self.flaps += 1;
+        }
+        if next == Verdict::Unhealthy {
+            self.fell_at = Some(now);
+        }
+        self.verdict = next;
+        self.since = Some(now);
+        Some(next)
+    }
+}
+
+/// The false-failover guard's view: how many of all probed endpoints are failing *now* — either
+/// fallen within the last `window`, or not fallen yet but failing their latest probes (they will
+/// fall within the same probe window). An endpoint that fell longer than `window` ago counts as
+/// settled: a region that is really down stops counting, so a real total outage ends the guard
+/// after one window and the normal rules (fail open) take over.
+pub fn failing_share<'a>(
+    trackers: impl IntoIterator<Item = &'a Tracker>,
+    now: Timestamp,
+    window: Duration,
+) -> Share {
+    let mut share = Share::default();
+    for t in trackers {
+        if t.last_probe.is_none() {
+            continue;
+        }
+        share.total += 1;
+        let recent = |at: Option<Timestamp>| {
+            at.is_some_and(|at| now.duration_since(at).unsigned_abs() <= window)
+        };
+        let failing = match t.verdict {
+            Verdict::Unhealthy => recent(t.fell_at),
+            Verdict::Healthy | Verdict::Unknown => t.fail_streak > 0,
+        };
+        if failing {
+            share.failing += 1;
+        }
+    }
+    share
+}
+
+/// Failing endpoints among all probed ones.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Share {
+    pub failing: usize,
+    pub total: usize,
+}
+
+impl Share {
+    /// Whether more than `threshold_percent` of all endpoints are failing.
+    pub fn exceeds(self, threshold_percent: u32) -> bool {
+        self.total > 0 && self.failing * 100 > self.total * threshold_percent as usize
+    }
+
+    pub fn percent(self) -> f64 {
+        if self.total == 0 {
+            0.0
+        } else {
+            self.failing as f64 * 100.0 / self.total as f64
+        }
+    }
+}
+
+/// What the spoke's API server says about a target's backend.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Signal {
+    /// No spoke to ask (External targets) or not known yet.
+    None,
+    /// The Service exists and its EndpointSlices have this many ready endpoints.
+    Endpoints { ready: usize, since: Timestamp },
+    /// The backend Service does not exist.
+    ServiceMissing { since: Timestamp },
+    /// The spoke API server cannot be reached: says nothing about the data path.
+    Unreachable,
+}
+
+/// Failback settings of a GlobalIngress.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failback {
+    /// Traffic returns once the target has been healthy for this long.
+    Automatic(Duration),
+    /// Traffic returns only when approved at or after the withdrawal (annotation).
+    Manual { approved_at: Option<Timestamp> },
+}
+
+/// Everything that decides one target.
+#[derive(Debug, Clone)]
+pub struct TargetInput<'a> {
+    /// The probe verdicts of the target's endpoints (a target with several addresses has one per
+    /// address); empty when nothing is probed.
+    pub probes: Vec<&'a Tracker>,
+    pub signal: Signal,
+    pub drained: bool,
+    pub failback: Failback,
+    /// The previous status of this target: its health string and since when.
+    pub previous: Option<(&'a str, Option<Timestamp>)>,
+    pub now: Timestamp,
+}
+
+/// Target health strings in the status.
+pub mod states {
+    pub const HEALTHY: &str = "Healthy";
+    pub const UNHEALTHY: &str = "Unhealthy";
+    pub const UNKNOWN: &str = "Unknown";
+    /// Healthy again, waiting `failbackAfter` before traffic returns.
+    pub const RECOVERING: &str = "Recovering";
+    /// Healthy again, waiting for a manual failback approval.
+    pub const AWAITING_FAILBACK: &str = "AwaitingFailback";
+    pub const DRAINED: &str = "Drained";
+}
+
+/// The decision about one target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TargetDecision {
+    /// Whether the target may receive traffic.
+    pub up: bool,
+    /// Status string (see [`states`]).
+    pub state: &'static str,
+    pub message: String,
+    /// When the fact behind this decision was observed (the verdict change, the spoke signal).
+    pub detected_at: Option<Timestamp>,
+    /// Look again after this long (failback waiting).
+    pub recheck_after: Option<Duration>,
+}
+
+fn withdrawn_state(state: &str) -> bool {
+    matches!(
+        state,
+        states::UNHEALTHY | states::RECOVERING | states::AWAITING_FAILBACK
+    )
+}
+
+/// The rule, in order:
+/// 1. drained → withdrawn (the caller refuses a drain that would leave no target up);
+/// 2. the spoke says the Service is missing or has zero ready endpoints → withdrawn, whatever the
+///    probe says (the load balancer may still answer from a cache or a default backend);
+/// 3. every probed endpoint of the target is Unhealthy → withdrawn (a spoke API that cannot be
+///    reached changes nothing: the probe through the data path decides);
+/// 4. healthy again after a withdrawal → back only after `failbackAfter` of continuous health
+///    (Automatic) or an approval newer than the withdrawal (Manual);
+/// 5. otherwise up (Unknown counts as up: a new target must be able to receive traffic).
+pub fn decide(input: &TargetInput<'_>) -> TargetDecision {
+    let now = input.now;
+    if input.drained {
+        return TargetDecision {
+            up: false,
+            state: states::DRAINED,
+            message: "drained by spec.targets[].drain".into(),
+            detected_at: None,
+            recheck_after: None,
+        };
+    }
+    match &input.signal {
+        Signal::ServiceMissing { since } => {
+            return TargetDecision {
+                up: false,
+                state: states::UNHEALTHY,
+                message: "spoke: the backend Service does not exist".into(),
+                detected_at: Some(*since),
+                recheck_after: None,
+            };
+        }
+        Signal::Endpoints { ready: 0, since } => {
+            return TargetDecision {
+                up: false,
+                state: states::UNHEALTHY,
+                message: "spoke: the backend's EndpointSlices have no ready endpoint".into(),
+                detected_at: Some(*since),
+                recheck_after: None,
+            };
+        }
+        _ => {}
+    }
+    let unreachable_note = if input.signal == Signal::Unreachable {
+        "; spoke API unreachable (probe decides)"
+    } else {
+        ""
+    };
+    let probes = &input.probes;
+    if !probes.is_empty() && probes.iter().all(|t| t.verdict == Verdict::Unhealthy) {
+        let fell = probes.iter().filter_map(|t| t.fell_at).max();
+        return TargetDecision {
+            up: false,
+            state: states::UNHEALTHY,
+            message: format!("probe: {}{unreachable_note}", probes[0].detail),
+            detected_at: fell,
+            recheck_after: None,
+        };
+    }
+    let healthy: Vec<&&Tracker> = probes
+        .iter()
+        .filter(|t| t.verdict == Verdict::Healthy)
+        .collect();
+    // When did the target become usable again: the earliest rise among its healthy endpoints
+    // (any healthy address serves).
+    let risen_at = healthy.iter().filter_map(|t| t.since).min();
+    let fell_at = probes.iter().filter_map(|t| t.fell_at).max();
+    let previously_withdrawn = input.previous.filter(|(state, _)| withdrawn_state(state));
+    // A withdrawal we know of: the probe's own fall, or (after a restart, when the probe history
+    // is gone) the previous status.
+    let withdrawal = fell_at.or(previously_withdrawn.and_then(|(_, since)| since));
+    if let (Some(risen), Some(withdrawn)) = (risen_at, withdrawal)
+        && (previously_withdrawn.is_some() || withdrawn <= risen)
+    {
+        match input.failback {
+            Failback::Automatic(after) => {
+                let healthy_for = now.duration_since(risen).unsigned_abs();
+                if healthy_for < after {
+                    return TargetDecision {
+                        up: false,
+                        state: states::RECOVERING,
+                        message: format!(
+                            "healthy again; traffic returns after failbackAfter ({}s left)",
+                            (after - healthy_for).as_secs()
+                        ),
+                        detected_at: Some(risen),
+                        recheck_after: Some(after - healthy_for),
+                    };
+                }
+            }
+            Failback::Manual { approved_at } => {
+                if approved_at.is_none_or(|a| a < withdrawn) {
+                    return TargetDecision {
+                        up: false,
+                        state: states::AWAITING_FAILBACK,
+                        message: "healthy again; failback is Manual: annotate \
+                                  globalingress.io/approve-failback with the current time"
+                            .into(),
+                        detected_at: Some(risen),
+                        recheck_after: None,
+                    };
+                }
+            }
+        }
+    }
+    if healthy.is_empty()
+        && let Some((state, since)) = previously_withdrawn
+    {
+        // Withdrawn before and no verdict yet (a restarted operator): stay away until the probes
+        // say healthy.
+        return TargetDecision {
+            up: false,
+            state: if state == states::AWAITING_FAILBACK {
+                states::AWAITING_FAILBACK
+            } else {
+                states::UNHEALTHY
+            },
+            message: "withdrawn before; waiting for the probes to say healthy".into(),
+            detected_at: since,
+            recheck_after: None,
+        };
+    }
+    let (state, detected_at) = if healthy.is_empty() {
+        (states::UNKNOWN, None)
+    } else {
+        (states::HEALTHY, risen_at)
+    };
+    let detail = probes
+        .iter()
+        .map(|t| t.detail.as_str())
+        .find(|d| !d.is_empty())
+        .unwrap_or("not probed yet");
+    let endpoints = match &input.signal {
+        Signal::Endpoints { ready, .. } => format!("; spoke: {ready} ready endpoint(s)"),
+        _ => String::new(),
+    };
+    TargetDecision {
+        up: true,
+        state,
+        message: format!("probe: {detail}{endpoints}{unreachable_note}"),
+        detected_at,
+        recheck_after: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const T: Thresholds = Thresholds {
+        healthy: 2,
+        unhealthy: 3,
+    };
+
+    fn at(s: i64) -> Timestamp {
+        Timestamp::from_second(1_800_000_000 + s).unwrap()
+    }
+
+    fn walk(t: &mut Tracker, results: &[(i64, bool)]) -> Vec<(i64, Verdict)> {
+        results
+            .iter()
+            .filter_map(|(s, ok)| t.record(*ok, String::new(), at(*s), T).map(|v| (*s, v)))
+            .collect()
+    }
+
+    #[test]
+    fn thresholds_decide_when_the_verdict_moves() {
+        let mut t = Tracker::default();
+        let changes = walk(
+            &mut t,
+            &[
+                (0, true),
+                (1, true),
+                (2, false),
+                (3, false),
+                (4, true),
+                (5, false),
+                (6, false),
+                (7, false),
+                (8, true),
+                (9, true),
+            ],
+        );
+        assert_eq!(
+            changes,
+            vec![
+                (1, Verdict::Healthy),
+                (7, Verdict::Unhealthy),
+                (9, Verdict::Healthy)
+            ]
+        );
+        assert_eq!(t.flaps, 2);
+        assert_eq!(t.fell_at, Some(at(7)));
+    }
+
+    fn input<'a>(probes: Vec<&'a Tracker>, failback: Failback, now: i64) -> TargetInput<'a> {
+        TargetInput {
+            probes,
+            signal: Signal::None,
+            drained: false,
+            failback,
+            previous: None,
+            now: at(now),
+        }
+    }
+
+    #[test]
+    fn a_recovered_target_waits_failback_after() {
+        let mut t = Tracker::default();
+        walk(
+            &mut t,
+            &[(0, true), (1, true), (2, false), (3, false), (4, false)],
+        );
+        let auto = Failback::Automatic(Duration::from_secs(60));
+        assert_eq!(decide(&input(vec![&t], auto, 4)).state, states::UNHEALTHY);
+        walk(&mut t, &[(10, true), (11, true)]);
+        let mut i = input(vec![&t], auto, 20);
+        i.previous = Some((states::UNHEALTHY, Some(at(4))));
+        let d = decide(&i);
+        assert_eq!((d.up, d.state), (false, states::RECOVERING));
+        assert_eq!(d.recheck_after, Some(Duration::from_secs(51)));
+        i.now = at(71);
+        assert!(decide(&i).up);
+        // Without the previous status (it never saw the withdrawal) the fall still counts.
+        let d = decide(&input(vec![&t], auto, 20));
+        assert_eq!((d.up, d.state), (false, states::RECOVERING));
+    }
+
+    #[test]
+    fn a_flapping_endpoint_is_withdrawn_once_per_window() {
+        let mut t = Tracker::default();
+        let thresholds = Thresholds {
+            healthy: 1,
+            unhealthy: 1,
+        };
+        let auto = Failback::Automatic(Duration::from_secs(30));
+        let mut previous = (states::HEALTHY, None);
+        let mut withdrawals = 0;
+        for s in 0..120 {
+            t.record(s % 2 == 0, String::new(), at(s), thresholds);
+            let mut i = input(vec![&t], auto, s);
+            i.previous = Some(previous);
+            let d = decide(&i);
+            if !d.up && !withdrawn_state(previous.0) {
+                withdrawals += 1;
+            }
+            previous = (d.state, d.detected_at);
+        }
+        assert_eq!(withdrawals, 1, "alternating results never stay healthy for 30s");
+    }
+
+    #[test]
+    fn manual_failback_needs_an_approval_newer_than_the_withdrawal() {
+        let mut t = Tracker::default();
+        walk(
+            &mut t,
+            &[(0, true), (1, true), (2, false), (3, false), (4, false)],
+        );
+        walk(&mut t, &[(10, true), (11, true)]);
+        let mut i = input(vec![&t], Failback::Manual { approved_at: None }, 500);
+        i.previous = Some((states::UNHEALTHY, Some(at(4))));
+        assert_eq!(decide(&i).state, states::AWAITING_FAILBACK);
+        i.failback = Failback::Manual {
+            approved_at: Some(at(3)),
+        };
+        assert!(!decide(&i).up, "an approval older than the withdrawal");
+        i.failback = Failback::Manual {
+            approved_at: Some(at(12)),
+        };
+        assert!(decide(&i).up);
+    }
+
+    #[test]
+    fn spoke_signals_override_a_passing_probe_but_unreachable_does_not() {
+        let mut t = Tracker::default();
+        walk(&mut t, &[(0, true), (1, true)]);
+        let auto = Failback::Automatic(Duration::from_secs(30));
+        let mut i = input(vec![&t], auto, 2);
+        i.signal = Signal::Endpoints {
+            ready: 0,
+            since: at(2),
+        };
+        assert!(!decide(&i).up);
+        i.signal = Signal::ServiceMissing { since: at(2) };
+        assert!(!decide(&i).up);
+        i.signal = Signal::Unreachable;
+        assert!(decide(&i).up);
+        i.signal = Signal::Endpoints {
+            ready: 3,
+            since: at(2),
+        };
+        assert!(decide(&i).up);
+        i.drained = true;
+        assert_eq!(decide(&i).state, states::DRAINED);
+    }
+
+    #[test]
+    fn any_healthy_address_keeps_a_target_up() {
+        let mut a = Tracker::default();
+        let mut b = Tracker::default();
+        walk(&mut a, &[(0, true), (1, true)]);
+        walk(&mut b, &[(0, false), (1, false), (2, false)]);
+        let auto = Failback::Automatic(Duration::from_secs(30));
+        assert!(decide(&input(vec![&a, &b], auto, 3)).up);
+        assert!(!decide(&input(vec![&b], auto, 3)).up);
+        assert_eq!(decide(&input(vec![], auto, 3)).state, states::UNKNOWN);
+    }
+
+    #[test]
+    fn the_guard_counts_recent_falls_and_failing_streaks_only() {
+        let window = Duration::from_secs(20);
+        let mut down_long_ago = Tracker::default();
+        walk(&mut down_long_ago, &[(0, false), (1, false), (2, false)]);
+        let mut just_fell = Tracker::default();
+        walk(&mut just_fell, &[(40, false), (41, false), (42, false)]);
+        let mut failing = Tracker::default();
+        walk(&mut failing, &[(40, true), (41, true), (42, false)]);
+        let mut fine = Tracker::default();
+        walk(&mut fine, &[(40, true), (41, true)]);
+        let share = failing_share([&down_long_ago, &just_fell, &failing, &fine], at(43), window);
+        assert_eq!(
+            share,
+            Share {
+                failing: 2,
+                total: 4
+            }
+        );
+        assert!(!share.exceeds(50));
+        assert!(share.exceeds(49));
+        // A real outage stops counting after the window: the guard lets go.
+        let later = failing_share([&down_long_ago, &just_fell], at(100), window);
+        assert_eq!(later.failing, 0);
+    }
+}
