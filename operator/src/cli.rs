@@ -72,6 +72,9 @@ pub struct RunArgs {
     pub controller: ControllerArgs,
 
     #[command(flatten)]
+    pub health: HealthArgs,
+
+    #[command(flatten)]
     pub leader: LeaderArgs,
 
     #[command(flatten)]
@@ -108,6 +111,43 @@ pub struct ControllerArgs {
     /// Watch GlobalIngresses in this namespace only (default: all namespaces).
     #[arg(long, env = "GLOBALINGRESS_WATCH_NAMESPACE", value_name = "NAMESPACE")]
     pub watch_namespace: Option<String>,
+}
+
+/// The prober and the failover guard rails.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Health checks")]
+pub struct HealthArgs {
+    /// Resolve load-balancer host names for probes at this DNS server (`IP:PORT`, asked
+    /// directly, no recursion) instead of the system resolver: `system`.
+    #[arg(long, env = "GLOBALINGRESS_PROBE_RESOLVER", value_name = "IP:PORT|system", default_value = "system", value_parser = parse_resolver)]
+    pub probe_resolver: crate::health::probe::Resolver,
+
+    /// Probes in flight at once (each unique endpoint is probed once per interval, whatever the
+    /// number of GlobalIngresses sharing it).
+    #[arg(
+        long,
+        env = "GLOBALINGRESS_PROBE_CONCURRENCY",
+        value_name = "N",
+        default_value_t = 256
+    )]
+    pub probe_concurrency: usize,
+
+    /// The false-failover guard's window: endpoints that fell within it (or are failing their
+    /// latest probes) count as failing at once. When more than a GlobalIngress's
+    /// `failover.panicThreshold` of all probed endpoints do, it withdraws nothing. An outage
+    /// longer than this is taken as real (every target down: fail open).
+    #[arg(long, env = "GLOBALINGRESS_PANIC_WINDOW", value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    pub panic_window: Duration,
+}
+
+fn parse_resolver(s: &str) -> Result<crate::health::probe::Resolver, String> {
+    use crate::health::probe::Resolver;
+    if s == "system" {
+        return Ok(Resolver::System);
+    }
+    s.parse()
+        .map(Resolver::Server)
+        .map_err(|_| format!("{s:?}: expected IP:PORT (e.g. 127.0.0.1:5353) or \"system\""))
 }
 
 /// Leader election: every replica watches and plans; only the Lease holder writes.

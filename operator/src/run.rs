@@ -69,9 +69,11 @@ pub async fn run(args: RunArgs) -> Result<(), Error> {
         ..BudgetConfig::default()
     });
     let dns_metrics = WriterMetrics::default();
+    let health_metrics = crate::health::manager::HealthMetrics::default();
     let metrics = Metrics::with_extra(|registry| {
         budget.register(registry);
         dns_metrics.register(registry);
+        health_metrics.register(registry);
     });
     let readiness = Readiness::default();
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -138,6 +140,12 @@ pub async fn run(args: RunArgs) -> Result<(), Error> {
             spoke_check_interval: args.controller.spoke_check_interval,
             watch_namespace: args.controller.watch_namespace.clone(),
             dns_metrics,
+            probe_resolver: args.health.probe_resolver,
+            probe: crate::health::manager::Settings {
+                concurrency: args.health.probe_concurrency,
+                panic_window: args.health.panic_window,
+            },
+            health_metrics,
             concurrency: args.controller.reconcile_concurrency,
             identity,
         },

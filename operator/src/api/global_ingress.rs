@@ -571,8 +571,8 @@ pub struct TargetStatus {
     /// The target's name.
     pub name: String,
     /// `Healthy`, `Unhealthy`, `Unknown` (not probed yet; receives traffic), `Recovering`
-    /// (healthy again, waiting `failbackAfter`), `AwaitingFailback` (Manual failback) or
-    /// `Drained`.
+    /// (healthy again, waiting `failbackAfter`), `AwaitingFailback` (Manual failback), `Held`
+    /// (failing, but kept in service by the false-failover guard) or `Drained`.
     pub health: String,
     /// Addresses or hostname the target's records point at, once known.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

@@ -6,6 +6,11 @@
 //! however often the SDK retries. Route 53's limit (10 requests/s, burst 50) is shared by every
 //! tool in the account, so the default stays well under it.
 //!
+//! Some Route 53 operations have a much smaller bucket of their own at AWS, spent in addition to
+//! the account's (`CreateHealthCheck` refills at 0.5/s, `DeleteHealthCheck` at 3/s): those
+//! attempts also wait for a token of an operation bucket ([`OperationRate`]), taken before the
+//! service's so a long wait there does not waste service tokens.
+//!
 //! The service comes from the request's SigV4 credential scope; the operation from a header an
 //! interceptor adds after signing and the HTTP client removes before sending (so nothing extra
 //! reaches AWS). Metrics: calls by service, operation and outcome; throttling answers; time spent
@@ -14,7 +19,7 @@
 use std::collections::HashMap;
 use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::http::{
@@ -43,6 +48,18 @@ pub struct Rate {
     pub burst: u32,
 }
 
+/// A bucket of one operation, spent in addition to its service's: one token every `every`, at
+/// most `burst` saved up (so rates below 1/s can be said).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OperationRate {
+    /// The service as in the SigV4 scope, e.g. `route53`.
+    pub service: String,
+    /// The operation's name, e.g. `CreateHealthCheck`.
+    pub operation: String,
+    pub every: Duration,
+    pub burst: u32,
+}
+
 /// Budget settings.
 #[derive(Debug, Clone)]
 pub struct BudgetConfig {
@@ -50,6 +67,8 @@ pub struct BudgetConfig {
     pub route53: Rate,
     /// Every other service.
     pub default: Rate,
+    /// Operations with a bucket of their own.
+    pub operations: Vec<OperationRate>,
 }
 
 impl Default for BudgetConfig {
@@ -63,8 +82,31 @@ impl Default for BudgetConfig {
                 per_second: 10,
                 burst: 20,
             },
+            operations: default_operations(),
         }
     }
+}
+
+/// Route 53's per-operation buckets that are smaller than our Route 53 rate (AWS, 2026: the
+/// bucket size and refill of CreateHealthCheck are 50 and 0.5/s, of DeleteHealthCheck 15 and
+/// 3/s). CreateHealthCheck refills at AWS's own rate (a GlobalIngress with a few targets should
+/// not wait minutes; the SDK retries if another tool spends the same bucket), DeleteHealthCheck
+/// below it; the bursts stay well under AWS's, since every tool in the account shares them.
+fn default_operations() -> Vec<OperationRate> {
+    vec![
+        OperationRate {
+            service: "route53".to_owned(),
+            operation: "CreateHealthCheck".to_owned(),
+            every: Duration::from_secs(2),
+            burst: 10,
+        },
+        OperationRate {
+            service: "route53".to_owned(),
+            operation: "DeleteHealthCheck".to_owned(),
+            every: Duration::from_millis(500),
+            burst: 5,
+        },
+    ]
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
@@ -84,6 +126,8 @@ pub struct ServiceLabels {
 pub struct Budget {
     config: BudgetConfig,
     buckets: Arc<Mutex<HashMap<String, Arc<DefaultDirectRateLimiter>>>>,
+    /// By (service, operation), built once from `config.operations`.
+    operation_buckets: Arc<HashMap<(String, String), Arc<DefaultDirectRateLimiter>>>,
     /// AWS HTTP attempts by service, operation and outcome.
     pub calls: Family<CallLabels, Counter>,
     /// Answers that said to slow down (HTTP 429, Throttling, PriorRequestNotComplete).
@@ -94,9 +138,24 @@ pub struct Budget {
 
 impl Budget {
     pub fn new(config: BudgetConfig) -> Self {
+        let operation_buckets = config
+            .operations
+            .iter()
+            .map(|op| {
+                let burst = NonZeroU32::new(op.burst.max(1)).unwrap_or(NonZeroU32::MIN);
+                let quota = Quota::with_period(op.every.max(Duration::from_millis(1)))
+                    .unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN))
+                    .allow_burst(burst);
+                (
+                    (op.service.clone(), op.operation.clone()),
+                    Arc::new(RateLimiter::direct(quota)),
+                )
+            })
+            .collect();
         Self {
             config,
             buckets: Arc::default(),
+            operation_buckets: Arc::new(operation_buckets),
             calls: Family::default(),
             throttles: Family::default(),
             wait: Family::new_with_constructor(|| {
@@ -141,6 +200,17 @@ impl Budget {
                 ))
             })
             .clone()
+    }
+
+    /// The bucket of one operation, when it has its own.
+    fn operation_bucket(
+        &self,
+        service: &str,
+        operation: &str,
+    ) -> Option<Arc<DefaultDirectRateLimiter>> {
+        self.operation_buckets
+            .get(&(service.to_owned(), operation.to_owned()))
+            .cloned()
     }
 
     /// An SDK HTTP client whose every attempt spends from this budget.
@@ -210,6 +280,9 @@ impl HttpConnector for BudgetedConnector {
         let budget = self.budget.clone();
         HttpConnectorFuture::new(async move {
             let started = Instant::now();
+            if let Some(bucket) = budget.operation_bucket(&service, &operation) {
+                bucket.until_ready().await;
+            }
             budget.bucket(&service).until_ready().await;
             budget
                 .wait
@@ -283,5 +356,30 @@ impl Intercept for OperationTag {
                 .insert(OPERATION_HEADER, name);
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn create_health_check_spends_a_bucket_of_its_own() {
+        let budget = Budget::new(BudgetConfig::default());
+        let create = budget
+            .operation_bucket("route53", "CreateHealthCheck")
+            .expect("a CreateHealthCheck bucket");
+        // The burst, then nothing until the next token two seconds later.
+        for _ in 0..10 {
+            assert!(create.check().is_ok());
+        }
+        assert!(create.check().is_err());
+        // Other operations only spend their service's bucket, which is still full.
+        assert!(
+            budget
+                .operation_bucket("route53", "ListHealthChecks")
+                .is_none()
+        );
+        assert!(budget.bucket("route53").check().is_ok());
     }
 }

@@ -2,6 +2,7 @@
 //! every HTTP attempt spending from a shared [`budget::Budget`].
 
 pub mod budget;
+pub mod route53_health;
 
 use std::time::Duration;
 

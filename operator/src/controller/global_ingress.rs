@@ -22,6 +22,8 @@ use crate::api::DNSZone;
 use crate::api::condition;
 use crate::api::global_ingress::{DeletionPolicy, GlobalIngress, LoadBalancerMode};
 use crate::dns::records::{Claim, Owner, Rrset};
+use crate::health::signals::Backend;
+use crate::health::tracker::{self, Failback, Guarded, Signal, TargetInput, Tracker, states};
 use crate::reconcile::observe::external_endpoint;
 use crate::reconcile::plan::{self, Endpoint, Health, Observed, Plan, Problem, ProviderKind, Zone};
 use crate::telemetry::ConditionLabels;
@@ -56,12 +58,46 @@ impl super::Category for Error {
     }
 }
 
+/// Annotation approving a Manual failback: an RFC 3339 time; targets withdrawn before it may
+/// take traffic again once healthy (`kubectl annotate gi NAME
+/// globalingress.io/approve-failback=$(date -u +%FT%TZ) --overwrite`).
+pub const APPROVE_FAILBACK: &str = "globalingress.io/approve-failback";
+
 /// What observe found.
 struct Observation {
     zone: Option<Zone>,
     zone_object: Option<Arc<DNSZone>>,
     problems: Vec<Problem>,
     targets: Vec<(String, Observed)>,
+    /// Each target's health decision after the guard rails.
+    health: Guarded,
+}
+
+/// The backend a target's spoke signals come from.
+fn backend_of(t: &crate::api::global_ingress::Target) -> Option<Backend> {
+    match (&t.cluster_ref, &t.backend) {
+        (Some(spoke), Some(b)) => Some(Backend {
+            spoke: spoke.clone(),
+            namespace: b.service.namespace.clone(),
+            name: b.service.name.clone(),
+        }),
+        _ => None,
+    }
+}
+
+fn failback_of(gi: &GlobalIngress) -> Failback {
+    match gi.spec.failover.failback {
+        crate::api::global_ingress::Failback::Automatic => Failback::Automatic(
+            crate::cli::parse_duration(&gi.spec.failover.failback_after)
+                .unwrap_or(std::time::Duration::from_secs(60)),
+        ),
+        crate::api::global_ingress::Failback::Manual => Failback::Manual {
+            approved_at: gi
+                .annotations()
+                .get(APPROVE_FAILBACK)
+                .and_then(|v| v.trim().parse::<jiff::Timestamp>().ok()),
+        },
+    }
 }
 
 async fn observe(gi: &GlobalIngress, ctx: &Context) -> Observation {
@@ -83,9 +119,29 @@ async fn observe(gi: &GlobalIngress, ctx: &Context) -> Observation {
         });
     }
     let mut targets = Vec::new();
+    let mut all_specs = Vec::new();
+    let mut backends = Vec::new();
+    let mut decisions = Vec::new();
+    let now = jiff::Timestamp::now();
+    let failback = failback_of(gi);
+    let previous_health = |name: &str| {
+        gi.status
+            .as_ref()
+            .and_then(|s| s.targets.iter().find(|t| t.name == name))
+            .map(|t| {
+                (
+                    t.health.clone(),
+                    t.since
+                        .as_deref()
+                        .and_then(|s| s.parse::<jiff::Timestamp>().ok()),
+                )
+            })
+    };
     for (i, t) in gi.spec.targets.iter().enumerate() {
         let mut region = t.region.clone();
         let mut endpoint = external_endpoint(t);
+        let backend = backend_of(t);
+        let backend_state = backend.as_ref().and_then(|b| ctx.signals.state(b));
         if let Some(cluster) = &t.cluster_ref {
             match ctx.spokes.get(&ObjectRef::new(cluster)) {
                 Some(spoke) => {
@@ -93,7 +149,18 @@ async fn observe(gi: &GlobalIngress, ctx: &Context) -> Observation {
                     if t.load_balancer.mode == LoadBalancerMode::Adopt
                         && let Some(backend) = &t.backend
                     {
-                        endpoint = match adopted_endpoint(&spoke, &backend.service, ctx).await {
+                        // The spoke watch's copy of the Service when it has one; a read
+                        // otherwise (the watch has not listed yet).
+                        let watched = backend_state.as_ref().and_then(|s| match &s.signal {
+                            Signal::ServiceMissing { .. } => Some(Ok(None)),
+                            Signal::Unreachable => Some(Err(())),
+                            _ => s.service.as_ref().map(|svc| Ok(service_endpoint(svc))),
+                        });
+                        let found = match watched {
+                            Some(found) => found,
+                            None => adopted_endpoint(&spoke, &backend.service, ctx).await,
+                        };
+                        endpoint = match found {
                             Ok(found) => found,
                             // The spoke could not be asked: keep serving the address published
                             // last rather than withdraw a target nobody saw fail.
@@ -108,15 +175,50 @@ async fn observe(gi: &GlobalIngress, ctx: &Context) -> Observation {
                 }),
             }
         }
+        let specs = endpoint
+            .as_ref()
+            .map(|e| crate::health::probe_specs(&gi.spec, t, e))
+            .unwrap_or_default();
+        let trackers: Vec<Tracker> = specs.iter().filter_map(|s| ctx.health.tracker(s)).collect();
+        let previous = previous_health(&t.name);
+        decisions.push(tracker::decide(&TargetInput {
+            probes: trackers.iter().collect(),
+            signal: backend_state.map_or(Signal::None, |s| s.signal),
+            drained: false,
+            failback,
+            previous: previous.as_ref().map(|(h, since)| (h.as_str(), *since)),
+            now,
+        }));
+        all_specs.extend(specs);
+        backends.extend(backend);
         targets.push((
             t.name.clone(),
             Observed {
                 endpoint,
                 region,
-                // Health checks come with the prober; until then every target counts as healthy.
                 health: Health::Unknown,
             },
         ));
+    }
+    let me = ObjectRef::from_obj(gi);
+    let threshold = u32::try_from(gi.spec.failover.panic_threshold).unwrap_or(50);
+    ctx.health.register(me.clone(), all_specs, threshold);
+    ctx.signals.register(me, backends);
+    let names: Vec<String> = gi.spec.targets.iter().map(|t| t.name.clone()).collect();
+    let drained: Vec<bool> = gi.spec.targets.iter().map(|t| t.drain).collect();
+    let previous: Vec<Option<String>> = names
+        .iter()
+        .map(|n| previous_health(n).map(|(h, _)| h))
+        .collect();
+    let previous: Vec<Option<&str>> = previous.iter().map(Option::as_deref).collect();
+    let panic = ctx.health.share().exceeds(threshold);
+    let health = tracker::guard(&names, decisions, &drained, panic, &previous);
+    for ((_, observed), d) in targets.iter_mut().zip(&health.decisions) {
+        observed.health = match (d.up, d.state) {
+            (false, _) => Health::Unhealthy,
+            (true, states::HEALTHY) => Health::Healthy,
+            (true, _) => Health::Unknown,
+        };
     }
     problems.extend(hostname_conflicts(gi, ctx));
     Observation {
@@ -124,7 +226,32 @@ async fn observe(gi: &GlobalIngress, ctx: &Context) -> Observation {
         zone_object,
         problems,
         targets,
+        health,
     }
+}
+
+/// The address in a LoadBalancer Service's status.
+fn service_endpoint(svc: &Service) -> Option<Endpoint> {
+    let ingress = svc
+        .status
+        .as_ref()
+        .and_then(|s| s.load_balancer.as_ref())
+        .and_then(|lb| lb.ingress.as_ref())?;
+    let ips: Vec<std::net::IpAddr> = ingress
+        .iter()
+        .filter_map(|i| i.ip.as_deref()?.parse().ok())
+        .collect();
+    if !ips.is_empty() {
+        return Some(Endpoint::Addresses(ips));
+    }
+    ingress.iter().find_map(|i| {
+        i.hostname.as_ref().map(|h| Endpoint::Hostname {
+            name: h.trim_end_matches('.').to_ascii_lowercase(),
+            // Finding the load balancer's hosted zone (for ALIAS) needs the ELBv2 API: the
+            // load balancer issue adds it. Until then a hostname is published as CNAME.
+            alias_hosted_zone_id: None,
+        })
+    })
 }
 
 /// The addresses this object's status last reported for a target.
@@ -155,7 +282,7 @@ async fn adopted_endpoint(
     service: &crate::api::global_ingress::ServiceRef,
     ctx: &Context,
 ) -> Result<Option<Endpoint>, ()> {
-    // A Secret read and a GET per reconcile: spoke reflectors replace this with the health issue.
+    // Only until the spoke watch has listed the Service once (see `SpokeSignals`).
     let (client, server) = match super::spoke_cluster::spoke_client(spoke, &ctx.client).await {
         Ok(c) => c,
         Err((reason, message)) => {
@@ -186,26 +313,7 @@ async fn adopted_endpoint(
             return Err(());
         }
     };
-    let ingress = svc
-        .status
-        .and_then(|s| s.load_balancer)
-        .and_then(|lb| lb.ingress)
-        .unwrap_or_default();
-    let ips: Vec<std::net::IpAddr> = ingress
-        .iter()
-        .filter_map(|i| i.ip.as_deref()?.parse().ok())
-        .collect();
-    if !ips.is_empty() {
-        return Ok(Some(Endpoint::Addresses(ips)));
-    }
-    Ok(ingress.iter().find_map(|i| {
-        i.hostname.as_ref().map(|h| Endpoint::Hostname {
-            name: h.trim_end_matches('.').to_ascii_lowercase(),
-            // Finding the load balancer's hosted zone (for ALIAS) needs the ELBv2 API: the
-            // load balancer issue adds it. Until then a hostname is published as CNAME.
-            alias_hosted_zone_id: None,
-        })
-    }))
+    Ok(service_endpoint(&svc))
 }
 
 /// Hostnames this object claims that an older GlobalIngress already claims: the older keeps
@@ -309,6 +417,22 @@ async fn apply(
         _ => Publish::Skipped,
     };
     let now = super::now_rfc3339();
+    let failover = match (&publish, &planned) {
+        (Publish::Done { timing, .. }, Some(plan)) => status::failover_record(
+            gi.status.as_ref(),
+            gi.metadata.generation,
+            &plan.active_targets,
+            &observation
+                .targets
+                .iter()
+                .map(|(n, _)| n.clone())
+                .collect::<Vec<_>>(),
+            &observation.health.decisions,
+            timing.as_ref(),
+            jiff::Timestamp::now(),
+        ),
+        _ => None,
+    };
     let new = status::compute(&status::Inputs {
         previous: gi.status.as_ref(),
         generation: gi.metadata.generation,
@@ -316,17 +440,94 @@ async fn apply(
         problems: &problems,
         plan: planned.as_ref(),
         targets: &observation.targets,
+        health: Some(&observation.health),
+        failover: failover.clone(),
         publish: &publish,
         now: &now,
     });
     record_condition(ctx);
+    if let Some(record) = &failover {
+        observe_failover(record, ctx);
+    }
     if status::changed(gi.status.as_ref(), &new) && ctx.may_write(CONTROLLER, "status") {
         super::apply_status(api, &gi.name_any(), &new)
             .await
             .map_err(|source| Error::PatchStatus { source })?;
         announce(gi, &new, ctx).await;
+        announce_degraded(gi, &new, ctx).await;
+        if let Some(record) = &failover {
+            ctx.event(
+                CONTROLLER,
+                &gi.object_ref(&()),
+                record.kind == "Failover",
+                &record.kind,
+                describe_failover(record),
+            )
+            .await;
+        }
     }
-    Ok(Action::requeue(ctx.settings.resync))
+    // A recovered target waiting for failbackAfter: look again when it is due.
+    let recheck = observation
+        .health
+        .decisions
+        .iter()
+        .filter_map(|d| d.recheck_after)
+        .min()
+        .map(|d| d + std::time::Duration::from_millis(50));
+    Ok(Action::requeue(recheck.map_or(ctx.settings.resync, |r| {
+        r.min(ctx.settings.resync)
+    })))
+}
+
+/// `Failover: traffic moved from eu,us to us; detected 10:00:01.200, submitted +0.21s, in sync
+/// +0.35s, answer seen +0.40s`.
+pub fn describe_failover(r: &crate::api::global_ingress::FailoverRecord) -> String {
+    let detected = r.detected_at.parse::<jiff::Timestamp>().ok();
+    let step = |label: &str, at: &Option<String>| {
+        let at = at.as_deref()?.parse::<jiff::Timestamp>().ok()?;
+        let d = at.duration_since(detected?).as_secs_f64();
+        Some(format!("{label} +{d:.2}s"))
+    };
+    let steps: Vec<String> = [
+        step("submitted", &r.submitted_at),
+        step("in sync", &r.in_sync_at),
+        step("answer seen", &r.answer_seen_at),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    format!(
+        "{}: traffic moved from {} to {}; detected {}, {}",
+        r.kind,
+        if r.from.is_empty() { "-" } else { &r.from },
+        if r.to.is_empty() { "-" } else { &r.to },
+        r.detected_at,
+        steps.join(", ")
+    )
+}
+
+fn observe_failover(r: &crate::api::global_ingress::FailoverRecord, ctx: &Context) {
+    let parse = |s: &Option<String>| s.as_deref().and_then(|s| s.parse::<jiff::Timestamp>().ok());
+    let Ok(detected) = r.detected_at.parse::<jiff::Timestamp>() else {
+        return;
+    };
+    let (end, until) = match (parse(&r.answer_seen_at), parse(&r.in_sync_at)) {
+        (Some(seen), _) => (seen, "answer_seen"),
+        (None, Some(sync)) => (sync, "in_sync"),
+        _ => return,
+    };
+    ctx.settings
+        .health_metrics
+        .failover_seconds
+        .get_or_create(&crate::health::manager::FailoverLabels {
+            kind: if r.kind == "Failover" {
+                "Failover"
+            } else {
+                "Failback"
+            },
+            until,
+        })
+        .observe(end.duration_since(detected).as_secs_f64().max(0.0));
 }
 
 /// `namespace/name`: the GlobalIngress as owner of records.
@@ -384,6 +585,7 @@ async fn publish(
                 Publish::Done {
                     changes: outcome.changes,
                     refused: outcome.refused,
+                    timing: outcome.timing,
                 },
                 problems,
             )
@@ -396,6 +598,46 @@ async fn publish(
             Vec::new(),
         ),
     }
+}
+
+/// An Event when the Degraded condition changes status or reason (the guard engaging, a drain
+/// refused, targets withdrawn, failing open, and the all-clear).
+async fn announce_degraded(
+    gi: &GlobalIngress,
+    new: &crate::api::GlobalIngressStatus,
+    ctx: &Context,
+) {
+    let before = gi
+        .status
+        .as_ref()
+        .and_then(|s| condition::find(&s.conditions, status::DEGRADED));
+    let Some(after) = condition::find(&new.conditions, status::DEGRADED) else {
+        return;
+    };
+    if before.is_none_or(|b| b.status == after.status && b.reason == after.reason) {
+        return;
+    }
+    let reason = match (after.status.as_str(), after.reason.as_str()) {
+        ("True", status::reasons::PANIC_THRESHOLD) => events::PANIC_THRESHOLD,
+        ("True", status::reasons::DRAIN_REFUSED) => events::DRAIN_REFUSED,
+        ("True", status::reasons::TARGETS_WITHDRAWN) => events::TARGETS_WITHDRAWN,
+        ("True", status::reasons::ALL_TARGETS_UNHEALTHY) => events::ALL_TARGETS_UNHEALTHY,
+        ("True", _) => return,
+        _ => events::DEGRADATION_CLEARED,
+    };
+    let message = if after.message.is_empty() {
+        "every target is serving as planned".to_owned()
+    } else {
+        after.message.clone()
+    };
+    ctx.event(
+        CONTROLLER,
+        &gi.object_ref(&()),
+        after.status == "True",
+        reason,
+        message,
+    )
+    .await;
 }
 
 /// An Event when the Ready condition changes status or reason.
@@ -444,9 +686,29 @@ fn record_condition(ctx: &Context) {
             })
             .set(views.ready.get(s).copied().unwrap_or(0));
     }
+    for s in [
+        states::HEALTHY,
+        states::UNHEALTHY,
+        states::UNKNOWN,
+        states::RECOVERING,
+        states::AWAITING_FAILBACK,
+        states::DRAINED,
+        states::HELD,
+    ] {
+        ctx.settings
+            .health_metrics
+            .targets
+            .get_or_create(&crate::health::manager::HealthLabels {
+                health: s.to_owned(),
+            })
+            .set(views.target_health.get(s).copied().unwrap_or(0));
+    }
 }
 
 async fn cleanup(gi: &GlobalIngress, ctx: &Context) -> Result<Action, Error> {
+    let me = ObjectRef::from_obj(gi);
+    ctx.health.unregister(&me);
+    ctx.signals.unregister(&me);
     let (reason, note) = match gi.spec.deletion_policy {
         DeletionPolicy::Delete => match ctx.zones.get(&ObjectRef::new(&gi.spec.dns_zone_ref)) {
             Some(zone) => {

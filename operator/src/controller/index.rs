@@ -31,6 +31,8 @@ pub struct Views {
     pub claims: HashMap<(String, String), Vec<Claimant>>,
     /// Ready condition status -> number of objects.
     pub ready: BTreeMap<String, i64>,
+    /// Target health in the statuses -> number of targets.
+    pub target_health: BTreeMap<String, i64>,
 }
 
 /// The shared, periodically rebuilt views.
@@ -80,6 +82,9 @@ fn build(objects: &[Arc<GlobalIngress>]) -> Views {
             .and_then(|s| find(&s.conditions, "Ready"))
             .map_or_else(|| "Unknown".to_owned(), |c| c.status.clone());
         *views.ready.entry(ready).or_default() += 1;
+        for t in gi.status.iter().flat_map(|s| &s.targets) {
+            *views.target_health.entry(t.health.clone()).or_default() += 1;
+        }
         if gi.metadata.deletion_timestamp.is_some() {
             continue;
         }

@@ -53,6 +53,11 @@ pub struct Settings {
     pub concurrency: u16,
     /// Where the zone writers report batches and sync latency.
     pub dns_metrics: crate::dns::zone_writer::WriterMetrics,
+    /// The prober's resolver, concurrency and guard window.
+    pub probe_resolver: crate::health::probe::Resolver,
+    pub probe: crate::health::manager::Settings,
+    /// Where the prober reports probes, verdicts and failovers.
+    pub health_metrics: crate::health::manager::HealthMetrics,
 }
 
 /// What every reconcile gets.
@@ -70,6 +75,10 @@ pub struct Context {
     pub writers: writers::ZoneWriters,
     /// Hostname claims and Ready counts across all GlobalIngresses.
     pub index: index::IngressIndex,
+    /// The shared prober.
+    pub health: crate::health::Health,
+    /// Service and EndpointSlice watches in the spokes.
+    pub signals: crate::health::signals::SpokeSignals,
 }
 
 impl std::fmt::Debug for Context {
@@ -240,7 +249,20 @@ pub async fn run(
         }
     });
 
+    // Verdict changes, spoke signals and the guard send the GlobalIngresses concerned here.
+    let (trigger, triggered) = futures::channel::mpsc::unbounded();
+    let health = crate::health::Health::new(
+        crate::health::probe::Prober::new(settings.probe_resolver),
+        settings.probe.clone(),
+        settings.health_metrics.clone(),
+        trigger.clone(),
+    );
+    let spokes_store = spoke_controller.store();
+    let signals =
+        crate::health::signals::SpokeSignals::new(client.clone(), spokes_store.clone(), trigger);
     let ctx = Arc::new(Context {
+        health,
+        signals,
         recorder: Recorder::new(
             client.clone(),
             Reporter {
@@ -263,7 +285,7 @@ pub async fn run(
         aws,
         settings,
         zones: zone_controller.store(),
-        spokes: spoke_controller.store(),
+        spokes: spokes_store,
         ingresses: gi_store.clone(),
     });
 
@@ -291,7 +313,8 @@ pub async fn run(
                 .map(|gi| kube::runtime::reflector::ObjectRef::from_obj(&*gi))
                 .collect::<Vec<_>>()
         })
-        .reconcile_all_on(leader_gained);
+        .reconcile_all_on(leader_gained)
+        .reconcile_on(triggered);
 
     let gi = gi_controller
         .run(

@@ -1,8 +1,10 @@
 //! status: the GlobalIngress status computed from the plan and the problems observe found. Pure.
 
 use crate::api::condition::{self, Desired, Status};
-use crate::api::global_ingress::{GlobalIngressStatus, TargetStatus};
-use crate::reconcile::plan::{Endpoint, Health, Observed, Plan, Problem, RecordRouting};
+use crate::api::global_ingress::{FailoverRecord, GlobalIngressStatus, TargetStatus};
+use crate::dns::zone_writer::Timing;
+use crate::health::tracker::{Guarded, TargetDecision, states};
+use crate::reconcile::plan::{Endpoint, Observed, Plan, Problem, RecordRouting};
 
 pub const READY: &str = "Ready";
 pub const DNS_SYNCED: &str = "DNSSynced";
@@ -18,6 +20,9 @@ pub mod reasons {
     pub const AS_EXPECTED: &str = "AsExpected";
     pub const ALL_TARGETS_UNHEALTHY: &str = "AllTargetsUnhealthy";
     pub const TARGETS_PENDING: &str = "TargetsPending";
+    pub const PANIC_THRESHOLD: &str = "PanicThreshold";
+    pub const DRAIN_REFUSED: &str = "DrainRefused";
+    pub const TARGETS_WITHDRAWN: &str = "TargetsWithdrawn";
 }
 
 /// What happened when the records were published.
@@ -29,6 +34,8 @@ pub enum Publish {
     Done {
         changes: usize,
         refused: Vec<String>,
+        /// When the changes were sent and seen (nothing written: `None`).
+        timing: Option<Timing>,
     },
     /// The zone could not be written: (reason, message).
     Failed {
@@ -47,6 +54,10 @@ pub struct Inputs<'a> {
     pub problems: &'a [Problem],
     pub plan: Option<&'a Plan>,
     pub targets: &'a [(String, Observed)],
+    /// Each target's health decision, in the order of `targets` (none: not probed).
+    pub health: Option<&'a Guarded>,
+    /// The failover this reconcile made, if any (else the previous one is kept).
+    pub failover: Option<FailoverRecord>,
     pub publish: &'a Publish,
     /// RFC 3339, for transition times.
     pub now: &'a str,
@@ -107,12 +118,49 @@ pub fn compute(input: &Inputs<'_>) -> GlobalIngressStatus {
             Desired::new(DNS_SYNCED, Status::False, reason, message.clone())
         }
     };
+    let withdrawn: Vec<String> = input
+        .targets
+        .iter()
+        .zip(
+            input
+                .health
+                .map(|h| h.decisions.as_slice())
+                .unwrap_or_default(),
+        )
+        .filter(|(_, d)| !d.up)
+        .map(|((name, _), d)| format!("{name}: {}", d.message))
+        .collect();
     let degraded = match input.plan {
+        _ if input.health.is_some_and(|h| h.panic) => Desired::new(
+            DEGRADED,
+            Status::True,
+            reasons::PANIC_THRESHOLD,
+            "more than failover.panicThreshold of all probed endpoints failed at once: the hub \
+             may be the one cut off, so no target is withdrawn until the share falls back",
+        ),
         Some(p) if p.failing_open => Desired::new(
             DEGRADED,
             Status::True,
             reasons::ALL_TARGETS_UNHEALTHY,
             "every target is unhealthy: all are published (fail open)",
+        ),
+        _ if input.health.is_some_and(|h| !h.drain_refused.is_empty()) => Desired::new(
+            DEGRADED,
+            Status::True,
+            reasons::DRAIN_REFUSED,
+            format!(
+                "drain of {} refused: no other target can take the traffic",
+                input
+                    .health
+                    .map(|h| h.drain_refused.join(", "))
+                    .unwrap_or_default()
+            ),
+        ),
+        _ if !withdrawn.is_empty() => Desired::new(
+            DEGRADED,
+            Status::True,
+            reasons::TARGETS_WITHDRAWN,
+            withdrawn.join("; "),
         ),
         Some(p) if !p.pending_targets.is_empty() => Desired::new(
             DEGRADED,
@@ -137,24 +185,30 @@ pub fn compute(input: &Inputs<'_>) -> GlobalIngressStatus {
         .plan
         .map(|p| p.active_targets.clone())
         .unwrap_or_default();
+    let decisions = input.health.map(|h| h.decisions.as_slice());
     let targets = input
         .targets
         .iter()
-        .map(|(name, o)| TargetStatus {
+        .enumerate()
+        .map(|(i, (name, o))| TargetStatus {
             name: name.clone(),
-            health: match o.health {
-                Health::Healthy => "Healthy",
-                Health::Unhealthy => "Unhealthy",
-                Health::Unknown => "Unknown",
-            }
-            .to_owned(),
+            health: decisions
+                .and_then(|d| d.get(i))
+                .map_or(states::UNKNOWN, |d| d.state)
+                .to_owned(),
+            since: decisions
+                .and_then(|d| d.get(i))
+                .and_then(|d| d.detected_at)
+                .map(|t| t.round(jiff::Unit::Second).unwrap_or(t).to_string()),
+            message: decisions
+                .and_then(|d| d.get(i))
+                .map(|d| d.message.clone())
+                .filter(|m| !m.is_empty()),
             addresses: match &o.endpoint {
                 Some(Endpoint::Addresses(ips)) => ips.iter().map(ToString::to_string).collect(),
                 Some(Endpoint::Hostname { name, .. }) => vec![name.clone()],
                 None => Vec::new(),
             },
-            since: None,
-            message: None,
             weight_applied: input.plan.and_then(|p| {
                 p.records.iter().find_map(|r| match &r.routing {
                     RecordRouting::Weighted { set_id, weight } if set_id == name => {
@@ -166,12 +220,78 @@ pub fn compute(input: &Inputs<'_>) -> GlobalIngressStatus {
         })
         .collect();
     GlobalIngressStatus {
-        last_failover: None,
+        last_failover: input
+            .failover
+            .clone()
+            .or_else(|| input.previous.and_then(|p| p.last_failover.clone())),
         observed_generation: input.generation,
         conditions,
         active_targets: (!active.is_empty()).then(|| active.join(",")),
         targets,
     }
+}
+
+/// Timestamps of the failover timeline: RFC 3339 with milliseconds.
+pub fn millis(t: jiff::Timestamp) -> String {
+    t.round(jiff::Unit::Millisecond).unwrap_or(t).to_string()
+}
+
+/// The failover this reconcile makes, if any: the targets receiving traffic changed while the
+/// spec did not (`generation` equals the previous status's), and records were written.
+/// `Failover` when a target lost its traffic, `Failback` when targets only came back. Detected:
+/// for a failover the latest health change among the targets that lost traffic; for a failback
+/// the moment traffic was allowed back (`now`: failbackAfter elapsed or the approval seen).
+pub fn failover_record(
+    previous: Option<&GlobalIngressStatus>,
+    generation: Option<i64>,
+    active: &[String],
+    names: &[String],
+    decisions: &[TargetDecision],
+    timing: Option<&Timing>,
+    now: jiff::Timestamp,
+) -> Option<FailoverRecord> {
+    let previous = previous?;
+    if previous.observed_generation != generation || generation.is_none() {
+        return None;
+    }
+    let before: Vec<&str> = previous
+        .active_targets
+        .as_deref()
+        .unwrap_or_default()
+        .split(',')
+        .filter(|s| !s.is_empty())
+        .collect();
+    let after: Vec<&str> = active.iter().map(String::as_str).collect();
+    if before == after {
+        return None;
+    }
+    let timing = timing?;
+    let lost: Vec<&str> = before
+        .iter()
+        .copied()
+        .filter(|b| !after.contains(b))
+        .collect();
+    let (kind, detected) = if lost.is_empty() {
+        ("Failback", now)
+    } else {
+        let detected = names
+            .iter()
+            .zip(decisions)
+            .filter(|(n, _)| lost.contains(&n.as_str()))
+            .filter_map(|(_, d)| d.detected_at)
+            .max()
+            .unwrap_or(now);
+        ("Failover", detected)
+    };
+    Some(FailoverRecord {
+        kind: kind.to_owned(),
+        from: before.join(","),
+        to: after.join(","),
+        detected_at: millis(detected),
+        submitted_at: Some(millis(timing.submitted_at)),
+        in_sync_at: timing.applied.in_sync_at.map(millis),
+        answer_seen_at: timing.applied.answer_seen_at.map(millis),
+    })
 }
 
 /// Whether `new` differs from `old` in anything but condition transition times.
@@ -180,6 +300,7 @@ pub fn changed(old: Option<&GlobalIngressStatus>, new: &GlobalIngressStatus) -> 
     old.observed_generation != new.observed_generation
         || old.active_targets != new.active_targets
         || old.targets != new.targets
+        || old.last_failover != new.last_failover
         || !condition::eq_ignoring_time(&old.conditions, &new.conditions)
 }
 
@@ -201,6 +322,8 @@ mod tests {
             problems,
             plan,
             targets: &[],
+            health: None,
+            failover: None,
             publish: &Publish::Skipped,
             now,
         }

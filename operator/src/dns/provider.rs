@@ -24,8 +24,7 @@ pub trait ZoneProvider: Send + Sync + 'static {
     fn list(&self) -> BoxFuture<'_, Result<Vec<Rrset>, ProviderError>>;
 
     /// Applies `changes` atomically and returns once the provider reports them in sync.
-    fn apply<'a>(&'a self, changes: &'a [Change])
-    -> BoxFuture<'a, Result<Applied, ProviderError>>;
+    fn apply<'a>(&'a self, changes: &'a [Change]) -> BoxFuture<'a, Result<Applied, ProviderError>>;
 }
 
 /// When an applied batch became visible, for the failover timeline.

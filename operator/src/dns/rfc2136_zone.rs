@@ -183,10 +183,7 @@ impl ZoneProvider for Rfc2136Zone {
         self.list_all().boxed()
     }
 
-    fn apply<'a>(
-        &'a self,
-        changes: &'a [Change],
-    ) -> BoxFuture<'a, Result<Applied, ProviderError>> {
+    fn apply<'a>(&'a self, changes: &'a [Change]) -> BoxFuture<'a, Result<Applied, ProviderError>> {
         self.apply_changes(changes).boxed()
     }
 }

@@ -144,10 +144,7 @@ impl ZoneProvider for Route53Zone {
         self.list_all().boxed()
     }
 
-    fn apply<'a>(
-        &'a self,
-        changes: &'a [Change],
-    ) -> BoxFuture<'a, Result<Applied, ProviderError>> {
+    fn apply<'a>(&'a self, changes: &'a [Change]) -> BoxFuture<'a, Result<Applied, ProviderError>> {
         self.apply_changes(changes).boxed()
     }
 }

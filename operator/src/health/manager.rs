@@ -43,6 +43,23 @@ pub struct HealthMetrics {
     pub transitions: Family<VerdictLabels, Counter>,
     pub endpoints: Family<VerdictLabels, Gauge>,
     pub failing_percent: Gauge<f64, std::sync::atomic::AtomicU64>,
+    /// Failover and failback: detected -> answer seen (or in sync, where no answer is checked).
+    pub failover_seconds: Family<FailoverLabels, Histogram>,
+    /// Targets by the health their GlobalIngress's status reports.
+    pub targets: Family<HealthLabels, Gauge>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct HealthLabels {
+    pub health: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct FailoverLabels {
+    /// `Failover` or `Failback`.
+    pub kind: &'static str,
+    /// `answer_seen` or `in_sync`: where the measurement ends.
+    pub until: &'static str,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
@@ -71,6 +88,10 @@ impl Default for HealthMetrics {
             transitions: Family::default(),
             endpoints: Family::default(),
             failing_percent: Gauge::default(),
+            failover_seconds: Family::new_with_constructor(|| {
+                Histogram::new([0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0])
+            }),
+            targets: Family::default(),
         }
     }
 }
@@ -96,6 +117,17 @@ impl HealthMetrics {
             "globalingress_probed_endpoints",
             "Probed endpoints by verdict",
             self.endpoints.clone(),
+        );
+        registry.register(
+            "globalingress_failover_duration_seconds",
+            "Failovers and failbacks: from the health change being detected to the new answer \
+             (RFC 2136: seen at the authoritative server; Route 53: in sync)",
+            self.failover_seconds.clone(),
+        );
+        registry.register(
+            "globalingress_targets",
+            "Targets of all GlobalIngresses by the health their status reports",
+            self.targets.clone(),
         );
         registry.register(
             "globalingress_failing_endpoints_percent",
@@ -461,17 +493,16 @@ mod tests {
             health.tracker(&spec(port)).unwrap().verdict,
             Verdict::Healthy
         );
-        // The server goes away: Unhealthy after two failures, both told again.
+        // The server goes away: Unhealthy after two failures, and both are told (the guard
+        // also tells them when it engages: every probed endpoint is failing).
         server.abort();
         let _ = server.await;
         let mut told = HashSet::new();
-        while told.len() < 2 {
+        while told.len() < 2 || health.tracker(&spec(port)).unwrap().verdict != Verdict::Unhealthy {
             told.insert(triggers.next().await.unwrap());
         }
-        assert_eq!(
-            health.tracker(&spec(port)).unwrap().verdict,
-            Verdict::Unhealthy
-        );
+        assert_eq!(told, HashSet::from([a.clone(), b.clone()]));
+        assert!(health.share().exceeds(50));
         assert!(hits.load(std::sync::atomic::Ordering::SeqCst) >= 1);
         health.unregister(&a);
         assert_eq!(health.endpoint_count(), 1);

@@ -23,7 +23,11 @@ use crate::reconcile::plan::Endpoint;
 /// The endpoints to probe for one target at `endpoint` (one per address; a host name is resolved
 /// at every probe). Port: `healthCheck.port`, else the backend Service's port (the load
 /// balancer's listener), else 443 for HTTPS and 80 otherwise.
-pub fn probe_specs(spec: &GlobalIngressSpec, target: &Target, endpoint: &Endpoint) -> Vec<ProbeSpec> {
+pub fn probe_specs(
+    spec: &GlobalIngressSpec,
+    target: &Target,
+    endpoint: &Endpoint,
+) -> Vec<ProbeSpec> {
     let hc = &spec.health_check;
     let protocol = match hc.protocol {
         ProbeProtocol::HTTP => Protocol::Http,

@@ -157,12 +157,7 @@ pub fn ready_endpoints<'a>(slices: impl IntoIterator<Item = &'a EndpointSlice>) 
     slices
         .into_iter()
         .flat_map(|s| s.endpoints.iter().flatten())
-        .filter(|e| {
-            e.conditions
-                .as_ref()
-                .and_then(|c| c.ready)
-                .unwrap_or(true)
-        })
+        .filter(|e| e.conditions.as_ref().and_then(|c| c.ready).unwrap_or(true))
         .count()
 }
 
@@ -185,8 +180,8 @@ fn essence(state: &BackendState) -> (u8, Option<String>) {
 }
 
 enum Update {
-    Service(watcher::Event<Service>),
-    Slices(watcher::Event<EndpointSlice>),
+    Service(Box<watcher::Event<Service>>),
+    Slices(Box<watcher::Event<EndpointSlice>>),
     Failed(String),
 }
 
@@ -233,12 +228,12 @@ async fn run_watches(inner: &std::sync::Weak<Inner>, backend: &Backend, client: 
         services,
         watcher::Config::default().fields(&format!("metadata.name={}", backend.name)),
     )
-    .map_ok(Update::Service);
+    .map_ok(|e| Update::Service(Box::new(e)));
     let slice_events = watcher(
         slices,
         watcher::Config::default().labels(&format!("kubernetes.io/service-name={}", backend.name)),
     )
-    .map_ok(Update::Slices);
+    .map_ok(|e| Update::Slices(Box::new(e)));
     let mut events = futures::stream::select(service_events, slice_events)
         .map(|r| r.unwrap_or_else(|e| Update::Failed(e.to_string())))
         .boxed();
@@ -263,14 +258,14 @@ async fn run_watches(inner: &std::sync::Weak<Inner>, backend: &Backend, client: 
                 tokio::time::sleep(backoff(failures)).await;
                 continue;
             }
-            Update::Service(event) => match event {
+            Update::Service(event) => match *event {
                 watcher::Event::Init => pending_service = None,
                 watcher::Event::InitApply(s) => pending_service = Some(s),
                 watcher::Event::InitDone => service = Some(pending_service.take()),
                 watcher::Event::Apply(s) => service = Some(Some(s)),
                 watcher::Event::Delete(_) => service = Some(None),
             },
-            Update::Slices(event) => match event {
+            Update::Slices(event) => match *event {
                 watcher::Event::Init => pending_slices.clear(),
                 watcher::Event::InitApply(s) => {
                     pending_slices.insert(s.metadata.name.clone().unwrap_or_default(), s);
@@ -364,17 +359,19 @@ mod tests {
     fn slice(ready: &[Option<bool>]) -> EndpointSlice {
         EndpointSlice {
             address_type: "IPv4".into(),
-            endpoints: Some(ready
-                .iter()
-                .map(|r| Endpoint {
-                    addresses: vec!["10.0.0.1".into()],
-                    conditions: Some(EndpointConditions {
-                        ready: *r,
+            endpoints: Some(
+                ready
+                    .iter()
+                    .map(|r| Endpoint {
+                        addresses: vec!["10.0.0.1".into()],
+                        conditions: Some(EndpointConditions {
+                            ready: *r,
+                            ..Default::default()
+                        }),
                         ..Default::default()
-                    }),
-                    ..Default::default()
-                })
-                .collect()),
+                    })
+                    .collect(),
+            ),
             ..Default::default()
         }
     }

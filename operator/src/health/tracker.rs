@@ -216,6 +216,8 @@ pub mod states {
     /// Healthy again, waiting for a manual failback approval.
     pub const AWAITING_FAILBACK: &str = "AwaitingFailback";
     pub const DRAINED: &str = "Drained";
+    /// Failing its probes, but kept in service by the false-failover guard.
+    pub const HELD: &str = "Held";
 }
 
 /// The decision about one target.
@@ -230,6 +232,21 @@ pub struct TargetDecision {
     pub detected_at: Option<Timestamp>,
     /// Look again after this long (failback waiting).
     pub recheck_after: Option<Duration>,
+    /// What the decision rests on.
+    pub source: Source,
+}
+
+/// What a decision rests on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// The probes through the data path.
+    Probe,
+    /// The spoke's API server (Service missing, no ready endpoint).
+    Spoke,
+    /// The failback rules (a recovered target waiting).
+    Failback,
+    /// `spec.targets[].drain`.
+    Drain,
 }
 
 fn withdrawn_state(state: &str) -> bool {
@@ -257,6 +274,7 @@ pub fn decide(input: &TargetInput<'_>) -> TargetDecision {
             message: "drained by spec.targets[].drain".into(),
             detected_at: None,
             recheck_after: None,
+            source: Source::Drain,
         };
     }
     match &input.signal {
@@ -267,6 +285,7 @@ pub fn decide(input: &TargetInput<'_>) -> TargetDecision {
                 message: "spoke: the backend Service does not exist".into(),
                 detected_at: Some(*since),
                 recheck_after: None,
+                source: Source::Spoke,
             };
         }
         Signal::Endpoints { ready: 0, since } => {
@@ -276,6 +295,7 @@ pub fn decide(input: &TargetInput<'_>) -> TargetDecision {
                 message: "spoke: the backend's EndpointSlices have no ready endpoint".into(),
                 detected_at: Some(*since),
                 recheck_after: None,
+                source: Source::Spoke,
             };
         }
         _ => {}
@@ -294,6 +314,7 @@ pub fn decide(input: &TargetInput<'_>) -> TargetDecision {
             message: format!("probe: {}{unreachable_note}", probes[0].detail),
             detected_at: fell,
             recheck_after: None,
+            source: Source::Probe,
         };
     }
     let healthy: Vec<&&Tracker> = probes
@@ -303,6 +324,11 @@ pub fn decide(input: &TargetInput<'_>) -> TargetDecision {
     // When did the target become usable again: the earliest rise among its healthy endpoints
     // (any healthy address serves).
     let risen_at = healthy.iter().filter_map(|t| t.since).min();
+    // Ready endpoints came back after the probes rose: the failback clock starts then.
+    let risen_at = match (&input.signal, risen_at) {
+        (Signal::Endpoints { ready, since }, Some(r)) if *ready > 0 => Some(r.max(*since)),
+        (_, r) => r,
+    };
     let fell_at = probes.iter().filter_map(|t| t.fell_at).max();
     let previously_withdrawn = input.previous.filter(|(state, _)| withdrawn_state(state));
     // A withdrawal we know of: the probe's own fall, or (after a restart, when the probe history
@@ -324,6 +350,7 @@ pub fn decide(input: &TargetInput<'_>) -> TargetDecision {
                         ),
                         detected_at: Some(risen),
                         recheck_after: Some(after - healthy_for),
+                        source: Source::Failback,
                     };
                 }
             }
@@ -337,6 +364,7 @@ pub fn decide(input: &TargetInput<'_>) -> TargetDecision {
                             .into(),
                         detected_at: Some(risen),
                         recheck_after: None,
+                        source: Source::Failback,
                     };
                 }
             }
@@ -357,6 +385,7 @@ pub fn decide(input: &TargetInput<'_>) -> TargetDecision {
             message: "withdrawn before; waiting for the probes to say healthy".into(),
             detected_at: since,
             recheck_after: None,
+            source: Source::Probe,
         };
     }
     let (state, detected_at) = if healthy.is_empty() {
@@ -379,6 +408,85 @@ pub fn decide(input: &TargetInput<'_>) -> TargetDecision {
         message: format!("probe: {detail}{endpoints}{unreachable_note}"),
         detected_at,
         recheck_after: None,
+        source: Source::Probe,
+    }
+}
+
+/// The decisions of all targets of one GlobalIngress after the guard rails.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Guarded {
+    pub decisions: Vec<TargetDecision>,
+    /// The false-failover guard held back at least one withdrawal.
+    pub panic: bool,
+    /// Drained targets whose drain was refused (no other target could take the traffic).
+    pub drain_refused: Vec<String>,
+}
+
+/// Applies the guard rails to per-target decisions (computed without drains), in order:
+/// 1. **false-failover guard** (`panic`: more than `panicThreshold` of all probed endpoints are
+///    failing at once, so the hub is probably the one cut off): a target the probes would
+///    withdraw now keeps its traffic; one withdrawn before the episode stays withdrawn;
+/// 2. **drains**: a drained target is withdrawn unless no other target would be up, in which case
+///    the drain is refused.
+///
+/// `previous[i]` is target i's health in the last status.
+pub fn guard(
+    names: &[String],
+    mut decisions: Vec<TargetDecision>,
+    drained: &[bool],
+    panic: bool,
+    previous: &[Option<&str>],
+) -> Guarded {
+    let mut held = false;
+    if panic {
+        for (i, d) in decisions.iter_mut().enumerate() {
+            let was_withdrawn = previous
+                .get(i)
+                .copied()
+                .flatten()
+                .is_some_and(withdrawn_state);
+            if !d.up && d.source == Source::Probe && !was_withdrawn {
+                d.up = true;
+                d.state = states::HELD;
+                d.message = format!(
+                    "kept by the false-failover guard (PanicThreshold): {}",
+                    d.message
+                );
+                held = true;
+            }
+        }
+    }
+    let mut drain_refused = Vec::new();
+    let drained_at = |i: usize| drained.get(i).copied().unwrap_or(false);
+    let others_up = decisions
+        .iter()
+        .enumerate()
+        .any(|(i, d)| d.up && !drained_at(i));
+    for (i, d) in decisions.iter_mut().enumerate() {
+        if !drained_at(i) {
+            continue;
+        }
+        if others_up {
+            *d = TargetDecision {
+                up: false,
+                state: states::DRAINED,
+                message: "drained by spec.targets[].drain".into(),
+                detected_at: None,
+                recheck_after: None,
+                source: Source::Drain,
+            };
+        } else {
+            d.message = format!(
+                "drain refused: no other target can take the traffic; {}",
+                d.message
+            );
+            drain_refused.push(names.get(i).cloned().unwrap_or_default());
+        }
+    }
+    Guarded {
+        decisions,
+        panic: held,
+        drain_refused,
     }
 }
 
@@ -485,7 +593,10 @@ mod tests {
             }
             previous = (d.state, d.detected_at);
         }
-        assert_eq!(withdrawals, 1, "alternating results never stay healthy for 30s");
+        assert_eq!(
+            withdrawals, 1,
+            "alternating results never stay healthy for 30s"
+        );
     }
 
     #[test]
@@ -556,7 +667,11 @@ mod tests {
         walk(&mut failing, &[(40, true), (41, true), (42, false)]);
         let mut fine = Tracker::default();
         walk(&mut fine, &[(40, true), (41, true)]);
-        let share = failing_share([&down_long_ago, &just_fell, &failing, &fine], at(43), window);
+        let share = failing_share(
+            [&down_long_ago, &just_fell, &failing, &fine],
+            at(43),
+            window,
+        );
         assert_eq!(
             share,
             Share {
@@ -569,5 +684,68 @@ mod tests {
         // A real outage stops counting after the window: the guard lets go.
         let later = failing_share([&down_long_ago, &just_fell], at(100), window);
         assert_eq!(later.failing, 0);
+    }
+
+    fn decision(up: bool, source: Source) -> TargetDecision {
+        TargetDecision {
+            up,
+            state: if up {
+                states::HEALTHY
+            } else {
+                states::UNHEALTHY
+            },
+            message: String::new(),
+            detected_at: None,
+            recheck_after: None,
+            source,
+        }
+    }
+
+    #[test]
+    fn the_guard_holds_new_probe_withdrawals_only() {
+        let names = vec!["a".to_owned(), "b".to_owned(), "c".to_owned()];
+        let decisions = vec![
+            decision(false, Source::Probe),
+            decision(false, Source::Probe),
+            decision(false, Source::Spoke),
+        ];
+        let previous = [Some(states::HEALTHY), Some(states::UNHEALTHY), None];
+        let g = guard(&names, decisions.clone(), &[false; 3], true, &previous);
+        assert!(g.panic);
+        let up: Vec<bool> = g.decisions.iter().map(|d| d.up).collect();
+        assert_eq!(
+            up,
+            vec![true, false, false],
+            "withdrawn before stays, spoke signals stand"
+        );
+        assert_eq!(g.decisions[0].state, states::HELD);
+        // The next reconcile sees `Held` in the status: still held, not "withdrawn before".
+        let again = guard(
+            &names,
+            vec![decision(false, Source::Probe)],
+            &[false],
+            true,
+            &[Some(states::HELD)],
+        );
+        assert!(again.decisions[0].up);
+        let calm = guard(&names, decisions, &[false; 3], false, &previous);
+        assert!(!calm.panic && calm.decisions.iter().all(|d| !d.up));
+    }
+
+    #[test]
+    fn a_drain_that_would_leave_nothing_up_is_refused() {
+        let names = vec!["a".to_owned(), "b".to_owned()];
+        let both_up = vec![decision(true, Source::Probe), decision(true, Source::Probe)];
+        let g = guard(&names, both_up, &[true, false], false, &[None, None]);
+        assert_eq!(g.decisions[0].state, states::DRAINED);
+        assert!(!g.decisions[0].up && g.decisions[1].up);
+        assert!(g.drain_refused.is_empty());
+        let other_down = vec![
+            decision(true, Source::Probe),
+            decision(false, Source::Probe),
+        ];
+        let g = guard(&names, other_down, &[true, false], false, &[None, None]);
+        assert!(g.decisions[0].up);
+        assert_eq!(g.drain_refused, vec!["a".to_owned()]);
     }
 }

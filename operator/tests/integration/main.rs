@@ -8,7 +8,9 @@ mod support;
 
 mod api_validation;
 mod controller;
+mod failover;
 mod publishing;
+mod route53_health;
 mod smoke_aws;
 mod smoke_dns;
 mod smoke_kube;

@@ -518,6 +518,17 @@ async fn an_adopted_spoke_load_balancer_is_published_and_followed() {
         }
     };
     set_lb("192.0.2.50").await;
+    // Its pods are ready (there is no endpoint-slice controller here: the test writes the slice).
+    let slice: k8s_openapi::api::discovery::v1::EndpointSlice = serde_json::from_value(json!({
+        "metadata": { "name": "web-1", "labels": { "kubernetes.io/service-name": "web" } },
+        "addressType": "IPv4",
+        "endpoints": [ { "addresses": ["10.1.0.5"], "conditions": { "ready": true } } ]
+    }))
+    .unwrap();
+    Api::<k8s_openapi::api::discovery::v1::EndpointSlice>::namespaced(spoke.clone(), &app_ns)
+        .create(&PostParams::default(), &slice)
+        .await
+        .unwrap();
 
     let kubeconfig = std::fs::read(&env().spoke_a_kubeconfig).unwrap();
     let secret: Secret = serde_json::from_value(json!({

@@ -7,6 +7,7 @@
 //!
 //! A part that cannot be found or started fails the test that needs it. Nothing is skipped.
 
+pub mod dataplane;
 pub mod env;
 pub mod operator;
 pub mod proxy;

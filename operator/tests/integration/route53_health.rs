@@ -1,0 +1,423 @@
+//! Route 53 health checks against the emulator: created, read back, updated in place, replaced,
+//! pruned with their records, garbage-collected when orphaned, and foreign checks left alone;
+//! the quota counts every check of the account.
+//!
+//! moto 5.2.5 gaps these tests work around (real Route 53 does these right):
+//! - UpdateHealthCheck ignores `HealthCheckVersion` and never bumps it: "updated in place" is
+//!   checked as same id, new settings.
+//! - CLOUDWATCH_METRIC checks are created, but `AlarmIdentifier` and
+//!   `InsufficientDataHealthStatus` are not kept.
+//! - There is no health-check limit (`TooManyHealthChecks` never comes; the unit tests cover it),
+//!   ListHealthChecks never pages, and deleting a missing check succeeds.
+//! - The account comes from the `x-moto-account-id` header, which gives the quota test an account
+//!   of its own: other tests create checks in the shared one concurrently.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+
+use aws_sdk_route53::types::{HealthCheckConfig, HealthCheckType, Tag, TagResourceType};
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::interceptors::Intercept;
+use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextMut;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::config_bag::ConfigBag;
+use globalingress::aws::budget::{Budget, BudgetConfig};
+use globalingress::aws::route53_health::plan::{TAG_NAME, TAG_OWNER, TAG_RESOURCE, TAG_TARGET};
+use globalingress::aws::route53_health::{
+    CheckConfig, Config, Endpoint, EndpointCheck, HealthChecks, Protocol, RequestInterval,
+    Route53HealthChecks,
+};
+use globalingress::aws::{Aws, SdkSettings};
+
+use crate::support::{self, env};
+
+/// The operator's own AWS setup: every call under the budget.
+async fn budgeted() -> Aws {
+    Aws::new(
+        &SdkSettings::emulator(env().aws_endpoint.clone()),
+        Budget::new(BudgetConfig::default()),
+    )
+    .await
+}
+
+/// A plain client for what a human (or another tool) does by hand.
+async fn raw() -> aws_sdk_route53::Client {
+    aws_sdk_route53::Client::new(&support::aws().await)
+}
+
+fn https(port: u16) -> CheckConfig {
+    CheckConfig::Endpoint(EndpointCheck {
+        protocol: Protocol::Https,
+        endpoint: Endpoint::Ip {
+            ip: "192.0.2.10".parse().unwrap(),
+            host: Some("web.example.test".to_owned()),
+        },
+        port,
+        resource_path: Some("/healthz".to_owned()),
+        request_interval: RequestInterval::Fast,
+        failure_threshold: 2,
+    })
+}
+
+fn plain(protocol: Protocol) -> CheckConfig {
+    CheckConfig::Endpoint(EndpointCheck {
+        protocol,
+        endpoint: Endpoint::Ip {
+            ip: "198.51.100.7".parse().unwrap(),
+            host: None,
+        },
+        port: 80,
+        resource_path: None,
+        request_interval: RequestInterval::Standard,
+        failure_threshold: 3,
+    })
+}
+
+fn targets(list: &[(&str, CheckConfig)]) -> BTreeMap<String, CheckConfig> {
+    list.iter()
+        .map(|(t, c)| ((*t).to_owned(), c.clone()))
+        .collect()
+}
+
+async fn config_of(r53: &aws_sdk_route53::Client, id: &str) -> HealthCheckConfig {
+    r53.get_health_check()
+        .health_check_id(id)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("GetHealthCheck {id}: {e:?}"))
+        .health_check()
+        .and_then(|c| c.health_check_config())
+        .cloned()
+        .expect("health check config")
+}
+
+async fn tags_of(r53: &aws_sdk_route53::Client, id: &str) -> HashMap<String, String> {
+    r53.list_tags_for_resource()
+        .resource_type(TagResourceType::Healthcheck)
+        .resource_id(id)
+        .send()
+        .await
+        .expect("ListTagsForResource")
+        .resource_tag_set()
+        .map(|set| {
+            set.tags()
+                .iter()
+                .filter_map(|t| Some((t.key()?.to_owned(), t.value()?.to_owned())))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+async fn exists(r53: &aws_sdk_route53::Client, id: &str) -> bool {
+    match r53.get_health_check().health_check_id(id).send().await {
+        Ok(_) => true,
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|e| e.is_no_such_health_check()) =>
+        {
+            false
+        }
+        Err(e) => panic!("GetHealthCheck {id}: {e:?}"),
+    }
+}
+
+/// Creates a TCP check by hand with `tags`; returns its id.
+async fn by_hand(r53: &aws_sdk_route53::Client, tags: &[(&str, &str)]) -> String {
+    let id = r53
+        .create_health_check()
+        .caller_reference(support::unique_name("by-hand"))
+        .health_check_config(
+            HealthCheckConfig::builder()
+                .r#type(HealthCheckType::Tcp)
+                .ip_address("203.0.113.9")
+                .port(80)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .expect("CreateHealthCheck")
+        .health_check()
+        .expect("health check")
+        .id()
+        .to_owned();
+    if !tags.is_empty() {
+        r53.change_tags_for_resource()
+            .resource_type(TagResourceType::Healthcheck)
+            .resource_id(&id)
+            .set_add_tags(Some(
+                tags.iter()
+                    .map(|(k, v)| Tag::builder().key(*k).value(*v).build())
+                    .collect(),
+            ))
+            .send()
+            .await
+            .expect("ChangeTagsForResource");
+    }
+    id
+}
+
+#[tokio::test]
+async fn health_checks_follow_their_targets() {
+    let aws = budgeted().await;
+    let r53 = raw().await;
+    let registry = HealthChecks::route53(&aws, Config::default());
+    let owner = support::unique_name("hc-owner");
+    let resource = format!("{}/web", support::unique_name("ns"));
+
+    // Created, tagged, as asked.
+    let first = targets(&[("eu", https(443)), ("us", plain(Protocol::Tcp))]);
+    let created = registry.sync(&owner, &resource, &first).await.unwrap();
+    assert_eq!((created.created, created.updated, created.stale), (2, 0, 0));
+    assert_eq!(created.quota_exhausted, None);
+    let (eu, us) = (created.ids["eu"].clone(), created.ids["us"].clone());
+
+    let eu_config = config_of(&r53, &eu).await;
+    assert_eq!(eu_config.r#type(), &HealthCheckType::Https);
+    assert_eq!(eu_config.ip_address(), Some("192.0.2.10"));
+    assert_eq!(
+        eu_config.fully_qualified_domain_name(),
+        Some("web.example.test")
+    );
+    assert_eq!(eu_config.port(), Some(443));
+    assert_eq!(eu_config.resource_path(), Some("/healthz"));
+    assert_eq!(eu_config.request_interval(), Some(10));
+    assert_eq!(eu_config.failure_threshold(), Some(2));
+    assert_eq!(eu_config.enable_sni(), Some(true));
+    let us_config = config_of(&r53, &us).await;
+    assert_eq!(us_config.r#type(), &HealthCheckType::Tcp);
+    assert_eq!(us_config.port(), Some(80));
+    assert_eq!(us_config.resource_path(), None);
+    assert_eq!(us_config.request_interval(), Some(30));
+
+    let tags = tags_of(&r53, &eu).await;
+    assert_eq!(tags.get(TAG_OWNER), Some(&owner));
+    assert_eq!(tags.get(TAG_RESOURCE), Some(&resource));
+    assert_eq!(tags.get(TAG_TARGET).map(String::as_str), Some("eu"));
+    assert_eq!(tags.get(TAG_NAME), Some(&format!("{resource}/eu")));
+
+    // Nothing changes: kept, from the cache and from a fresh list alike (what is read back
+    // compares equal to what was written).
+    let fresh = HealthChecks::route53(&aws, Config::default());
+    for registry in [&registry, &fresh] {
+        let kept = registry.sync(&owner, &resource, &first).await.unwrap();
+        assert_eq!((kept.created, kept.updated, kept.stale), (0, 0, 0));
+        assert_eq!(kept.ids, created.ids);
+    }
+
+    // A port change: the same check, updated in place. (moto does not bump HealthCheckVersion.)
+    let moved = targets(&[("eu", https(8443)), ("us", plain(Protocol::Tcp))]);
+    let updated = registry.sync(&owner, &resource, &moved).await.unwrap();
+    assert_eq!((updated.created, updated.updated), (0, 1));
+    assert_eq!(updated.ids["eu"], eu);
+    assert_eq!(config_of(&r53, &eu).await.port(), Some(8443));
+
+    // A protocol change: Route 53 cannot change a type, so a new check; the old one goes once
+    // the records no longer name it.
+    let http = targets(&[("eu", https(8443)), ("us", plain(Protocol::Http))]);
+    let replaced = registry.sync(&owner, &resource, &http).await.unwrap();
+    assert_eq!((replaced.created, replaced.stale), (1, 1));
+    assert_ne!(replaced.ids["us"], us);
+    assert!(exists(&r53, &us).await, "deleted before the records moved");
+    assert_eq!(
+        registry
+            .prune(&owner, &resource, &replaced.ids)
+            .await
+            .unwrap(),
+        1
+    );
+    assert!(!exists(&r53, &us).await);
+    let us = replaced.ids["us"].clone();
+    assert_eq!(config_of(&r53, &us).await.r#type(), &HealthCheckType::Http);
+
+    // A target removed: its check goes with its records.
+    let fewer = registry
+        .sync(&owner, &resource, &targets(&[("eu", https(8443))]))
+        .await
+        .unwrap();
+    assert_eq!(fewer.stale, 1);
+    assert_eq!(
+        registry.prune(&owner, &resource, &fewer.ids).await.unwrap(),
+        1
+    );
+    assert!(!exists(&r53, &us).await);
+    assert!(exists(&r53, &eu).await);
+
+    // Garbage: a check tagged with our owner for a resource that is gone. Foreign checks (another
+    // owner's, untagged) are never touched.
+    let gone = format!("{}/deleted", support::unique_name("ns"));
+    let orphan = by_hand(
+        &r53,
+        &[
+            (TAG_OWNER, &owner),
+            (TAG_RESOURCE, &gone),
+            (TAG_TARGET, "eu"),
+        ],
+    )
+    .await;
+    let other_owner = support::unique_name("hc-other");
+    let foreign = by_hand(
+        &r53,
+        &[
+            (TAG_OWNER, &other_owner),
+            (TAG_RESOURCE, &gone),
+            (TAG_TARGET, "eu"),
+        ],
+    )
+    .await;
+    let untagged = by_hand(&r53, &[]).await;
+    let live = HashSet::from([(resource.clone(), "eu".to_owned())]);
+    assert_eq!(registry.collect_garbage(&owner, &live).await.unwrap(), 1);
+    assert!(!exists(&r53, &orphan).await);
+    assert!(exists(&r53, &foreign).await);
+    assert!(exists(&r53, &untagged).await);
+    assert!(exists(&r53, &eu).await);
+
+    // The resource deleted (after its records): nothing of ours is left, foreign checks stay.
+    assert_eq!(
+        registry
+            .prune(&owner, &resource, &BTreeMap::new())
+            .await
+            .unwrap(),
+        1
+    );
+    assert!(!exists(&r53, &eu).await);
+    assert_eq!(
+        registry
+            .collect_garbage(&other_owner, &HashSet::new())
+            .await
+            .unwrap(),
+        1,
+        "the other owner's own collection removes its check"
+    );
+    assert!(exists(&r53, &untagged).await);
+    r53.delete_health_check()
+        .health_check_id(&untagged)
+        .send()
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn private_targets_follow_a_cloudwatch_alarm() {
+    let aws = budgeted().await;
+    let r53 = raw().await;
+    let registry = HealthChecks::route53(&aws, Config::default());
+    let owner = support::unique_name("hc-private");
+    let resource = format!("{}/internal", support::unique_name("ns"));
+
+    let private = CheckConfig::private("eu-west-1", &resource, "eu");
+    let out = registry
+        .sync(&owner, &resource, &targets(&[("eu", private)]))
+        .await
+        .unwrap();
+    assert_eq!(out.created, 1);
+    let config = config_of(&r53, &out.ids["eu"]).await;
+    assert_eq!(config.r#type(), &HealthCheckType::CloudwatchMetric);
+    // moto 5.2.5 drops the alarm. When this fails, moto keeps it: assert its name
+    // (`globalingress-<namespace>-internal-eu`), region and LastKnownStatus instead.
+    assert_eq!(config.alarm_identifier(), None);
+
+    assert_eq!(
+        registry
+            .prune(&owner, &resource, &BTreeMap::new())
+            .await
+            .unwrap(),
+        1
+    );
+}
+
+/// Sends every request to one moto account (`x-moto-account-id`).
+#[derive(Debug)]
+struct MotoAccount(String);
+
+impl Intercept for MotoAccount {
+    fn name(&self) -> &'static str {
+        "tests::MotoAccount"
+    }
+
+    fn modify_before_transmit(
+        &self,
+        context: &mut BeforeTransmitInterceptorContextMut<'_>,
+        _components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        context
+            .request_mut()
+            .headers_mut()
+            .insert("x-moto-account-id", self.0.clone());
+        Ok(())
+    }
+}
+
+fn in_account(client: &aws_sdk_route53::Client, account: &str) -> aws_sdk_route53::Client {
+    aws_sdk_route53::Client::from_conf(
+        client
+            .config()
+            .to_builder()
+            .interceptor(MotoAccount(account.to_owned()))
+            .build(),
+    )
+}
+
+#[tokio::test]
+async fn the_quota_counts_every_check_of_the_account() {
+    let aws = budgeted().await;
+    // An account of its own: 12 digits no other test or run uses.
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let account = format!("9{:011}", (nanos / 1000) % 100_000_000_000);
+    let r53 = in_account(&raw().await, &account);
+    let owner = support::unique_name("hc-quota");
+    let resource = format!("{}/web", support::unique_name("ns"));
+
+    by_hand(&r53, &[(TAG_OWNER, "someone-else")]).await;
+    by_hand(&r53, &[]).await;
+    let count = || async {
+        r53.list_health_checks()
+            .send()
+            .await
+            .expect("ListHealthChecks")
+            .health_checks()
+            .len()
+    };
+    assert_eq!(count().await, 2, "the account is not isolated");
+
+    let wanted = targets(&[("eu", https(443)), ("us", plain(Protocol::Tcp))]);
+    let registry = |quota| {
+        HealthChecks::new(
+            Arc::new(Route53HealthChecks::new(in_account(
+                &aws.route53(),
+                &account,
+            ))),
+            Config {
+                quota,
+                ..Config::default()
+            },
+        )
+    };
+
+    // Full: nothing created, and it is an outcome, not an error.
+    let full = registry(2).sync(&owner, &resource, &wanted).await.unwrap();
+    assert_eq!(full.created, 0);
+    assert!(full.ids.is_empty());
+    let message = full.quota_exhausted.expect("quota_exhausted");
+    assert!(message.contains("eu, us"), "{message}");
+    assert!(message.contains("quota is 2"), "{message}");
+    assert_eq!(count().await, 2);
+
+    // Room for one more: the first target gets it.
+    let partial = registry(3).sync(&owner, &resource, &wanted).await.unwrap();
+    assert_eq!(partial.created, 1);
+    assert_eq!(partial.ids.keys().collect::<Vec<_>>(), ["eu"]);
+    assert!(
+        partial
+            .quota_exhausted
+            .as_deref()
+            .is_some_and(|m| m.contains("for us:")),
+        "{partial:?}"
+    );
+    assert_eq!(count().await, 3);
+}
