@@ -215,6 +215,22 @@ pub struct AwsArgs {
     )]
     pub aws_max_attempts: u32,
 
+    /// The AWS account's Route 53 health-check limit (200 unless AWS raised it). Every check in
+    /// the account counts; creates beyond it are not sent and the GlobalIngress reports
+    /// `HealthChecksSynced=False` with reason `HealthCheckQuotaExceeded`.
+    #[arg(
+        long,
+        env = "GLOBALINGRESS_ROUTE53_HEALTH_CHECK_QUOTA",
+        value_name = "N",
+        default_value_t = 200
+    )]
+    pub route53_health_check_quota: usize,
+
+    /// How often Route 53 health checks tagged as ours but belonging to no GlobalIngress target
+    /// (deleted while the operator was down) are deleted.
+    #[arg(long, env = "GLOBALINGRESS_HEALTH_CHECK_GC_INTERVAL", value_name = "DURATION", default_value = "10m", value_parser = parse_duration)]
+    pub health_check_gc_interval: Duration,
+
     /// Route 53 requests per second this process may make (retries included). AWS allows 10/s
     /// per account, shared with every other tool in it.
     #[arg(

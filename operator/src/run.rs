@@ -146,6 +146,11 @@ pub async fn run(args: RunArgs) -> Result<(), Error> {
                 panic_window: args.health.panic_window,
             },
             health_metrics,
+            health_checks: crate::aws::route53_health::Config {
+                quota: args.aws.route53_health_check_quota,
+                ..crate::aws::route53_health::Config::default()
+            },
+            health_check_gc_interval: args.aws.health_check_gc_interval,
             concurrency: args.controller.reconcile_concurrency,
             identity,
         },

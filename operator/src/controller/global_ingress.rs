@@ -403,19 +403,34 @@ async fn apply(
         .zone
         .as_ref()
         .map(|zone| plan::plan_for(&owner_key(gi), &gi.spec, zone, &targets));
+    let mut planned = planned;
     let mut problems = observation.problems;
     if let Some(p) = &planned {
         problems.extend(p.problems.iter().cloned());
     }
+    // Route 53 health checks first: the records name them.
+    let publishing = problems.is_empty() && !gi.spec.paused;
+    let mut checks = HealthCheckStep::NotUsed;
+    if let (Some(zone), Some(plan)) = (&observation.zone_object, planned.as_mut())
+        && publishing
+    {
+        checks = sync_health_checks(gi, zone, &observation.targets, plan, ctx).await;
+    }
     // Publish only a plan without problems: a broken spec leaves the last good records serving.
     let publish = match (&observation.zone_object, &planned) {
-        (Some(zone), Some(plan)) if problems.is_empty() && !gi.spec.paused => {
+        (Some(zone), Some(plan)) if publishing => {
             let (publish, conflicts) = publish(gi, zone, plan, ctx).await;
             problems.extend(conflicts);
             publish
         }
         _ => Publish::Skipped,
     };
+    // Checks no record names any more go once the records are written.
+    if let (Some(zone), Publish::Done { refused, .. }) = (&observation.zone_object, &publish)
+        && refused.is_empty()
+    {
+        prune_health_checks(gi, zone, &checks, ctx).await;
+    }
     let now = super::now_rfc3339();
     let failover = match (&publish, &planned) {
         (Publish::Done { timing, .. }, Some(plan)) => status::failover_record(
@@ -442,6 +457,7 @@ async fn apply(
         targets: &observation.targets,
         health: Some(&observation.health),
         failover: failover.clone(),
+        health_checks: checks.condition(gi),
         publish: &publish,
         now: &now,
     });
@@ -528,6 +544,275 @@ fn observe_failover(r: &crate::api::global_ingress::FailoverRecord, ctx: &Contex
             until,
         })
         .observe(end.duration_since(detected).as_secs_f64().max(0.0));
+}
+
+/// What happened to the Route 53 health checks in this reconcile.
+enum HealthCheckStep {
+    /// `healthCheck.route53` is None (or the zone is not Route 53): nothing to keep.
+    NotUsed,
+    /// Not attempted (a follower, or the spec has problems): keep the condition as it is.
+    Skipped,
+    Synced {
+        ids: BTreeMap<String, String>,
+        quota_exhausted: Option<String>,
+    },
+    Failed(String),
+    /// Turned off: every check of this object goes once the records no longer name them.
+    Released,
+}
+
+impl HealthCheckStep {
+    fn condition(&self, gi: &GlobalIngress) -> Option<condition::Desired> {
+        use crate::api::condition::{Desired, Status};
+        let keep = || {
+            gi.status
+                .as_ref()
+                .and_then(|s| condition::find(&s.conditions, status::HEALTH_CHECKS_SYNCED))
+                .map(|c| {
+                    Desired::new(
+                        status::HEALTH_CHECKS_SYNCED,
+                        match c.status.as_str() {
+                            "True" => Status::True,
+                            "False" => Status::False,
+                            _ => Status::Unknown,
+                        },
+                        if c.status == "True" {
+                            status::reasons::IN_SYNC
+                        } else {
+                            "HealthChecksFailed"
+                        },
+                        c.message.clone(),
+                    )
+                })
+        };
+        match self {
+            Self::NotUsed | Self::Released => None,
+            Self::Skipped => keep(),
+            Self::Synced {
+                quota_exhausted: Some(message),
+                ..
+            } => Some(Desired::new(
+                status::HEALTH_CHECKS_SYNCED,
+                Status::False,
+                crate::aws::route53_health::QUOTA_EXCEEDED_REASON,
+                message.clone(),
+            )),
+            Self::Synced { ids, .. } => Some(Desired::new(
+                status::HEALTH_CHECKS_SYNCED,
+                Status::True,
+                status::reasons::IN_SYNC,
+                format!(
+                    "{} Route 53 health check(s) attached to the records",
+                    ids.len()
+                ),
+            )),
+            Self::Failed(message) => Some(Desired::new(
+                status::HEALTH_CHECKS_SYNCED,
+                Status::False,
+                "HealthChecksFailed",
+                message.clone(),
+            )),
+        }
+    }
+}
+
+/// The Route 53 health check each target should have (`healthCheck.route53`): `Public` checks
+/// the same endpoint, port and path as the operator's probes from Route 53's checkers; `Private`
+/// follows a CloudWatch alarm in the target's region.
+fn desired_health_checks(
+    gi: &GlobalIngress,
+    targets: &[(String, Observed)],
+) -> BTreeMap<String, crate::aws::route53_health::CheckConfig> {
+    use crate::api::global_ingress::{ProbeProtocol, Route53HealthCheck};
+    use crate::aws::route53_health::{
+        CheckConfig, Endpoint as CheckEndpoint, EndpointCheck, Protocol, RequestInterval,
+    };
+    let hc = &gi.spec.health_check;
+    let resource = owner_key(gi);
+    let mut out = BTreeMap::new();
+    for (t, (name, observed)) in gi.spec.targets.iter().zip(targets) {
+        let Some(endpoint) = &observed.endpoint else {
+            continue;
+        };
+        let config = match hc.route53 {
+            Route53HealthCheck::None => continue,
+            Route53HealthCheck::Private => match &observed.region {
+                Some(region) => CheckConfig::private(region, &resource, name),
+                None => continue,
+            },
+            Route53HealthCheck::Public => {
+                let Some(probe) = crate::health::probe_specs(&gi.spec, t, endpoint)
+                    .into_iter()
+                    .next()
+                else {
+                    continue;
+                };
+                CheckConfig::Endpoint(EndpointCheck {
+                    protocol: match hc.protocol {
+                        ProbeProtocol::HTTP => Protocol::Http,
+                        ProbeProtocol::HTTPS => Protocol::Https,
+                        ProbeProtocol::TCP => Protocol::Tcp,
+                    },
+                    endpoint: match endpoint {
+                        Endpoint::Addresses(ips) => CheckEndpoint::Ip {
+                            ip: ips[0],
+                            host: Some(probe.host.clone()),
+                        },
+                        Endpoint::Hostname { name, .. } => CheckEndpoint::Name(name.clone()),
+                    },
+                    port: probe.port,
+                    resource_path: (hc.protocol != ProbeProtocol::TCP).then(|| hc.path.clone()),
+                    request_interval: RequestInterval::for_probe_interval(probe.interval),
+                    failure_threshold: u8::try_from(hc.unhealthy_threshold.clamp(1, 10))
+                        .unwrap_or(3),
+                })
+            }
+        };
+        out.insert(name.clone(), config);
+    }
+    out
+}
+
+/// Creates and updates this object's Route 53 health checks and puts their ids on the records
+/// of their targets.
+async fn sync_health_checks(
+    gi: &GlobalIngress,
+    zone: &DNSZone,
+    targets: &[(String, Observed)],
+    plan: &mut Plan,
+    ctx: &Context,
+) -> HealthCheckStep {
+    use crate::api::global_ingress::Route53HealthCheck;
+    let on_route53 = zone.spec.provider.route53.is_some();
+    let used = gi.spec.health_check.route53 != Route53HealthCheck::None;
+    let had = gi
+        .status
+        .as_ref()
+        .is_some_and(|s| condition::find(&s.conditions, status::HEALTH_CHECKS_SYNCED).is_some());
+    if !on_route53 || (!used && !had) {
+        return HealthCheckStep::NotUsed;
+    }
+    if !ctx.may_write(CONTROLLER, "health-checks") {
+        return HealthCheckStep::Skipped;
+    }
+    let desired = if used {
+        desired_health_checks(gi, targets)
+    } else {
+        BTreeMap::new()
+    };
+    match ctx
+        .health_checks
+        .sync(&zone.spec.owner_id, &owner_key(gi), &desired)
+        .await
+    {
+        Ok(outcome) => {
+            for record in &mut plan.records {
+                if let [target] = record.targets.as_slice()
+                    && !matches!(record.routing, plan::RecordRouting::Simple)
+                {
+                    record.health_check_id = outcome.ids.get(target).cloned();
+                }
+            }
+            if !used {
+                // Turned off: the records lose their checks now, the checks go after them
+                // (and the garbage collector if that fails).
+                return HealthCheckStep::Released;
+            }
+            HealthCheckStep::Synced {
+                ids: outcome.ids,
+                quota_exhausted: outcome.quota_exhausted,
+            }
+        }
+        Err(e) => HealthCheckStep::Failed(super::error_chain(&e)),
+    }
+}
+
+/// Deletes this object's health checks no record names any more.
+async fn prune_health_checks(
+    gi: &GlobalIngress,
+    zone: &DNSZone,
+    step: &HealthCheckStep,
+    ctx: &Context,
+) {
+    let empty = BTreeMap::new();
+    let ids = match step {
+        HealthCheckStep::Synced { ids, .. } => ids,
+        HealthCheckStep::Released => &empty,
+        _ => return,
+    };
+    if let Err(e) = ctx
+        .health_checks
+        .prune(&zone.spec.owner_id, &owner_key(gi), ids)
+        .await
+    {
+        tracing::warn!(error = %super::error_chain(&e), "could not delete unused health checks");
+    }
+}
+
+/// Every `interval` (the first time after one interval, when every object has been reconciled),
+/// the leader deletes Route 53 health checks tagged with a Route 53 zone's owner whose
+/// GlobalIngress target no longer exists or no longer wants one.
+pub async fn collect_health_check_garbage(
+    ctx: std::sync::Weak<Context>,
+    interval: std::time::Duration,
+) {
+    use crate::api::global_ingress::Route53HealthCheck;
+    loop {
+        tokio::time::sleep(interval).await;
+        let Some(ctx) = ctx.upgrade() else { return };
+        if !ctx.leadership.is_leader() {
+            continue;
+        }
+        let owners: std::collections::BTreeSet<String> = ctx
+            .zones
+            .state()
+            .iter()
+            .filter(|z| z.spec.provider.route53.is_some())
+            .map(|z| z.spec.owner_id.clone())
+            .collect();
+        if owners.is_empty() {
+            continue;
+        }
+        // Every GlobalIngress of the cluster counts as live, not only the watched namespace's.
+        let all: Api<GlobalIngress> = Api::all(ctx.client.clone());
+        let live: std::collections::HashSet<(String, String)> = match all
+            .list(&Default::default())
+            .await
+        {
+            Ok(list) => list
+                .items
+                .iter()
+                .filter(|gi| gi.spec.health_check.route53 != Route53HealthCheck::None)
+                .flat_map(|gi| {
+                    let key = owner_key(gi);
+                    gi.spec
+                        .targets
+                        .iter()
+                        .map(move |t| (key.clone(), t.name.clone()))
+                })
+                .collect(),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot list GlobalIngresses for health-check garbage collection");
+                continue;
+            }
+        };
+        for owner in owners {
+            if !ctx.may_write(CONTROLLER, "health-checks") {
+                break;
+            }
+            match ctx.health_checks.collect_garbage(&owner, &live).await {
+                Ok(0) => {}
+                Ok(n) => info!(
+                    owner,
+                    deleted = n,
+                    "deleted orphaned Route 53 health checks"
+                ),
+                Err(e) => {
+                    tracing::warn!(owner, error = %super::error_chain(&e), "health-check garbage collection failed");
+                }
+            }
+        }
+    }
 }
 
 /// `namespace/name`: the GlobalIngress as owner of records.
@@ -735,6 +1020,21 @@ async fn cleanup(gi: &GlobalIngress, ctx: &Context) -> Result<Action, Error> {
                     return Err(Error::Cleanup {
                         message: outcome.refused.join("; "),
                     });
+                }
+                // The records are gone: their health checks may go too.
+                if zone.spec.provider.route53.is_some()
+                    && (gi.spec.health_check.route53
+                        != crate::api::global_ingress::Route53HealthCheck::None
+                        || gi.status.as_ref().is_some_and(|s| {
+                            condition::find(&s.conditions, status::HEALTH_CHECKS_SYNCED).is_some()
+                        }))
+                {
+                    ctx.health_checks
+                        .prune(&zone.spec.owner_id, &owner_key(gi), &BTreeMap::new())
+                        .await
+                        .map_err(|e| Error::Cleanup {
+                            message: super::error_chain(&e),
+                        })?;
                 }
                 (
                     events::DELETED_RECORDS,

@@ -58,6 +58,9 @@ pub struct Settings {
     pub probe: crate::health::manager::Settings,
     /// Where the prober reports probes, verdicts and failovers.
     pub health_metrics: crate::health::manager::HealthMetrics,
+    /// Route 53 health checks: the account's quota and the orphan collection interval.
+    pub health_checks: crate::aws::route53_health::Config,
+    pub health_check_gc_interval: Duration,
 }
 
 /// What every reconcile gets.
@@ -79,6 +82,8 @@ pub struct Context {
     pub health: crate::health::Health,
     /// Service and EndpointSlice watches in the spokes.
     pub signals: crate::health::signals::SpokeSignals,
+    /// The AWS account's Route 53 health checks.
+    pub health_checks: crate::aws::route53_health::HealthChecks,
 }
 
 impl std::fmt::Debug for Context {
@@ -261,6 +266,10 @@ pub async fn run(
     let signals =
         crate::health::signals::SpokeSignals::new(client.clone(), spokes_store.clone(), trigger);
     let ctx = Arc::new(Context {
+        health_checks: crate::aws::route53_health::HealthChecks::route53(
+            &aws,
+            settings.health_checks.clone(),
+        ),
         health,
         signals,
         recorder: Recorder::new(
@@ -316,6 +325,10 @@ pub async fn run(
         .reconcile_all_on(leader_gained)
         .reconcile_on(triggered);
 
+    tokio::spawn(global_ingress::collect_health_check_garbage(
+        Arc::downgrade(&ctx),
+        ctx.settings.health_check_gc_interval,
+    ));
     let gi = gi_controller
         .run(
             global_ingress::reconcile,

@@ -9,6 +9,8 @@ use crate::reconcile::plan::{Endpoint, Observed, Plan, Problem, RecordRouting};
 pub const READY: &str = "Ready";
 pub const DNS_SYNCED: &str = "DNSSynced";
 pub const DEGRADED: &str = "Degraded";
+/// Present only while `healthCheck.route53` is used.
+pub const HEALTH_CHECKS_SYNCED: &str = "HealthChecksSynced";
 
 /// Reasons of conditions.
 pub mod reasons {
@@ -58,6 +60,8 @@ pub struct Inputs<'a> {
     pub health: Option<&'a Guarded>,
     /// The failover this reconcile made, if any (else the previous one is kept).
     pub failover: Option<FailoverRecord>,
+    /// The Route 53 health checks' condition; `None` removes it (no checks used).
+    pub health_checks: Option<Desired>,
     pub publish: &'a Publish,
     /// RFC 3339, for transition times.
     pub now: &'a str,
@@ -170,16 +174,17 @@ pub fn compute(input: &Inputs<'_>) -> GlobalIngressStatus {
         ),
         _ => Desired::new(DEGRADED, Status::False, reasons::AS_EXPECTED, ""),
     };
-    let existing = input
+    let existing: Vec<condition::Condition> = input
         .previous
         .map(|s| s.conditions.as_slice())
-        .unwrap_or_default();
-    let conditions = condition::merge(
-        existing,
-        &[ready, dns, degraded],
-        input.generation,
-        input.now,
-    );
+        .unwrap_or_default()
+        .iter()
+        .filter(|c| c.type_ != HEALTH_CHECKS_SYNCED || input.health_checks.is_some())
+        .cloned()
+        .collect();
+    let mut desired = vec![ready, dns, degraded];
+    desired.extend(input.health_checks.clone());
+    let conditions = condition::merge(&existing, &desired, input.generation, input.now);
 
     let active = input
         .plan
@@ -324,6 +329,7 @@ mod tests {
             targets: &[],
             health: None,
             failover: None,
+            health_checks: None,
             publish: &Publish::Skipped,
             now,
         }

@@ -421,3 +421,178 @@ async fn the_quota_counts_every_check_of_the_account() {
     );
     assert_eq!(count().await, 3);
 }
+
+/// The record sets at `host` and the health check each names, by set identifier prefix (the
+/// target).
+async fn record_checks(
+    r53: &aws_sdk_route53::Client,
+    zone_id: &str,
+    host: &str,
+) -> BTreeMap<String, Option<String>> {
+    let out = r53
+        .list_resource_record_sets()
+        .hosted_zone_id(zone_id)
+        .send()
+        .await
+        .expect("ListResourceRecordSets");
+    out.resource_record_sets()
+        .iter()
+        .filter(|r| r.name().trim_end_matches('.') == host)
+        .filter_map(|r| {
+            let target = r.set_identifier()?.split('.').next()?.to_owned();
+            Some((target, r.health_check_id().map(str::to_owned)))
+        })
+        .collect()
+}
+
+/// The operator end to end: `healthCheck.route53: Public` creates one check per target, the
+/// records name them, a spec change updates them in place, a removed target's check goes after
+/// its records, deletion removes the rest, and the garbage collector deletes an orphan tagged as
+/// ours while foreign and untagged checks stay.
+#[tokio::test]
+async fn the_operator_attaches_updates_and_removes_health_checks_with_the_records() {
+    use globalingress::api::GlobalIngress;
+    use kube::Api;
+    use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
+    use serde_json::json;
+
+    use crate::support::dataplane::DataPlane;
+    use crate::support::operator::{Operator, Options, eventually};
+
+    let wait = std::time::Duration::from_secs(40);
+    let client = support::kube(support::Cluster::Hub).await;
+    support::install_crds(&client).await;
+    let ns = support::namespace(&client, "r53hc").await;
+    let zone = support::route53_zone(Some(&client), "r53hc").await;
+    let r53 = raw().await;
+    let planes = DataPlane::start_many(&["127.0.0.10", "127.0.0.11"]).await;
+    let port = planes[0].port();
+
+    // An orphan with our owner tag (its GlobalIngress is long gone), a foreign check, and an
+    // untagged one.
+    let orphan = by_hand(
+        &r53,
+        &[
+            (TAG_OWNER, "test-hub"),
+            (TAG_RESOURCE, &format!("{ns}/ghost")),
+            (TAG_TARGET, "eu"),
+        ],
+    )
+    .await;
+    let foreign = by_hand(&r53, &[(TAG_OWNER, "another-hub"), (TAG_TARGET, "eu")]).await;
+    let untagged = by_hand(&r53, &[]).await;
+
+    let _op = Operator::start(&Options {
+        kubeconfig: &env().hub_kubeconfig,
+        namespace: &ns,
+        lease_name: "r53hc",
+        extra: &["--health-check-gc-interval", "3s"],
+    });
+    let api: Api<GlobalIngress> = Api::namespaced(client.clone(), &ns);
+    let host = format!("web.{}", zone.domain);
+    let target = |name: &str, ip: &str| {
+        json!({ "name": name, "weight": 1,
+                "loadBalancer": { "mode": "External", "external": { "addresses": [ip] } } })
+    };
+    let gi: GlobalIngress = serde_json::from_value(json!({
+        "apiVersion": "globalingress.io/v1alpha1", "kind": "GlobalIngress",
+        "metadata": { "name": "web" },
+        "spec": { "hostnames": [host], "dnsZoneRef": zone.name, "routing": { "policy": "Weighted" },
+                  "healthCheck": { "protocol": "HTTP", "path": "/healthz", "port": port,
+                                   "interval": "1s", "timeout": "500ms", "route53": "Public" },
+                  "targets": [target("eu", &planes[0].ip()), target("us", &planes[1].ip())] }
+    }))
+    .unwrap();
+    api.create(&PostParams::default(), &gi).await.unwrap();
+
+    // Each target's records name its own check, tagged with the owner and the target.
+    let ids = eventually("records name their health checks", wait, || async {
+        let checks = record_checks(&r53, &zone.zone_id, &host).await;
+        let ids: BTreeMap<String, String> = checks
+            .into_iter()
+            .map(|(t, id)| Some((t, id?)))
+            .collect::<Option<_>>()?;
+        (ids.len() == 2).then_some(ids)
+    })
+    .await;
+    for (t, id) in &ids {
+        let tags = tags_of(&r53, id).await;
+        assert_eq!(tags.get(TAG_OWNER).map(String::as_str), Some("test-hub"));
+        assert_eq!(tags.get(TAG_RESOURCE), Some(&format!("{ns}/web")));
+        assert_eq!(tags.get(TAG_TARGET), Some(t));
+        let config = config_of(&r53, id).await;
+        assert_eq!(config.port(), Some(i32::from(port)));
+        assert_eq!(config.resource_path(), Some("/healthz"));
+    }
+    assert_ne!(ids["eu"], ids["us"]);
+    let condition = eventually("HealthChecksSynced", wait, || async {
+        let gi = api.get("web").await.ok()?;
+        globalingress::api::condition::find(&gi.status?.conditions, "HealthChecksSynced").cloned()
+    })
+    .await;
+    assert_eq!(condition.status, "True", "{condition:?}");
+
+    // A new path: the same checks, updated in place.
+    api.patch(
+        "web",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"healthCheck": {"path": "/ready"}}})),
+    )
+    .await
+    .unwrap();
+    eventually("checks updated in place", wait, || async {
+        for id in ids.values() {
+            if config_of(&r53, id).await.resource_path() != Some("/ready") {
+                return None;
+            }
+        }
+        Some(())
+    })
+    .await;
+    assert_eq!(
+        record_checks(&r53, &zone.zone_id, &host)
+            .await
+            .into_values()
+            .flatten()
+            .collect::<HashSet<_>>(),
+        ids.values().cloned().collect::<HashSet<_>>()
+    );
+
+    // The orphan is collected; the foreign and the untagged checks stay.
+    eventually("orphan collected", wait, || async {
+        (!exists(&r53, &orphan).await).then_some(())
+    })
+    .await;
+
+    // us leaves: its records go, then its check.
+    api.patch(
+        "web",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"targets": [target("eu", &planes[0].ip())]}})),
+    )
+    .await
+    .unwrap();
+    eventually("us's check deleted", wait, || async {
+        (!exists(&r53, &ids["us"]).await).then_some(())
+    })
+    .await;
+    assert!(exists(&r53, &ids["eu"]).await);
+    assert!(
+        !record_checks(&r53, &zone.zone_id, &host)
+            .await
+            .contains_key("us")
+    );
+
+    // Deleted: the records and then the last check.
+    api.delete("web", &DeleteParams::default()).await.unwrap();
+    eventually("eu's check deleted", wait, || async {
+        (!exists(&r53, &ids["eu"]).await).then_some(())
+    })
+    .await;
+    assert!(record_checks(&r53, &zone.zone_id, &host).await.is_empty());
+    assert!(exists(&r53, &foreign).await, "a foreign check was touched");
+    assert!(
+        exists(&r53, &untagged).await,
+        "an untagged check was touched"
+    );
+}
