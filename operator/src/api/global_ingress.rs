@@ -30,6 +30,8 @@ pub const REGION_PATTERN: &str = r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-[0-9]+$";
     printcolumn = r#"{"name":"Policy","type":"string","jsonPath":".spec.routing.policy"}"#,
     printcolumn = r#"{"name":"Active","type":"string","jsonPath":".status.activeTargets"}"#,
     printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
+    printcolumn = r#"{"name":"Degraded","type":"string","jsonPath":".status.conditions[?(@.type==\"Degraded\")].reason"}"#,
+    printcolumn = r#"{"name":"Last-Failover","type":"string","priority":1,"jsonPath":".status.lastFailover.detectedAt"}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
 #[serde(rename_all = "camelCase")]

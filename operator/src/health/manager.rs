@@ -99,38 +99,38 @@ impl Default for HealthMetrics {
 impl HealthMetrics {
     pub fn register(&self, registry: &mut Registry) {
         registry.register(
-            "globalingress_probes",
+            "probes",
             "Probes by protocol and result (success, failure)",
             self.probes.clone(),
         );
         registry.register(
-            "globalingress_probe_duration_seconds",
+            "probe_duration_seconds",
             "Time one probe took",
             self.probe_seconds.clone(),
         );
         registry.register(
-            "globalingress_endpoint_transitions",
+            "endpoint_transitions",
             "Endpoint verdict changes (flaps) by the verdict reached",
             self.transitions.clone(),
         );
         registry.register(
-            "globalingress_probed_endpoints",
+            "probed_endpoints",
             "Probed endpoints by verdict",
             self.endpoints.clone(),
         );
         registry.register(
-            "globalingress_failover_duration_seconds",
+            "failover_duration_seconds",
             "Failovers and failbacks: from the health change being detected to the new answer \
              (RFC 2136: seen at the authoritative server; Route 53: in sync)",
             self.failover_seconds.clone(),
         );
         registry.register(
-            "globalingress_targets",
+            "targets",
             "Targets of all GlobalIngresses by the health their status reports",
             self.targets.clone(),
         );
         registry.register(
-            "globalingress_failing_endpoints_percent",
+            "failing_endpoints_percent",
             "Share of probed endpoints failing now, as the false-failover guard counts them",
             self.failing_percent.clone(),
         );

@@ -264,6 +264,16 @@ async fn malformed_global_ingresses_are_refused_naming_the_field() {
             "spec.targets[2].loadBalancer.external",
         ),
         (
+            "every target drained",
+            &weighted,
+            vec![
+                ("/spec/targets/0/drain", json!(true)),
+                ("/spec/targets/1/drain", json!(true)),
+                ("/spec/targets/2/drain", json!(true)),
+            ],
+            "spec.targets",
+        ),
+        (
             "Adopt without clusterRef",
             &weighted,
             vec![("/spec/targets/2/loadBalancer", json!({"mode": "Adopt"}))],

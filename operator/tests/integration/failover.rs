@@ -146,7 +146,7 @@ async fn a_stopped_region_is_withdrawn_in_seconds_and_returns_after_failback_aft
     let s = setup("failover").await;
     let planes = DataPlane::start_many(&["127.0.0.2", "127.0.0.3"]).await;
     let (a, b) = (&planes[0], &planes[1]);
-    let _op = Operator::start(&Options {
+    let op = Operator::start(&Options {
         kubeconfig: &env().hub_kubeconfig,
         namespace: &s.ns,
         lease_name: "failover",
@@ -218,6 +218,24 @@ async fn a_stopped_region_is_withdrawn_in_seconds_and_returns_after_failback_aft
             .iter()
             .any(|(r, m)| r == "Failover" && m.contains("from a,b to b")),
         "{events:?}"
+    );
+
+    // The metrics say it too.
+    let measured = op
+        .metric(
+            "globalingress_failover_duration_seconds_count{kind=\"Failover\",until=\"answer_seen\"}",
+        )
+        .await;
+    assert_eq!(measured, 1.0);
+    assert!(
+        op.metric("globalingress_probes_total{protocol=\"HTTP\",result=\"failure\"}")
+            .await
+            >= UNHEALTHY_THRESHOLD
+    );
+    assert_eq!(
+        op.metric("globalingress_endpoint_transitions_total{verdict=\"Unhealthy\"}")
+            .await,
+        1.0
     );
 
     // Back up: healthy after one probe, but traffic returns only after failbackAfter (5 s).

@@ -9,6 +9,7 @@ mod support;
 mod api_validation;
 mod controller;
 mod failover;
+mod probing;
 mod publishing;
 mod route53_health;
 mod smoke_aws;
