@@ -536,3 +536,107 @@ async fn zero_ready_endpoints_in_the_spoke_withdraw_a_target_whose_probe_passes(
     until_answer(&s.host, &both, WAIT).await;
     assert!(started.elapsed() >= Duration::from_secs(3));
 }
+
+#[tokio::test]
+async fn drains_are_refused_when_nothing_would_be_left_and_manual_failback_waits_for_approval() {
+    let s = setup("drain").await;
+    let planes = DataPlane::start_many(&["127.0.0.13", "127.0.0.14"]).await;
+    let (a, b) = (&planes[0], &planes[1]);
+    let _op = Operator::start(&Options {
+        kubeconfig: &env().hub_kubeconfig,
+        namespace: &s.ns,
+        lease_name: "drain",
+        extra: &[],
+    });
+    let targets = |drain_a: bool| {
+        let mut a = external("a", &a.ip());
+        a["drain"] = json!(drain_a);
+        json!([a, external("b", &b.ip())])
+    };
+    s.api
+        .create(
+            &PostParams::default(),
+            &global_ingress(
+                "maint",
+                &s.zone,
+                &s.host,
+                targets(false),
+                health_check(a.port(), json!({ "failback": "Manual" })),
+            ),
+        )
+        .await
+        .unwrap();
+    let both = set(&[&a.ip(), &b.ip()]);
+    until_answer(&s.host, &both, WAIT).await;
+    let patch_targets = |drain_a: bool| {
+        let api = s.api.clone();
+        let t = targets(drain_a);
+        async move {
+            api.patch(
+                "maint",
+                &PatchParams::default(),
+                &Patch::Merge(json!({"spec": {"targets": t}})),
+            )
+            .await
+            .unwrap();
+        }
+    };
+
+    // Drained for maintenance: withdrawn like an unhealthy target, and back when undrained.
+    patch_targets(true).await;
+    until_answer(&s.host, &set(&[&b.ip()]), WAIT).await;
+    let st = s.api.get("maint").await.unwrap().status.unwrap();
+    assert_eq!(
+        st.targets.iter().find(|t| t.name == "a").unwrap().health,
+        "Drained"
+    );
+    patch_targets(false).await;
+    until_answer(&s.host, &both, WAIT).await;
+
+    // b fails; draining a now would leave nothing: refused, a keeps the traffic.
+    b.stop().await;
+    until_answer(&s.host, &set(&[&a.ip()]), WAIT).await;
+    patch_targets(true).await;
+    let d = eventually("Degraded DrainRefused", WAIT, || async {
+        degraded(&s.api, "maint")
+            .await
+            .filter(|d| d.1 == "DrainRefused")
+    })
+    .await;
+    assert!(d.2.contains("drain of a refused"), "{d:?}");
+    assert_eq!(answer(&s.host).await, set(&[&a.ip()]));
+    patch_targets(false).await;
+
+    // b recovers, but failback is Manual: it waits for an approval newer than its withdrawal.
+    b.restart().await;
+    eventually("b AwaitingFailback", WAIT, || async {
+        let st = s.api.get("maint").await.ok()?.status?;
+        st.targets
+            .iter()
+            .any(|t| t.name == "b" && t.health == "AwaitingFailback")
+            .then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        answer(&s.host).await,
+        set(&[&a.ip()]),
+        "came back unapproved"
+    );
+    let now = jiff::Timestamp::now().to_string();
+    s.api
+        .patch(
+            "maint",
+            &PatchParams::default(),
+            &Patch::Merge(
+                json!({"metadata": {"annotations": {"globalingress.io/approve-failback": now}}}),
+            ),
+        )
+        .await
+        .unwrap();
+    let took = until_answer(&s.host, &both, WAIT).await;
+    println!(
+        "manual failback: approved -> answer restored in {:.2}s",
+        took.as_secs_f64()
+    );
+}
