@@ -117,8 +117,9 @@ pub struct ControllerArgs {
 #[derive(Debug, Args)]
 #[command(next_help_heading = "Health checks")]
 pub struct HealthArgs {
-    /// Resolve load-balancer host names for probes at this DNS server (`IP:PORT`, asked
-    /// directly, no recursion) instead of the system resolver: `system`.
+    /// Where probes resolve load-balancer host names: `system` (the operating system's
+    /// resolver) or the `IP:PORT` of a DNS server asked directly, without recursion (e.g. a
+    /// local authoritative server mapping emulated load-balancer names to test addresses).
     #[arg(long, env = "GLOBALINGRESS_PROBE_RESOLVER", value_name = "IP:PORT|system", default_value = "system", value_parser = parse_resolver)]
     pub probe_resolver: crate::health::probe::Resolver,
 
