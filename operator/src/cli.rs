@@ -136,7 +136,9 @@ pub struct HealthArgs {
     /// The false-failover guard's window: endpoints that fell within it (or are failing their
     /// latest probes) count as failing at once. When more than a GlobalIngress's
     /// `failover.panicThreshold` of all probed endpoints do, it withdraws nothing. An outage
-    /// longer than this is taken as real (every target down: fail open).
+    /// longer than this is taken as real (every target down: fail open). Never shorter than the
+    /// slowest endpoint needs to fall (interval × (unhealthyThreshold + 1)); endpoints that were
+    /// never healthy do not count.
     #[arg(long, env = "GLOBALINGRESS_PANIC_WINDOW", value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
     pub panic_window: Duration,
 }

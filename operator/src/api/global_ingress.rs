@@ -455,8 +455,10 @@ pub struct Failover {
     #[serde(default = "default_failback_after")]
     #[schemars(length(max = 16), pattern(r"^([0-9]+(ms|s|m|h))+$"))]
     pub failback_after: String,
-    /// Percentage (1-100) of all probed targets that, failing within one probe window, make the
-    /// hub assume it is the one cut off: then nothing is withdrawn.
+    /// Percentage (1-100) of all the endpoints the hub probes (every GlobalIngress's, one per
+    /// address) that, failing at once (within the operator's `--panic-window`), make the hub
+    /// assume it is the one cut off: then this object withdraws nothing (`Degraded`,
+    /// `PanicThreshold`) until the share falls back.
     #[serde(default = "default_panic_threshold")]
     #[schemars(range(min = 1, max = 100))]
     pub panic_threshold: i32,

@@ -17,7 +17,7 @@ use kube::{Resource as _, ResourceExt as _};
 use tracing::{debug, info};
 
 use super::status::{self, Publish, READY};
-use super::{Context, events};
+use super::{Context, events, health_checks};
 use crate::api::DNSZone;
 use crate::api::condition;
 use crate::api::global_ingress::{DeletionPolicy, GlobalIngress, LoadBalancerMode};
@@ -71,6 +71,8 @@ struct Observation {
     targets: Vec<(String, Observed)>,
     /// Each target's health decision after the guard rails.
     health: Guarded,
+    /// When the decisions were taken (a failback's "detected").
+    decided_at: jiff::Timestamp,
 }
 
 /// The backend a target's spoke signals come from.
@@ -227,6 +229,7 @@ async fn observe(gi: &GlobalIngress, ctx: &Context) -> Observation {
         problems,
         targets,
         health,
+        decided_at: now,
     }
 }
 
@@ -408,18 +411,19 @@ async fn apply(
     if let Some(p) = &planned {
         problems.extend(p.problems.iter().cloned());
     }
-    // Route 53 health checks first: the records name them.
+    // Route 53 health checks first: the records name them (never waiting for a slow sync).
     let publishing = problems.is_empty() && !gi.spec.paused;
-    let mut checks = HealthCheckStep::NotUsed;
-    if let (Some(zone), Some(plan)) = (&observation.zone_object, planned.as_mut())
-        && publishing
-    {
-        checks = sync_health_checks(gi, zone, &observation.targets, plan, ctx).await;
-    }
+    let checks = match &observation.zone_object {
+        Some(zone) if publishing => {
+            health_checks::before_publish(gi, zone, &observation.targets, ctx)
+        }
+        _ => health_checks::Step::Skipped,
+    };
+    let keep_checks = planned.as_mut().is_some_and(|p| checks.attach(p));
     // Publish only a plan without problems: a broken spec leaves the last good records serving.
     let publish = match (&observation.zone_object, &planned) {
         (Some(zone), Some(plan)) if publishing => {
-            let (publish, conflicts) = publish(gi, zone, plan, ctx).await;
+            let (publish, conflicts) = publish(gi, zone, plan, keep_checks, ctx).await;
             problems.extend(conflicts);
             publish
         }
@@ -429,7 +433,7 @@ async fn apply(
     if let (Some(zone), Publish::Done { refused, .. }) = (&observation.zone_object, &publish)
         && refused.is_empty()
     {
-        prune_health_checks(gi, zone, &checks, ctx).await;
+        health_checks::after_publish(gi, zone, &checks, ctx);
     }
     let now = super::now_rfc3339();
     let failover = match (&publish, &planned) {
@@ -444,10 +448,11 @@ async fn apply(
                 .collect::<Vec<_>>(),
             &observation.health.decisions,
             timing.as_ref(),
-            jiff::Timestamp::now(),
+            observation.decided_at,
         ),
         _ => None,
     };
+    let failover = remember_failover(gi, failover, ctx);
     let new = status::compute(&status::Inputs {
         previous: gi.status.as_ref(),
         generation: gi.metadata.generation,
@@ -456,13 +461,13 @@ async fn apply(
         plan: planned.as_ref(),
         targets: &observation.targets,
         health: Some(&observation.health),
-        failover: failover.clone(),
+        failover: failover.clone().map(|(record, _)| record),
         health_checks: checks.condition(gi),
         publish: &publish,
         now: &now,
     });
     record_condition(ctx);
-    if let Some(record) = &failover {
+    if let Some((record, true)) = &failover {
         observe_failover(record, ctx);
     }
     if status::changed(gi.status.as_ref(), &new) && ctx.may_write(CONTROLLER, "status") {
@@ -471,7 +476,7 @@ async fn apply(
             .map_err(|source| Error::PatchStatus { source })?;
         announce(gi, &new, ctx).await;
         announce_degraded(gi, &new, ctx).await;
-        if let Some(record) = &failover {
+        if let Some((record, true)) = &failover {
             ctx.event(
                 CONTROLLER,
                 &gi.object_ref(&()),
@@ -493,6 +498,37 @@ async fn apply(
     Ok(Action::requeue(recheck.map_or(ctx.settings.resync, |r| {
         r.min(ctx.settings.resync)
     })))
+}
+
+/// The failover to put in the status, and whether it is new: the one this reconcile made, else
+/// the last one this process recorded when the (cached) status does not show it yet — a
+/// reconcile reading an older copy must not drop it.
+fn remember_failover(
+    gi: &GlobalIngress,
+    made: Option<crate::api::global_ingress::FailoverRecord>,
+    ctx: &Context,
+) -> Option<(crate::api::global_ingress::FailoverRecord, bool)> {
+    let key = owner_key(gi);
+    let mut memory = ctx
+        .last_failovers
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some(record) = made {
+        memory.insert(key, record.clone());
+        return Some((record, true));
+    }
+    let shown = gi.status.as_ref().and_then(|s| s.last_failover.as_ref());
+    let at = |r: &crate::api::global_ingress::FailoverRecord| {
+        r.detected_at.parse::<jiff::Timestamp>().ok()
+    };
+    match (memory.get(&key), shown) {
+        (Some(mine), Some(shown)) if at(shown) >= at(mine) => {
+            memory.remove(&key);
+            None
+        }
+        (Some(mine), _) => Some((mine.clone(), false)),
+        (None, _) => None,
+    }
 }
 
 /// `Failover: traffic moved from eu,us to us; detected 10:00:01.200, submitted +0.21s, in sync
@@ -546,277 +582,8 @@ fn observe_failover(r: &crate::api::global_ingress::FailoverRecord, ctx: &Contex
         .observe(end.duration_since(detected).as_secs_f64().max(0.0));
 }
 
-/// What happened to the Route 53 health checks in this reconcile.
-enum HealthCheckStep {
-    /// `healthCheck.route53` is None (or the zone is not Route 53): nothing to keep.
-    NotUsed,
-    /// Not attempted (a follower, or the spec has problems): keep the condition as it is.
-    Skipped,
-    Synced {
-        ids: BTreeMap<String, String>,
-        quota_exhausted: Option<String>,
-    },
-    Failed(String),
-    /// Turned off: every check of this object goes once the records no longer name them.
-    Released,
-}
-
-impl HealthCheckStep {
-    fn condition(&self, gi: &GlobalIngress) -> Option<condition::Desired> {
-        use crate::api::condition::{Desired, Status};
-        let keep = || {
-            gi.status
-                .as_ref()
-                .and_then(|s| condition::find(&s.conditions, status::HEALTH_CHECKS_SYNCED))
-                .map(|c| {
-                    Desired::new(
-                        status::HEALTH_CHECKS_SYNCED,
-                        match c.status.as_str() {
-                            "True" => Status::True,
-                            "False" => Status::False,
-                            _ => Status::Unknown,
-                        },
-                        if c.status == "True" {
-                            status::reasons::IN_SYNC
-                        } else {
-                            "HealthChecksFailed"
-                        },
-                        c.message.clone(),
-                    )
-                })
-        };
-        match self {
-            Self::NotUsed | Self::Released => None,
-            Self::Skipped => keep(),
-            Self::Synced {
-                quota_exhausted: Some(message),
-                ..
-            } => Some(Desired::new(
-                status::HEALTH_CHECKS_SYNCED,
-                Status::False,
-                crate::aws::route53_health::QUOTA_EXCEEDED_REASON,
-                message.clone(),
-            )),
-            Self::Synced { ids, .. } => Some(Desired::new(
-                status::HEALTH_CHECKS_SYNCED,
-                Status::True,
-                status::reasons::IN_SYNC,
-                format!(
-                    "{} Route 53 health check(s) attached to the records",
-                    ids.len()
-                ),
-            )),
-            Self::Failed(message) => Some(Desired::new(
-                status::HEALTH_CHECKS_SYNCED,
-                Status::False,
-                "HealthChecksFailed",
-                message.clone(),
-            )),
-        }
-    }
-}
-
-/// The Route 53 health check each target should have (`healthCheck.route53`): `Public` checks
-/// the same endpoint, port and path as the operator's probes from Route 53's checkers; `Private`
-/// follows a CloudWatch alarm in the target's region.
-fn desired_health_checks(
-    gi: &GlobalIngress,
-    targets: &[(String, Observed)],
-) -> BTreeMap<String, crate::aws::route53_health::CheckConfig> {
-    use crate::api::global_ingress::{ProbeProtocol, Route53HealthCheck};
-    use crate::aws::route53_health::{
-        CheckConfig, Endpoint as CheckEndpoint, EndpointCheck, Protocol, RequestInterval,
-    };
-    let hc = &gi.spec.health_check;
-    let resource = owner_key(gi);
-    let mut out = BTreeMap::new();
-    for (t, (name, observed)) in gi.spec.targets.iter().zip(targets) {
-        let Some(endpoint) = &observed.endpoint else {
-            continue;
-        };
-        let config = match hc.route53 {
-            Route53HealthCheck::None => continue,
-            Route53HealthCheck::Private => match &observed.region {
-                Some(region) => CheckConfig::private(region, &resource, name),
-                None => continue,
-            },
-            Route53HealthCheck::Public => {
-                let Some(probe) = crate::health::probe_specs(&gi.spec, t, endpoint)
-                    .into_iter()
-                    .next()
-                else {
-                    continue;
-                };
-                CheckConfig::Endpoint(EndpointCheck {
-                    protocol: match hc.protocol {
-                        ProbeProtocol::HTTP => Protocol::Http,
-                        ProbeProtocol::HTTPS => Protocol::Https,
-                        ProbeProtocol::TCP => Protocol::Tcp,
-                    },
-                    endpoint: match endpoint {
-                        Endpoint::Addresses(ips) => CheckEndpoint::Ip {
-                            ip: ips[0],
-                            host: Some(probe.host.clone()),
-                        },
-                        Endpoint::Hostname { name, .. } => CheckEndpoint::Name(name.clone()),
-                    },
-                    port: probe.port,
-                    resource_path: (hc.protocol != ProbeProtocol::TCP).then(|| hc.path.clone()),
-                    request_interval: RequestInterval::for_probe_interval(probe.interval),
-                    failure_threshold: u8::try_from(hc.unhealthy_threshold.clamp(1, 10))
-                        .unwrap_or(3),
-                })
-            }
-        };
-        out.insert(name.clone(), config);
-    }
-    out
-}
-
-/// Creates and updates this object's Route 53 health checks and puts their ids on the records
-/// of their targets.
-async fn sync_health_checks(
-    gi: &GlobalIngress,
-    zone: &DNSZone,
-    targets: &[(String, Observed)],
-    plan: &mut Plan,
-    ctx: &Context,
-) -> HealthCheckStep {
-    use crate::api::global_ingress::Route53HealthCheck;
-    let on_route53 = zone.spec.provider.route53.is_some();
-    let used = gi.spec.health_check.route53 != Route53HealthCheck::None;
-    let had = gi
-        .status
-        .as_ref()
-        .is_some_and(|s| condition::find(&s.conditions, status::HEALTH_CHECKS_SYNCED).is_some());
-    if !on_route53 || (!used && !had) {
-        return HealthCheckStep::NotUsed;
-    }
-    if !ctx.may_write(CONTROLLER, "health-checks") {
-        return HealthCheckStep::Skipped;
-    }
-    let desired = if used {
-        desired_health_checks(gi, targets)
-    } else {
-        BTreeMap::new()
-    };
-    match ctx
-        .health_checks
-        .sync(&zone.spec.owner_id, &owner_key(gi), &desired)
-        .await
-    {
-        Ok(outcome) => {
-            for record in &mut plan.records {
-                if let [target] = record.targets.as_slice()
-                    && !matches!(record.routing, plan::RecordRouting::Simple)
-                {
-                    record.health_check_id = outcome.ids.get(target).cloned();
-                }
-            }
-            if !used {
-                // Turned off: the records lose their checks now, the checks go after them
-                // (and the garbage collector if that fails).
-                return HealthCheckStep::Released;
-            }
-            HealthCheckStep::Synced {
-                ids: outcome.ids,
-                quota_exhausted: outcome.quota_exhausted,
-            }
-        }
-        Err(e) => HealthCheckStep::Failed(super::error_chain(&e)),
-    }
-}
-
-/// Deletes this object's health checks no record names any more.
-async fn prune_health_checks(
-    gi: &GlobalIngress,
-    zone: &DNSZone,
-    step: &HealthCheckStep,
-    ctx: &Context,
-) {
-    let empty = BTreeMap::new();
-    let ids = match step {
-        HealthCheckStep::Synced { ids, .. } => ids,
-        HealthCheckStep::Released => &empty,
-        _ => return,
-    };
-    if let Err(e) = ctx
-        .health_checks
-        .prune(&zone.spec.owner_id, &owner_key(gi), ids)
-        .await
-    {
-        tracing::warn!(error = %super::error_chain(&e), "could not delete unused health checks");
-    }
-}
-
-/// Every `interval` (the first time after one interval, when every object has been reconciled),
-/// the leader deletes Route 53 health checks tagged with a Route 53 zone's owner whose
-/// GlobalIngress target no longer exists or no longer wants one.
-pub async fn collect_health_check_garbage(
-    ctx: std::sync::Weak<Context>,
-    interval: std::time::Duration,
-) {
-    use crate::api::global_ingress::Route53HealthCheck;
-    loop {
-        tokio::time::sleep(interval).await;
-        let Some(ctx) = ctx.upgrade() else { return };
-        if !ctx.leadership.is_leader() {
-            continue;
-        }
-        let owners: std::collections::BTreeSet<String> = ctx
-            .zones
-            .state()
-            .iter()
-            .filter(|z| z.spec.provider.route53.is_some())
-            .map(|z| z.spec.owner_id.clone())
-            .collect();
-        if owners.is_empty() {
-            continue;
-        }
-        // Every GlobalIngress of the cluster counts as live, not only the watched namespace's.
-        let all: Api<GlobalIngress> = Api::all(ctx.client.clone());
-        let live: std::collections::HashSet<(String, String)> = match all
-            .list(&Default::default())
-            .await
-        {
-            Ok(list) => list
-                .items
-                .iter()
-                .filter(|gi| gi.spec.health_check.route53 != Route53HealthCheck::None)
-                .flat_map(|gi| {
-                    let key = owner_key(gi);
-                    gi.spec
-                        .targets
-                        .iter()
-                        .map(move |t| (key.clone(), t.name.clone()))
-                })
-                .collect(),
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot list GlobalIngresses for health-check garbage collection");
-                continue;
-            }
-        };
-        for owner in owners {
-            if !ctx.may_write(CONTROLLER, "health-checks") {
-                break;
-            }
-            match ctx.health_checks.collect_garbage(&owner, &live).await {
-                Ok(0) => {}
-                Ok(n) => info!(
-                    owner,
-                    deleted = n,
-                    "deleted orphaned Route 53 health checks"
-                ),
-                Err(e) => {
-                    tracing::warn!(owner, error = %super::error_chain(&e), "health-check garbage collection failed");
-                }
-            }
-        }
-    }
-}
-
 /// `namespace/name`: the GlobalIngress as owner of records.
-fn owner_key(gi: &GlobalIngress) -> String {
+pub(crate) fn owner_key(gi: &GlobalIngress) -> String {
     format!("{}/{}", gi.namespace().unwrap_or_default(), gi.name_any())
 }
 
@@ -833,6 +600,7 @@ async fn publish(
     gi: &GlobalIngress,
     zone: &DNSZone,
     plan: &Plan,
+    keep_health_checks: bool,
     ctx: &Context,
 ) -> (Publish, Vec<Problem>) {
     if !ctx.may_write(CONTROLLER, "dns") {
@@ -846,6 +614,7 @@ async fn publish(
         owner: claim_owner(gi, zone),
         names: gi.spec.hostnames.clone(),
         desired: plan.records.iter().map(Rrset::from).collect(),
+        keep_health_checks,
     };
     match writer.submit(claim).await {
         Ok(outcome) => {
@@ -1011,6 +780,7 @@ async fn cleanup(gi: &GlobalIngress, ctx: &Context) -> Result<Action, Error> {
                         owner: claim_owner(gi, &zone),
                         names: Vec::new(),
                         desired: Vec::new(),
+                        keep_health_checks: false,
                     })
                     .await
                     .map_err(|e| Error::Cleanup {
@@ -1022,20 +792,9 @@ async fn cleanup(gi: &GlobalIngress, ctx: &Context) -> Result<Action, Error> {
                     });
                 }
                 // The records are gone: their health checks may go too.
-                if zone.spec.provider.route53.is_some()
-                    && (gi.spec.health_check.route53
-                        != crate::api::global_ingress::Route53HealthCheck::None
-                        || gi.status.as_ref().is_some_and(|s| {
-                            condition::find(&s.conditions, status::HEALTH_CHECKS_SYNCED).is_some()
-                        }))
-                {
-                    ctx.health_checks
-                        .prune(&zone.spec.owner_id, &owner_key(gi), &BTreeMap::new())
-                        .await
-                        .map_err(|e| Error::Cleanup {
-                            message: super::error_chain(&e),
-                        })?;
-                }
+                health_checks::on_delete(gi, &zone, false, ctx)
+                    .await
+                    .map_err(|message| Error::Cleanup { message })?;
                 (
                     events::DELETED_RECORDS,
                     format!(
@@ -1052,10 +811,20 @@ async fn cleanup(gi: &GlobalIngress, ctx: &Context) -> Result<Action, Error> {
                 ),
             ),
         },
-        DeletionPolicy::Retain => (
-            events::RETAINED_RECORDS,
-            "deletionPolicy Retain: records and resources are left in place".to_owned(),
-        ),
+        DeletionPolicy::Retain => {
+            // The retained records still name their health checks: hand those over too.
+            if let Some(zone) = ctx.zones.get(&ObjectRef::new(&gi.spec.dns_zone_ref)) {
+                health_checks::on_delete(gi, &zone, true, ctx)
+                    .await
+                    .map_err(|message| Error::Cleanup { message })?;
+            }
+            (
+                events::RETAINED_RECORDS,
+                "deletionPolicy Retain: records and resources are left in place (Route 53 \
+                 health checks are re-tagged <ownerId>/retained and no longer managed)"
+                    .to_owned(),
+            )
+        }
     };
     info!(globalingress = %gi.name_any(), policy = ?gi.spec.deletion_policy, "cleaning up");
     ctx.event(

@@ -8,6 +8,7 @@
 pub mod dns_zone;
 pub mod events;
 pub mod global_ingress;
+pub mod health_checks;
 pub mod index;
 pub mod spoke_cluster;
 pub mod status;
@@ -82,8 +83,13 @@ pub struct Context {
     pub health: crate::health::Health,
     /// Service and EndpointSlice watches in the spokes.
     pub signals: crate::health::signals::SpokeSignals,
-    /// The AWS account's Route 53 health checks.
-    pub health_checks: crate::aws::route53_health::HealthChecks,
+    /// The AWS account's Route 53 health checks, synced in the background.
+    pub health_checks: health_checks::CheckJobs,
+    /// The last failover each GlobalIngress recorded (`namespace/name`), until the watch cache
+    /// shows it: a reconcile reading an older status must not drop it.
+    pub last_failovers: std::sync::Mutex<
+        std::collections::HashMap<String, crate::api::global_ingress::FailoverRecord>,
+    >,
 }
 
 impl std::fmt::Debug for Context {
@@ -263,13 +269,17 @@ pub async fn run(
         trigger.clone(),
     );
     let spokes_store = spoke_controller.store();
-    let signals =
-        crate::health::signals::SpokeSignals::new(client.clone(), spokes_store.clone(), trigger);
+    let signals = crate::health::signals::SpokeSignals::new(
+        client.clone(),
+        spokes_store.clone(),
+        trigger.clone(),
+    );
     let ctx = Arc::new(Context {
-        health_checks: crate::aws::route53_health::HealthChecks::route53(
-            &aws,
-            settings.health_checks.clone(),
+        health_checks: health_checks::CheckJobs::new(
+            crate::aws::route53_health::HealthChecks::route53(&aws, settings.health_checks.clone()),
+            trigger.clone(),
         ),
+        last_failovers: std::sync::Mutex::default(),
         health,
         signals,
         recorder: Recorder::new(
@@ -325,10 +335,29 @@ pub async fn run(
         .reconcile_all_on(leader_gained)
         .reconcile_on(triggered);
 
-    tokio::spawn(global_ingress::collect_health_check_garbage(
+    tokio::spawn(health_checks::collect_garbage(
         Arc::downgrade(&ctx),
         ctx.settings.health_check_gc_interval,
     ));
+    // Probes and spoke watches of GlobalIngresses this replica never cleaned up (a follower, a
+    // finalizer removed by hand) stop within a minute.
+    {
+        let ctx = Arc::downgrade(&ctx);
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_secs(60)).await;
+                let Some(ctx) = ctx.upgrade() else { return };
+                let live: std::collections::HashSet<_> = ctx
+                    .ingresses
+                    .state()
+                    .iter()
+                    .map(|gi| kube::runtime::reflector::ObjectRef::from_obj(&**gi))
+                    .collect();
+                ctx.health.retain(&live);
+                ctx.signals.retain(&live);
+            }
+        });
+    }
     let gi = gi_controller
         .run(
             global_ingress::reconcile,

@@ -176,6 +176,10 @@ pub struct Claim {
     pub names: Vec<String>,
     /// Record sets it wants, all at claimed names.
     pub desired: Vec<Rrset>,
+    /// A desired record set without a health check keeps the one the zone's copy has (the
+    /// health checks are being synced and their ids are not known yet): never detach them just
+    /// because the answer is late.
+    pub keep_health_checks: bool,
 }
 
 /// A name that is not this claim's to change.
@@ -286,11 +290,15 @@ pub fn diff_with(
             .map(|r| (r.key(), r))
             .collect();
         for (key, new) in &wanted {
+            let mut new = (*new).clone();
+            if claim.keep_health_checks && new.health_check_id.is_none() {
+                new.health_check_id = zone.get(key).and_then(|old| old.health_check_id.clone());
+            }
             match zone.get(key) {
-                None => changes.push(Change::Create((*new).clone())),
-                Some(old) if old != *new => changes.push(Change::Upsert {
+                None => changes.push(Change::Create(new)),
+                Some(old) if *old != new => changes.push(Change::Upsert {
                     old: old.clone(),
-                    new: (*new).clone(),
+                    new,
                 }),
                 Some(_) => {}
             }
@@ -379,6 +387,7 @@ mod tests {
             owner: owner("ns/app"),
             names: vec!["app.example.com".into()],
             desired: vec![a("app.example.com", "a", 1, "192.0.2.1")],
+            keep_health_checks: false,
         };
         let (changes, conflicts) = diff(&claim, &Zone::new());
         assert!(conflicts.is_empty());
@@ -397,6 +406,7 @@ mod tests {
             owner: owner("ns/app"),
             names: vec!["app.example.com".into()],
             desired: vec![a("app.example.com", "a", 1, "192.0.2.1")],
+            keep_health_checks: false,
         };
         let (changes, conflicts) = diff(&claim, &unowned);
         assert!(changes.is_empty());
@@ -436,6 +446,7 @@ mod tests {
                 a("app.example.com", "a", 0, "192.0.2.1"),
                 a("app.example.com", "b", 1, "192.0.2.2"),
             ],
+            keep_health_checks: false,
         };
         let (changes, conflicts) = diff(&claim, &zone);
         assert!(conflicts.is_empty());
@@ -461,6 +472,7 @@ mod tests {
             owner: owner("ns/app"),
             names: vec![],
             desired: vec![],
+            keep_health_checks: false,
         };
         let (changes, _) = diff(&release, &zone);
         apply_to(&mut zone, &changes);

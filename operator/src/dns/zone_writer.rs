@@ -468,6 +468,7 @@ mod tests {
                 alias: None,
                 health_check_id: None,
             }],
+            keep_health_checks: false,
         }
     }
 

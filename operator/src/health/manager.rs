@@ -1,4 +1,7 @@
-//! The prober: one task per unique [`ProbeSpec`], shared by every GlobalIngress that uses it.
+//! The prober: one task per unique [`ProbeSpec`] — address, port, protocol, Host header and path,
+//! plus the probe settings (interval, timeout, thresholds, expected codes): GlobalIngresses that
+//! probe one load balancer with different settings get one task each — shared by every
+//! GlobalIngress that uses it.
 //!
 //! Each reconcile registers the specs its targets need ([`Health::register`]); a spec nobody
 //! registers any more stops. A verdict change sends, at once, the GlobalIngresses using that
@@ -279,8 +282,24 @@ impl Health {
         tracker::failing_share(
             state.endpoints.values().map(|e| &e.tracker),
             Timestamp::now(),
-            self.inner.settings.panic_window,
+            self.inner.window(&state),
         )
+    }
+
+    /// Forgets every GlobalIngress not in `live` (deleted without this replica running its
+    /// cleanup: followers, a finalizer removed by hand).
+    pub fn retain(&self, live: &HashSet<GiRef>) {
+        let gone: Vec<GiRef> = self
+            .inner
+            .lock()
+            .registrations
+            .keys()
+            .filter(|gi| !live.contains(gi))
+            .cloned()
+            .collect();
+        for gi in gone {
+            self.unregister(&gi);
+        }
     }
 
     /// Endpoints probed now.
@@ -301,6 +320,18 @@ fn release(state: &mut State, spec: &ProbeSpec, gi: &GiRef) {
 }
 
 impl Inner {
+    /// The guard's window: the flag, but never shorter than the slowest endpoint needs to fall
+    /// (interval × (unhealthyThreshold + 1)), so endpoints probed rarely still fall inside it.
+    fn window(&self, state: &State) -> Duration {
+        state
+            .endpoints
+            .keys()
+            .map(|s| s.interval * (s.unhealthy_threshold + 1))
+            .max()
+            .unwrap_or_default()
+            .max(self.settings.panic_window)
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         // A panic while holding the lock leaves plain data behind; keep going with it.
         self.state
@@ -315,7 +346,7 @@ impl Inner {
         let share = tracker::failing_share(
             state.endpoints.values().map(|e| &e.tracker),
             Timestamp::now(),
-            self.settings.panic_window,
+            self.window(&state),
         );
         self.metrics.failing_percent.set(share.percent());
         for verdict in [Verdict::Unknown, Verdict::Healthy, Verdict::Unhealthy] {
@@ -345,7 +376,17 @@ impl Inner {
             } else {
                 state.panicking.remove(&gi);
             }
-            let _ = self.trigger.unbounded_send(gi);
+            // Only an object with a failing endpoint decides differently under the guard.
+            let failing = state.registrations.get(&gi).is_some_and(|r| {
+                r.specs.iter().any(|s| {
+                    state.endpoints.get(s).is_some_and(|e| {
+                        e.tracker.fail_streak > 0 || e.tracker.verdict == Verdict::Unhealthy
+                    })
+                })
+            });
+            if failing {
+                let _ = self.trigger.unbounded_send(gi);
+            }
         }
     }
 }

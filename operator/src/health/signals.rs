@@ -45,6 +45,9 @@ pub struct BackendState {
 
 struct Watch {
     state: BackendState,
+    /// Since when ready endpoints have been there without a break (a spoke API outage is not a
+    /// break: it says nothing about the pods).
+    ready_since: Option<Timestamp>,
     users: HashSet<GiRef>,
     task: tokio::task::AbortHandle,
 }
@@ -111,6 +114,7 @@ impl SpokeSignals {
                                 service: None,
                             },
                             users: HashSet::from([gi.clone()]),
+                            ready_since: None,
                             task,
                         },
                     );
@@ -126,6 +130,18 @@ impl SpokeSignals {
         let mut watches = lock(&self.inner.watches);
         for b in &old {
             release(&mut watches, b, gi);
+        }
+    }
+
+    /// Forgets every GlobalIngress not in `live` (see [`super::Health::retain`]).
+    pub fn retain(&self, live: &HashSet<GiRef>) {
+        let gone: Vec<GiRef> = lock(&self.inner.registrations)
+            .keys()
+            .filter(|gi| !live.contains(gi))
+            .cloned()
+            .collect();
+        for gi in gone {
+            self.unregister(&gi);
         }
     }
 
@@ -315,6 +331,14 @@ fn publish(
     let Some(watch) = watches.get_mut(backend) else {
         return;
     };
+    let mut signal = signal;
+    match &mut signal {
+        Signal::Endpoints { ready, since } if *ready > 0 => {
+            *since = *watch.ready_since.get_or_insert(*since);
+        }
+        Signal::Endpoints { .. } | Signal::ServiceMissing { .. } => watch.ready_since = None,
+        Signal::Unreachable | Signal::None => {}
+    }
     let new = BackendState { signal, service };
     let changed = essence(&new) != essence(&watch.state);
     if !changed {

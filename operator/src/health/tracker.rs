@@ -49,6 +49,9 @@ pub struct Tracker {
     pub failing_since: Option<Timestamp>,
     /// Verdict changes between Healthy and Unhealthy.
     pub flaps: u64,
+    /// Has been Healthy at least once (an endpoint that never answered says nothing about the
+    /// hub's own connectivity: the guard leaves it out).
+    pub ever_healthy: bool,
     /// What the last probe said ("200 OK in 3ms", "connection refused", ...).
     pub detail: String,
     pub last_probe: Option<Timestamp>,
@@ -64,6 +67,7 @@ impl Default for Tracker {
             fail_streak: 0,
             failing_since: None,
             flaps: 0,
+            ever_healthy: false,
             detail: String::new(),
             last_probe: None,
         }
@@ -111,6 +115,8 @@ impl Tracker {
         }
         if next == Verdict::Unhealthy {
             self.fell_at = Some(now);
+        } else {
+            self.ever_healthy = true;
         }
         self.verdict = next;
         self.since = Some(now);
@@ -122,7 +128,8 @@ impl Tracker {
 /// fallen within the last `window`, or not fallen yet but failing their latest probes (they will
 /// fall within the same probe window). An endpoint that fell longer than `window` ago counts as
 /// settled: a region that is really down stops counting, so a real total outage ends the guard
-/// after one window and the normal rules (fail open) take over.
+/// after one window and the normal rules (fail open) take over. Endpoints that have never been
+/// healthy (a new load balancer not answering yet) are left out.
 pub fn failing_share<'a>(
     trackers: impl IntoIterator<Item = &'a Tracker>,
     now: Timestamp,
@@ -130,7 +137,7 @@ pub fn failing_share<'a>(
 ) -> Share {
     let mut share = Share::default();
     for t in trackers {
-        if t.last_probe.is_none() {
+        if t.last_probe.is_none() || !t.ever_healthy {
             continue;
         }
         share.total += 1;
@@ -331,23 +338,23 @@ pub fn decide(input: &TargetInput<'_>) -> TargetDecision {
     };
     let fell_at = probes.iter().filter_map(|t| t.fell_at).max();
     let previously_withdrawn = input.previous.filter(|(state, _)| withdrawn_state(state));
-    // A withdrawal we know of: the probe's own fall, or (after a restart, when the probe history
-    // is gone) the previous status.
-    let withdrawal = fell_at.or(previously_withdrawn.and_then(|(_, since)| since));
-    if let (Some(risen), Some(withdrawn)) = (risen_at, withdrawal)
-        && (previously_withdrawn.is_some() || withdrawn <= risen)
-    {
+    // The failback rules apply only to a target whose withdrawal was published (the previous
+    // status says so): a fall and a rise between two reconciles withdrew nothing, and a target
+    // the guard held (`Held`) never lost its traffic.
+    if let (Some(risen), Some((_, status_since))) = (risen_at, previously_withdrawn) {
         match input.failback {
             Failback::Automatic(after) => {
                 let healthy_for = now.duration_since(risen).unsigned_abs();
                 if healthy_for < after {
+                    let due = risen
+                        .checked_add(after)
+                        .ok()
+                        .and_then(|t| t.round(jiff::Unit::Second).ok())
+                        .map_or_else(String::new, |t| t.to_string());
                     return TargetDecision {
                         up: false,
                         state: states::RECOVERING,
-                        message: format!(
-                            "healthy again; traffic returns after failbackAfter ({}s left)",
-                            (after - healthy_for).as_secs()
-                        ),
+                        message: format!("healthy again; traffic returns at {due} (failbackAfter)"),
                         detected_at: Some(risen),
                         recheck_after: Some(after - healthy_for),
                         source: Source::Failback,
@@ -355,6 +362,7 @@ pub fn decide(input: &TargetInput<'_>) -> TargetDecision {
                 }
             }
             Failback::Manual { approved_at } => {
+                let withdrawn = fell_at.or(status_since).unwrap_or(risen);
                 if approved_at.is_none_or(|a| a < withdrawn) {
                     return TargetDecision {
                         up: false,
@@ -454,6 +462,22 @@ pub fn guard(
                 );
                 held = true;
             }
+        }
+    }
+    // Nothing else is up: a recovered target waiting for its failback comes back now rather than
+    // failing open to targets that are down.
+    if !decisions.iter().any(|d| d.up) {
+        for d in decisions
+            .iter_mut()
+            .filter(|d| matches!(d.state, states::RECOVERING | states::AWAITING_FAILBACK))
+        {
+            d.up = true;
+            d.state = states::HEALTHY;
+            d.message = format!(
+                "back before its failback: no other target is up ({})",
+                d.message
+            );
+            d.recheck_after = None;
         }
     }
     let mut drain_refused = Vec::new();
@@ -566,11 +590,15 @@ mod tests {
         let d = decide(&i);
         assert_eq!((d.up, d.state), (false, states::RECOVERING));
         assert_eq!(d.recheck_after, Some(Duration::from_secs(51)));
+        assert!(d.message.contains("2027-01-15T08:01:11Z"), "{}", d.message);
         i.now = at(71);
         assert!(decide(&i).up);
-        // Without the previous status (it never saw the withdrawal) the fall still counts.
-        let d = decide(&input(vec![&t], auto, 20));
-        assert_eq!((d.up, d.state), (false, states::RECOVERING));
+        // A fall and a rise the status never showed withdrew nothing: no failback wait.
+        assert!(decide(&input(vec![&t], auto, 20)).up);
+        // Nor for a target the guard held.
+        i.previous = Some((states::HELD, Some(at(4))));
+        i.now = at(20);
+        assert!(decide(&i).up);
     }
 
     #[test]
@@ -660,15 +688,32 @@ mod tests {
     fn the_guard_counts_recent_falls_and_failing_streaks_only() {
         let window = Duration::from_secs(20);
         let mut down_long_ago = Tracker::default();
-        walk(&mut down_long_ago, &[(0, false), (1, false), (2, false)]);
+        walk(
+            &mut down_long_ago,
+            &[(-2, true), (-1, true), (0, false), (1, false), (2, false)],
+        );
         let mut just_fell = Tracker::default();
-        walk(&mut just_fell, &[(40, false), (41, false), (42, false)]);
+        walk(
+            &mut just_fell,
+            &[
+                (38, true),
+                (39, true),
+                (40, false),
+                (41, false),
+                (42, false),
+            ],
+        );
+        let mut never_answered = Tracker::default();
+        walk(
+            &mut never_answered,
+            &[(40, false), (41, false), (42, false)],
+        );
         let mut failing = Tracker::default();
         walk(&mut failing, &[(40, true), (41, true), (42, false)]);
         let mut fine = Tracker::default();
         walk(&mut fine, &[(40, true), (41, true)]);
         let share = failing_share(
-            [&down_long_ago, &just_fell, &failing, &fine],
+            [&down_long_ago, &just_fell, &failing, &fine, &never_answered],
             at(43),
             window,
         );
@@ -747,5 +792,29 @@ mod tests {
         let g = guard(&names, other_down, &[true, false], false, &[None, None]);
         assert!(g.decisions[0].up);
         assert_eq!(g.drain_refused, vec!["a".to_owned()]);
+    }
+
+    #[test]
+    fn a_recovering_target_comes_back_early_when_nothing_else_is_up() {
+        let names = vec!["a".to_owned(), "b".to_owned()];
+        let mut recovering = decision(false, Source::Failback);
+        recovering.state = states::RECOVERING;
+        let g = guard(
+            &names,
+            vec![recovering.clone(), decision(false, Source::Probe)],
+            &[false, false],
+            false,
+            &[None, None],
+        );
+        assert!(g.decisions[0].up, "rather than failing open to a dead b");
+        assert!(!g.decisions[1].up);
+        let g = guard(
+            &names,
+            vec![recovering, decision(true, Source::Probe)],
+            &[false, false],
+            false,
+            &[None, None],
+        );
+        assert!(!g.decisions[0].up, "b serves: a waits for its failback");
     }
 }

@@ -513,9 +513,14 @@ async fn zero_ready_endpoints_in_the_spoke_withdraw_a_target_whose_probe_passes(
         "zero ready endpoints -> withdrawn in {:.2}s",
         started.elapsed().as_secs_f64()
     );
-    let st = s.api.get("shop").await.unwrap().status.unwrap();
-    let eu = st.targets.iter().find(|t| t.name == "eu").unwrap();
-    assert_eq!(eu.health, "Unhealthy");
+    // The status follows the records (written right after them).
+    let eu = eventually("eu Unhealthy in the status", WAIT, || async {
+        let st = s.api.get("shop").await.ok()?.status?;
+        st.targets
+            .into_iter()
+            .find(|t| t.name == "eu" && t.health == "Unhealthy")
+    })
+    .await;
     assert!(
         eu.message
             .as_deref()

@@ -525,12 +525,18 @@ async fn the_operator_attaches_updates_and_removes_health_checks_with_the_record
         assert_eq!(config.resource_path(), Some("/healthz"));
     }
     assert_ne!(ids["eu"], ids["us"]);
-    let condition = eventually("HealthChecksSynced", wait, || async {
+    // Synced in the background: Unknown (Syncing) first, then True.
+    let condition = eventually("HealthChecksSynced True", wait, || async {
         let gi = api.get("web").await.ok()?;
-        globalingress::api::condition::find(&gi.status?.conditions, "HealthChecksSynced").cloned()
+        globalingress::api::condition::find(&gi.status?.conditions, "HealthChecksSynced")
+            .filter(|c| c.status == "True")
+            .cloned()
     })
     .await;
-    assert_eq!(condition.status, "True", "{condition:?}");
+    assert!(
+        condition.message.contains("2 Route 53 health check(s)"),
+        "{condition:?}"
+    );
 
     // A new path: the same checks, updated in place.
     api.patch(

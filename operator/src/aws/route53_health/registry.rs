@@ -209,6 +209,45 @@ impl HealthChecks {
         result
     }
 
+    /// Gives up `owner`'s checks of `resource` without deleting them (`deletionPolicy: Retain`:
+    /// the retained records still name them): their owner tag becomes `<owner>/retained`, so no
+    /// sync, prune or garbage collection of this hub touches them again. Returns how many.
+    pub async fn release(&self, owner: &str, resource: &str) -> Result<usize, Error> {
+        let mut cache = self.cache.lock().await;
+        let result = async {
+            self.refresh(&mut cache, false).await?;
+            let ours: Vec<String> = cache
+                .checks
+                .iter()
+                .filter(|c| {
+                    c.tags.owner.as_deref() == Some(owner)
+                        && c.tags.resource.as_deref() == Some(resource)
+                })
+                .map(|c| c.id.clone())
+                .collect();
+            let retained = plan::tag_value(&format!("{owner}/retained"));
+            for id in &ours {
+                self.api
+                    .tag(id, &[(plan::TAG_OWNER.to_owned(), retained.clone())])
+                    .await
+                    .map_err(|source| Error::TagHealthCheck {
+                        id: id.clone(),
+                        source,
+                    })?;
+                if let Some(cached) = cache.checks.iter_mut().find(|c| &c.id == id) {
+                    cached.tags.owner = Some(retained.clone());
+                }
+                info!(%id, resource, "released Route 53 health check (deletionPolicy Retain)");
+            }
+            Ok(ours.len())
+        }
+        .await;
+        if result.is_err() {
+            cache.listed_at = None;
+        }
+        result
+    }
+
     async fn refresh(&self, cache: &mut Cache, force: bool) -> Result<(), Error> {
         let fresh = cache
             .listed_at
@@ -561,6 +600,36 @@ mod tests {
                 ..Config::default()
             },
         )
+    }
+
+    #[tokio::test]
+    async fn released_checks_are_never_touched_again() {
+        let fake = Arc::new(Fake::default());
+        let hc = registry(&fake, 200);
+        let out = hc
+            .sync("me", "ns/app", &targets(&[("a", tcp(80))]))
+            .await
+            .unwrap();
+        assert_eq!(hc.release("me", "ns/app").await.unwrap(), 1);
+        // Neither a prune of the (deleted) resource nor garbage collection deletes it.
+        assert_eq!(hc.prune("me", "ns/app", &BTreeMap::new()).await.unwrap(), 0);
+        // (A registry that did not create it: no grace period applies.)
+        let restarted = registry(&fake, 200);
+        assert_eq!(
+            restarted
+                .collect_garbage("me", &HashSet::new())
+                .await
+                .unwrap(),
+            0
+        );
+        let state = fake.state();
+        let tags = Tags::from_pairs(
+            state.checks[&out.ids["a"]]
+                .tags
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str())),
+        );
+        assert_eq!(tags.owner.as_deref(), Some("me/retained"));
     }
 
     #[tokio::test]
