@@ -339,8 +339,10 @@ pub enum TargetType {
 #[derive(KubeSchema, Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = Rule::new("duration(self.timeout) < duration(self.interval)").message("timeout must be shorter than interval").field_path(".timeout"))]
+#[x_kube(validation = Rule::new("self.protocol != 'None' || !has(self.route53) || self.route53 != 'Public'").message("Public Route 53 health checks need a protocol").field_path(".route53"))]
 pub struct HealthCheck {
-    /// `HTTP`, `HTTPS` or `TCP`.
+    /// `HTTP`, `HTTPS`, `TCP`, or `None` (no active probes: only spoke signals and drains
+    /// withdraw a target).
     #[serde(default)]
     pub protocol: ProbeProtocol,
     /// Path requested by HTTP and HTTPS probes.
@@ -432,6 +434,9 @@ pub enum ProbeProtocol {
     HTTP,
     HTTPS,
     TCP,
+    /// No active probes (the hub cannot reach the targets, or another system judges them):
+    /// targets count as healthy unless their spoke reports no ready endpoint.
+    None,
 }
 
 #[derive(

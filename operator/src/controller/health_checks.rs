@@ -198,7 +198,23 @@ impl CheckJobs {
             let owner = owner.to_owned();
             let me = ObjectRef::from_obj(gi);
             tokio::spawn(async move {
+                let started = std::time::Instant::now();
+                tracing::debug!(
+                    resource,
+                    checks = desired.len(),
+                    "syncing Route 53 health checks"
+                );
                 let result = this.registry.sync(&owner, &resource, &desired).await;
+                if let Ok(outcome) = &result {
+                    info!(
+                        resource,
+                        created = outcome.created,
+                        updated = outcome.updated,
+                        stale = outcome.stale,
+                        seconds = started.elapsed().as_secs_f64(),
+                        "Route 53 health checks synced"
+                    );
+                }
                 {
                     let mut jobs = this.lock();
                     let job = jobs.entry(resource.clone()).or_default();
@@ -285,12 +301,15 @@ fn desired(gi: &GlobalIngress, targets: &[(String, Observed)]) -> BTreeMap<Strin
                 else {
                     continue;
                 };
+                let protocol = match hc.protocol {
+                    ProbeProtocol::HTTP => Protocol::Http,
+                    ProbeProtocol::HTTPS => Protocol::Https,
+                    ProbeProtocol::TCP => Protocol::Tcp,
+                    // Refused by the API server's rules; nothing to check with.
+                    ProbeProtocol::None => continue,
+                };
                 CheckConfig::Endpoint(EndpointCheck {
-                    protocol: match hc.protocol {
-                        ProbeProtocol::HTTP => Protocol::Http,
-                        ProbeProtocol::HTTPS => Protocol::Https,
-                        ProbeProtocol::TCP => Protocol::Tcp,
-                    },
+                    protocol,
                     endpoint: match endpoint {
                         Endpoint::Addresses(ips) => CheckEndpoint::Ip {
                             ip: ips[0],

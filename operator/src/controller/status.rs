@@ -242,7 +242,8 @@ pub fn millis(t: jiff::Timestamp) -> String {
 }
 
 /// The failover this reconcile makes, if any: the targets receiving traffic changed while the
-/// spec did not (`generation` equals the previous status's), and records were written.
+/// spec did not (`generation` equals the previous status's), the previous records were in sync,
+/// and records were written.
 /// `Failover` when a target lost its traffic, `Failback` when targets only came back. Detected:
 /// for a failover the latest health change among the targets that lost traffic; for a failback
 /// the moment traffic was allowed back (`now`: failbackAfter elapsed or the approval seen).
@@ -267,7 +268,11 @@ pub fn failover_record(
         .filter(|s| !s.is_empty())
         .collect();
     let after: Vec<&str> = active.iter().map(String::as_str).collect();
-    if before == after {
+    // The first publish (nothing was serving, or what the status says was never in sync) is
+    // not a failback.
+    let was_published =
+        condition::find(&previous.conditions, DNS_SYNCED).is_some_and(|c| c.status == "True");
+    if before == after || before.is_empty() || !was_published {
         return None;
     }
     let timing = timing?;
@@ -312,6 +317,7 @@ pub fn changed(old: Option<&GlobalIngressStatus>, new: &GlobalIngressStatus) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::api::condition::{Desired, Status};
     use crate::reconcile::plan::reasons as plan_reasons;
 
     fn inputs<'a>(
@@ -386,5 +392,108 @@ mod tests {
                 .last_transition_time,
             "t3"
         );
+    }
+
+    fn serving(active: &str, synced: bool) -> GlobalIngressStatus {
+        GlobalIngressStatus {
+            observed_generation: Some(3),
+            active_targets: Some(active.to_owned()),
+            conditions: condition::merge(
+                &[],
+                &[Desired::new(
+                    DNS_SYNCED,
+                    if synced { Status::True } else { Status::False },
+                    reasons::IN_SYNC,
+                    "",
+                )],
+                Some(3),
+                "t0",
+            ),
+            ..GlobalIngressStatus::default()
+        }
+    }
+
+    fn ts(s: i64) -> jiff::Timestamp {
+        jiff::Timestamp::from_second(1_800_000_000 + s).unwrap()
+    }
+
+    fn timing() -> Timing {
+        Timing {
+            submitted_at: ts(12),
+            applied: crate::dns::provider::Applied {
+                in_sync_at: Some(ts(13)),
+                answer_seen_at: Some(ts(14)),
+            },
+        }
+    }
+
+    #[test]
+    fn failovers_and_failbacks_are_recorded_only_when_health_moved_traffic() {
+        let names = vec!["a".to_owned(), "b".to_owned()];
+        let decision = |detected: i64| TargetDecision {
+            up: false,
+            state: states::UNHEALTHY,
+            message: String::new(),
+            detected_at: Some(ts(detected)),
+            recheck_after: None,
+            source: crate::health::tracker::Source::Probe,
+        };
+        let decisions = vec![decision(10), decision(5)];
+        let previous = serving("a,b", true);
+        let b_only = vec!["b".to_owned()];
+        let record = failover_record(
+            Some(&previous),
+            Some(3),
+            &b_only,
+            &names,
+            &decisions,
+            Some(&timing()),
+            ts(11),
+        )
+        .unwrap();
+        assert_eq!(
+            (
+                record.kind.as_str(),
+                record.from.as_str(),
+                record.to.as_str()
+            ),
+            ("Failover", "a,b", "b")
+        );
+        assert_eq!(record.detected_at, millis(ts(10)), "a's fall");
+        assert_eq!(record.answer_seen_at, Some(millis(ts(14))));
+
+        let back = vec!["a".to_owned(), "b".to_owned()];
+        let record = failover_record(
+            Some(&serving("b", true)),
+            Some(3),
+            &back,
+            &names,
+            &decisions,
+            Some(&timing()),
+            ts(11),
+        )
+        .unwrap();
+        assert_eq!(
+            (record.kind.as_str(), record.detected_at.clone()),
+            ("Failback", millis(ts(11)))
+        );
+
+        // A spec change, a first publish, records that were never in sync, nothing written:
+        // no record.
+        let none = |prev: &GlobalIngressStatus, generation: i64, t: Option<&Timing>| {
+            failover_record(
+                Some(prev),
+                Some(generation),
+                &b_only,
+                &names,
+                &decisions,
+                t,
+                ts(11),
+            )
+        };
+        assert!(none(&previous, 4, Some(&timing())).is_none());
+        assert!(none(&serving("", true), 3, Some(&timing())).is_none());
+        assert!(none(&serving("a,b", false), 3, Some(&timing())).is_none());
+        assert!(none(&previous, 3, None).is_none());
     }
 }

@@ -21,7 +21,7 @@ use crate::api::global_ingress::{GlobalIngressSpec, ProbeProtocol, Target};
 use crate::reconcile::plan::Endpoint;
 
 /// The endpoints to probe for one target at `endpoint` (one per address; a host name is resolved
-/// at every probe). Port: `healthCheck.port`, else the backend Service's port (the load
+/// at every probe); none with `healthCheck.protocol: None`. Port: `healthCheck.port`, else the backend Service's port (the load
 /// balancer's listener), else 443 for HTTPS and 80 otherwise.
 pub fn probe_specs(
     spec: &GlobalIngressSpec,
@@ -33,6 +33,7 @@ pub fn probe_specs(
         ProbeProtocol::HTTP => Protocol::Http,
         ProbeProtocol::HTTPS => Protocol::Https,
         ProbeProtocol::TCP => Protocol::Tcp,
+        ProbeProtocol::None => return Vec::new(),
     };
     let port = hc
         .port

@@ -264,6 +264,15 @@ async fn malformed_global_ingresses_are_refused_naming_the_field() {
             "spec.targets[2].loadBalancer.external",
         ),
         (
+            "Route 53 checks without a protocol",
+            &weighted,
+            vec![(
+                "/spec/healthCheck",
+                json!({"protocol": "None", "route53": "Public"}),
+            )],
+            "spec.healthCheck.route53",
+        ),
+        (
             "every target drained",
             &weighted,
             vec![

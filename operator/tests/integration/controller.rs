@@ -61,6 +61,8 @@ fn external_gi(name: &str, zone: &str, host: &str, policy: &str) -> GlobalIngres
             "hostnames": [host],
             "dnsZoneRef": zone,
             "routing": { "policy": "Weighted" },
+            // About the controller, not health: no probes of these documentation addresses.
+            "healthCheck": { "protocol": "None" },
             "deletionPolicy": policy,
             "targets": [
                 { "name": "a", "weight": 1, "loadBalancer": { "mode": "External", "external": { "addresses": ["192.0.2.1"] } } },

@@ -212,12 +212,21 @@ async fn a_stopped_region_is_withdrawn_in_seconds_and_returns_after_failback_aft
     );
     let d = degraded(&s.api, "shop").await.unwrap();
     assert_eq!((d.0.as_str(), d.1.as_str()), ("True", "TargetsWithdrawn"));
-    let events = event_reasons(&s.client, &s.ns).await;
+    // The Event follows the status write.
+    let event = eventually("a Failover Event", WAIT, || async {
+        event_reasons(&s.client, &s.ns)
+            .await
+            .into_iter()
+            .find(|(r, m)| r == "Failover" && m.contains("from a,b to b"))
+    })
+    .await;
+    println!("event: {}", event.1);
     assert!(
-        events
+        !event_reasons(&s.client, &s.ns)
+            .await
             .iter()
-            .any(|(r, m)| r == "Failover" && m.contains("from a,b to b")),
-        "{events:?}"
+            .any(|(r, _)| r == "Failback"),
+        "the first publish is not a failback"
     );
 
     // The metrics say it too.
@@ -380,11 +389,13 @@ async fn every_region_down_at_once_withdraws_nothing_then_fails_open() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let events = event_reasons(&s.client, &s.ns).await;
-    assert!(
-        events.iter().any(|(r, _)| r == "PanicThreshold"),
-        "{events:?}"
-    );
+    eventually("a PanicThreshold Event", WAIT, || async {
+        event_reasons(&s.client, &s.ns)
+            .await
+            .into_iter()
+            .find(|(r, _)| r == "PanicThreshold")
+    })
+    .await;
 
     // Still down after the guard's window: the outage is real, every target is unhealthy, and
     // the operator fails open (publishes all) instead of withdrawing everything.
@@ -590,11 +601,14 @@ async fn drains_are_refused_when_nothing_would_be_left_and_manual_failback_waits
     // Drained for maintenance: withdrawn like an unhealthy target, and back when undrained.
     patch_targets(true).await;
     until_answer(&s.host, &set(&[&b.ip()]), WAIT).await;
-    let st = s.api.get("maint").await.unwrap().status.unwrap();
-    assert_eq!(
-        st.targets.iter().find(|t| t.name == "a").unwrap().health,
-        "Drained"
-    );
+    eventually("a Drained in the status", WAIT, || async {
+        let st = s.api.get("maint").await.ok()?.status?;
+        st.targets
+            .iter()
+            .any(|t| t.name == "a" && t.health == "Drained")
+            .then_some(())
+    })
+    .await;
     patch_targets(false).await;
     until_answer(&s.host, &both, WAIT).await;
 

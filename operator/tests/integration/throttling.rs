@@ -78,6 +78,7 @@ async fn thirty_percent_throttled_converges_within_the_budget() {
             "metadata": { "name": format!("app{i}") },
             "spec": {
                 "hostnames": [format!("app{i}.{domain}")], "dnsZoneRef": zone_name, "routing": { "policy": "Weighted" },
+                "healthCheck": { "protocol": "None" },
                 "targets": [
                     { "name": "a", "weight": 1, "loadBalancer": { "mode": "External", "external": { "addresses": [format!("192.0.2.{}", i + 1)] } } },
                     { "name": "b", "weight": 1, "loadBalancer": { "mode": "External", "external": { "addresses": [format!("198.51.100.{}", i + 1)] } } }
@@ -169,6 +170,7 @@ async fn a_thousand_changes_at_once_take_few_change_calls_and_a_quiet_zone_takes
                 "metadata": { "name": format!("svc{i}") },
                 "spec": {
                     "hostnames": [format!("svc{i}.{domain}")], "dnsZoneRef": zone_name, "routing": { "policy": "Latency" },
+                    "healthCheck": { "protocol": "None" },
                     "targets": [{ "name": "only", "clusterRef": spoke_name,
                         "loadBalancer": { "mode": "External", "external": { "addresses": [format!("10.{}.{}.1", i / 250, i % 250)] } } }]
                 }
