@@ -20,6 +20,13 @@ pub enum ProviderError {
 pub trait ZoneProvider: Send + Sync + 'static {
     fn kind(&self) -> ProviderKind;
 
+    /// The largest DNS message a batch may become, in bytes (estimated with
+    /// `Change::wire_bytes`): an RFC 2136 update travels in one message of at most 65,535
+    /// bytes; Route 53 batches are limited by values and characters instead.
+    fn max_batch_bytes(&self) -> usize {
+        usize::MAX
+    }
+
     /// Every record set of the zone.
     fn list(&self) -> BoxFuture<'_, Result<Vec<Rrset>, ProviderError>>;
 

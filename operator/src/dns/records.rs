@@ -119,7 +119,7 @@ impl Owner {
         })
     }
 
-    fn registry_rrset(&self, host: &str) -> Rrset {
+    pub(crate) fn registry_rrset(&self, host: &str) -> Rrset {
         Rrset {
             name: registry_name(host),
             rtype: RecordType::TXT,
@@ -157,6 +157,23 @@ impl Change {
         match self {
             Self::Upsert { new, .. } => 2 * new.size_values(),
             other => other.rrset().size_values(),
+        }
+    }
+
+    /// A generous estimate of the bytes this change adds to an RFC 2136 update: every record
+    /// it names (prerequisites, deletions, additions) written out in full, without name
+    /// compression.
+    pub fn wire_bytes(&self) -> usize {
+        let rrset = |r: &Rrset| {
+            let name = r.name.len() + 2;
+            r.values.len().max(1) * (name + 10) + r.values.iter().map(String::len).sum::<usize>()
+        };
+        match self {
+            // Prerequisite that the name has no such RRset, then the additions.
+            Self::Create(r) => rrset(r) + r.name.len() + 12,
+            // Prerequisite (the exact old RRset), a deletion, the additions.
+            Self::Upsert { old, new } => 2 * rrset(old) + rrset(new),
+            Self::Delete(r) => 2 * rrset(r),
         }
     }
 

@@ -175,6 +175,12 @@ impl Rfc2136Zone {
 }
 
 impl ZoneProvider for Rfc2136Zone {
+    /// Half of a DNS message's 65,535 bytes: the estimate ignores name compression but the TSIG
+    /// record and headers still have to fit.
+    fn max_batch_bytes(&self) -> usize {
+        32_000
+    }
+
     fn kind(&self) -> ProviderKind {
         ProviderKind::Rfc2136
     }

@@ -289,7 +289,7 @@ async fn process(
         return (Some(zone), outcomes);
     }
     let mut uncertain = false;
-    for batch in split_by_limits(pending, config) {
+    for batch in split_by_limits(pending, config, provider.max_batch_bytes()) {
         let mut queue = vec![batch];
         while let Some(batch) = queue.pop() {
             let changes: Vec<Change> = batch.iter().map(|(_, c)| c.clone()).collect();
@@ -388,19 +388,31 @@ fn describe(change: &Change) -> String {
 }
 
 /// Splits changes into batches within the provider's limits, keeping their order.
-fn split_by_limits(changes: Vec<(usize, Change)>, config: &Config) -> Vec<Vec<(usize, Change)>> {
+fn split_by_limits(
+    changes: Vec<(usize, Change)>,
+    config: &Config,
+    max_bytes: usize,
+) -> Vec<Vec<(usize, Change)>> {
     let mut out: Vec<Vec<(usize, Change)>> = Vec::new();
-    let (mut values, mut chars) = (0, 0);
+    let (mut values, mut chars, mut bytes) = (0usize, 0usize, 0usize);
     for (claim, change) in changes {
-        let (v, c) = (change.batch_values(), change.batch_chars());
-        let full = values + v > config.max_values || chars + c > config.max_chars;
+        let (v, c, b) = (
+            change.batch_values(),
+            change.batch_chars(),
+            change.wire_bytes(),
+        );
+        let full = values + v > config.max_values
+            || chars + c > config.max_chars
+            || bytes.saturating_add(b) > max_bytes;
         if out.is_empty() || full {
             out.push(Vec::new());
             values = 0;
             chars = 0;
+            bytes = 0;
         }
         values += v;
         chars += c;
+        bytes = bytes.saturating_add(b);
         if let Some(last) = out.last_mut() {
             last.push((claim, change));
         }
@@ -552,12 +564,41 @@ mod tests {
                 )
             })
             .collect();
-        let batches = split_by_limits(changes, &Config::default());
+        let batches = split_by_limits(changes, &Config::default(), usize::MAX);
         assert_eq!(batches.len(), 3);
         assert!(
             batches
                 .iter()
                 .all(|b| b.iter().map(|(_, c)| c.batch_values()).sum::<usize>() <= 1000)
         );
+    }
+
+    #[test]
+    fn rfc2136_batches_stay_within_one_dns_message() {
+        // 1,000 GlobalIngresses published at once: each a registry TXT and an A record.
+        let changes: Vec<(usize, Change)> = (0..1000)
+            .flat_map(|i| {
+                let c = claim(
+                    &format!("bench/gi{i}"),
+                    &format!("gi{i}.failover.example.test"),
+                );
+                let registry = c.owner.registry_rrset(&c.names[0]);
+                [
+                    (i, Change::Create(registry)),
+                    (i, Change::Create(c.desired[0].clone())),
+                ]
+            })
+            .collect();
+        let total: usize = changes.iter().map(|(_, c)| c.wire_bytes()).sum();
+        assert!(
+            total > 65_535,
+            "the test needs more than one message: {total}"
+        );
+        let batches = split_by_limits(changes, &Config::default(), 32_000);
+        assert!(batches.len() >= 3);
+        for b in &batches {
+            assert!(b.iter().map(|(_, c)| c.wire_bytes()).sum::<usize>() <= 32_000);
+        }
+        assert_eq!(batches.iter().map(Vec::len).sum::<usize>(), 2000);
     }
 }

@@ -161,3 +161,55 @@ async fn update_with_the_wrong_key_is_refused() {
     right.send(update).await.expect("update with the right key");
     assert_eq!(ask(&name, RecordType::A).await.records.len(), 1);
 }
+
+/// A thousand GlobalIngresses published at once become several RFC 2136 updates, each within one
+/// DNS message (an update over 65,535 bytes cannot be sent at all), and Knot answers all of them.
+#[tokio::test]
+async fn a_thousand_names_at_once_fit_in_rfc2136_messages() {
+    use std::sync::Arc;
+
+    use globalingress::dns::records::{Claim, Owner, Rrset};
+    use globalingress::dns::rfc2136_zone::Rfc2136Zone;
+    use globalingress::dns::zone_writer::{Config, ZoneWriter};
+    use globalingress::reconcile::plan::RecordRouting;
+
+    let env = env();
+    let provider = Rfc2136Zone::new(env.dns_server, "example.test", env.tsig_key.clone()).unwrap();
+    let writer = ZoneWriter::spawn(Arc::new(provider), Config::default());
+    let prefix = crate::support::unique_name("bulk");
+    let claims = (0..1000).map(|i| {
+        let host = format!("{prefix}-{i}.example.test");
+        Claim {
+            owner: Owner {
+                owner: "test-hub".into(),
+                resource: format!("bulk/gi{i}"),
+            },
+            names: vec![host.clone()],
+            desired: vec![Rrset {
+                name: host,
+                rtype: globalingress::reconcile::plan::RecordType::A,
+                routing: RecordRouting::Simple,
+                ttl: Some(30),
+                values: vec![format!("10.9.{}.{}", i / 250, i % 250 + 1)],
+                alias: None,
+                health_check_id: None,
+            }],
+            keep_health_checks: false,
+        }
+    });
+    let results = futures::future::join_all(claims.map(|c| writer.submit(c))).await;
+    assert!(
+        results
+            .iter()
+            .all(|r| r.as_ref().is_ok_and(|o| o.refused.is_empty()))
+    );
+    let stats = &writer.stats;
+    let batches = stats.batches.load(std::sync::atomic::Ordering::Relaxed);
+    println!("1000 names (2000 record sets) in {batches} RFC 2136 updates");
+    assert!(batches >= 2, "{batches}");
+    for i in [0, 499, 999] {
+        let name = Name::from_ascii(format!("{prefix}-{i}.example.test.")).unwrap();
+        let answer = ask(&name, RecordType::A).await;
+        assert_eq!(answer.records.len(), 1, "{name}");
+    }
+}
