@@ -367,6 +367,7 @@ async fn process(
                     }
                 }
                 Err(e @ ProviderError::Unavailable { .. }) => {
+                    warn!(error = %e, changes = batch.len(), "change batch failed; the claims will retry");
                     uncertain = true;
                     for (claim, _) in &batch {
                         outcomes[*claim] = Err(Error::Write(e.clone()));
