@@ -1,7 +1,12 @@
 #!/usr/bin/env bash
-# make bench: the scale benchmark (bench/) against a fresh local environment in .run/bench.
-#   SIZES=100,1000,10000 make bench     (default 100,1000)
-# Prints a table; asserts nothing. The environment is stopped on every exit path.
+# make bench: the benchmarks (bench/) against a fresh local environment in .run/bench.
+#   SCENARIOS=publish,failover     which to run (default both)
+#   SIZES=100,1000,10000           publish: GlobalIngresses per run (default 100,1000)
+#   FAILOVER_SIZES=1,100,1000      failover: GlobalIngresses sharing the failing region
+#   FAILOVER_REPEATS=20            failover: region down and back this often per size and provider
+#   FAILOVER_PROVIDERS=knot,route53
+# Prints tables; asserts nothing. The environment is stopped on every exit path; the failover
+# runs' operator logs are in .run/bench/ until then.
 set -euo pipefail
 source "$(dirname "$0")/env/lib.sh"
 cd "$REPO_ROOT"
@@ -20,4 +25,8 @@ source "$STATE/env"
 "$CARGO_TARGET_DIR/release/globalingress-bench" \
   --env "$STATE/env" \
   --operator "$CARGO_TARGET_DIR/release/globalingress" \
-  --sizes "${SIZES:-100,1000}"
+  --scenarios "${SCENARIOS:-publish,failover}" \
+  --sizes "${SIZES:-100,1000}" \
+  --failover-sizes "${FAILOVER_SIZES:-1,100,1000}" \
+  --failover-repeats "${FAILOVER_REPEATS:-20}" \
+  --failover-providers "${FAILOVER_PROVIDERS:-knot,route53}"

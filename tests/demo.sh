@@ -2,8 +2,12 @@
 # make demo: installs what is missing, brings the local environment up (hub + two spokes, moto,
 # Knot), builds globalingress, installs the CRDs with a DNSZone (Knot), a SpokeCluster (spoke-a)
 # and two GlobalIngresses (one valid, one referring to a missing zone), starts `globalingress run`
-# against the hub, shows statuses, Events, the plan and metrics, and prints where everything is.
-# Everything keeps running afterwards; `make env-down` stops it all.
+# against the hub, shows statuses, Events, the plan and metrics. Then a failover: GlobalIngress
+# demo/checkout with two regions, each a loopback data plane (tests/env/dataplane.py); it stops
+# region eu, prints the timeline (detected, submitted, in sync, answer changed) and Knot's answers
+# before and after, restarts eu and prints the failback, and draws both timelines as an SVG in
+# .run/env/demo/. Everything keeps running afterwards; `make env-down` stops it all (the data
+# planes included).
 set -euo pipefail
 source "$(dirname "$0")/env/lib.sh"
 cd "$REPO_ROOT"
@@ -123,10 +127,146 @@ printf '\n--- globalingress plan for demo/shop (what it publishes) ---\n'
 "$bin" plan -f "$op/zone.yaml" "$op/shop.yaml" | sed 's/^/  /'
 printf '\n--- metrics (http://127.0.0.1:%s/metrics) ---\n' "$admin_port"
 fetch "http://127.0.0.1:$admin_port/metrics" | grep -E '^globalingress_(leader|reconciles_total|writes_total|objects_by_condition)' | sed 's/^/  /'
+
+# --- failover: two loopback data planes (regions eu and us) behind demo/checkout; eu stops -----
+planes="$STATE/dataplanes"
+out="$STATE/demo"
+mkdir -p "$planes" "$out"
+host="checkout.${GI_DNS_ZONE%.}"
+now() { date +%s.%N; }
+answer() { kdig @"$dns_host" -p "$dns_port" +norec +short "$host" A | sort | paste -sd' ' -; }
+stop_plane() { # NAME: stop it (like a region that dies) and wait until it is gone
+  if pid_alive "$planes/$1.pid"; then
+    kill -TERM "$(cat "$planes/$1.pid")"
+    while pid_alive "$planes/$1.pid"; do sleep 0.005; done
+  fi
+  rm -f "$planes/$1.pid"
+}
+start_plane() { # NAME IP: start it on $plane_port, wait for its READY line
+  python3 tests/env/dataplane.py "$2" "$plane_port" </dev/null >"$planes/$1.log" 2>&1 &
+  echo $! >"$planes/$1.pid"
+  until grep -q '^READY' "$planes/$1.log"; do
+    pid_alive "$planes/$1.pid" || return 1
+    sleep 0.02
+  done
+}
+# until_answer WANT TIMEOUT_S: poll Knot every ~20 ms until it answers WANT; prints when it did.
+until_answer() {
+  local deadline=$((SECONDS + $2))
+  until [ "$(answer)" = "$1" ]; do
+    [ $SECONDS -lt $deadline ] || die "Knot still answers '$(answer)' for $host, not '$1', after $2s"
+    sleep 0.02
+  done
+  now
+}
+# until_record KIND BEFORE: wait for status.lastFailover of that kind, newer than BEFORE (its
+# detectedAt), and save it as JSON.
+until_record() {
+  local deadline=$((SECONDS + 30)) kind detected
+  while :; do
+    kind=$("${K[@]}" -n demo get gi checkout -o jsonpath='{.status.lastFailover.kind}')
+    detected=$("${K[@]}" -n demo get gi checkout -o jsonpath='{.status.lastFailover.detectedAt}')
+    [ "$kind" = "$1" ] && [ "$detected" != "$2" ] && break
+    [ $SECONDS -lt $deadline ] || die "no $1 recorded in demo/checkout status after 30s (log: $op/operator.log)"
+    sleep 0.1
+  done
+  "${K[@]}" -n demo get gi checkout -o jsonpath='{.status.lastFailover}' >"$out/$(tr '[:upper:]' '[:lower:]' <<<"$1").json"
+}
+last_detected() { "${K[@]}" -n demo get gi checkout -o jsonpath='{.status.lastFailover.detectedAt}'; }
+show() {
+  printf '  %-28s %s\n' "kdig $host A" "$(answer)"
+  "${K[@]}" -n demo get gi checkout | sed 's/^/  /'
+  "${K[@]}" -n demo get gi checkout \
+    -o jsonpath='{range .status.targets[*]}{"  target "}{.name}{": "}{.health}{" since "}{.since}{" ("}{.message}{")"}{"\n"}{end}'
+}
+
+printf '\n=== failover ===\n'
+stop_plane eu # from an earlier demo
+stop_plane us
+for attempt in 1 2 3 4 5; do
+  plane_port=$(free_ports 1) # free on 127.0.0.1; both planes must also get it on .2 and .3
+  start_plane eu 127.0.0.2 && start_plane us 127.0.0.3 && break
+  stop_plane eu
+  stop_plane us
+  [ "$attempt" -lt 5 ] || die "no port free on both 127.0.0.2 and 127.0.0.3 (logs: $planes/)"
+done
+if "${K[@]}" -n demo get gi checkout >/dev/null 2>&1; then
+  step "deleting demo/checkout from an earlier demo (its status would answer for this one)"
+  "${K[@]}" -n demo delete gi checkout --wait --timeout 60s >/dev/null
+fi
+step "data planes up: eu on 127.0.0.2:$plane_port (pid $(cat "$planes/eu.pid")), us on 127.0.0.3:$plane_port (pid $(cat "$planes/us.pid"))"
+"${K[@]}" apply -f - >/dev/null <<YAML
+apiVersion: globalingress.io/v1alpha1
+kind: GlobalIngress
+metadata: {name: checkout, namespace: demo}
+spec:
+  hostnames: [$host]
+  dnsZoneRef: demo
+  ttl: 5
+  routing: {policy: Weighted}
+  healthCheck: {protocol: HTTP, path: /healthz, port: $plane_port, interval: 1s, timeout: 500ms,
+                healthyThreshold: 1, unhealthyThreshold: 2}
+  failover: {failback: Automatic, failbackAfter: 5s}
+  targets:
+    - {name: eu, weight: 1, region: eu-west-1, loadBalancer: {mode: External, external: {addresses: [127.0.0.2]}}}
+    - {name: us, weight: 1, region: us-east-1, loadBalancer: {mode: External, external: {addresses: [127.0.0.3]}}}
+YAML
+step "GlobalIngress demo/checkout: eu + us, probed every 1s (down after 2 failures), failbackAfter 5s, TTL 5"
+until_answer "127.0.0.2 127.0.0.3" 60 >/dev/null
+deadline=$((SECONDS + 60))
+until [ "$("${K[@]}" -n demo get gi checkout -o jsonpath='{.status.targets[*].health}')" = "Healthy Healthy" ]; do
+  [ $SECONDS -lt $deadline ] || die "demo/checkout targets not both Healthy after 60s (log: $op/operator.log)"
+  sleep 0.2
+done
+step "both regions Healthy and published"
+show
+# The false-failover guard withholds withdrawals while more than panicThreshold (50 %) of all
+# probed endpoints fell within --panic-window (30 s). shop's and orphan's addresses above
+# (127.0.0.11-13) have no data plane: they failed at start-up and count until the window passes.
+failing() { fetch "http://127.0.0.1:$admin_port/metrics" | awk '$1 == "globalingress_failing_endpoints_percent" {print $2 + 0}'; }
+if [ "$(failing)" != 0 ]; then
+  step "the false-failover guard counts $(failing)% of probed endpoints as failing (shop's and orphan's" \
+    "addresses 127.0.0.11-13 have no data plane and fell at start-up); waiting for its 30s window to pass"
+  deadline=$((SECONDS + 60))
+  until [ "$(failing)" = 0 ]; do
+    [ $SECONDS -lt $deadline ] || die "the false-failover guard still counts $(failing)% failing after 60s"
+    sleep 0.25
+  done
+  step "guard settled (0% failing)"
+fi
+
+before=$(last_detected)
+stop_plane eu # returns within ~10 ms of the process (and its listener) being gone
+down=$(now)
+step "region eu down: its data plane (127.0.0.2:$plane_port) stopped; waiting for the failover"
+seen=$(until_answer "127.0.0.3" 60)
+until_record Failover "$before"
+step "failover done: Knot answers 127.0.0.3 only"
+python3 tests/timeline_svg.py table "$out/failover.json" "$down" "$seen"
+show
+
+before=$(last_detected)
+start_plane eu 127.0.0.2 || die "data plane eu did not restart: $(cat "$planes/eu.log")"
+up=$(now)
+step "region eu back (pid $(cat "$planes/eu.pid")); traffic returns after failbackAfter (5s)"
+seen_back=$(until_answer "127.0.0.2 127.0.0.3" 60)
+until_record Failback "$before"
+step "failback done: Knot answers both again"
+python3 tests/timeline_svg.py table "$out/failback.json" "$up" "$seen_back"
+show
+printf '\n--- kubectl -n demo get events (demo/checkout) ---\n'
+uid=$("${K[@]}" -n demo get gi checkout -o jsonpath='{.metadata.uid}')
+"${K[@]}" -n demo get events --field-selector "involvedObject.uid=$uid" --sort-by=.eventTime | sed 's/^/  /'
+python3 tests/timeline_svg.py svg "$out/failover-timeline.svg" \
+  "$out/failover.json" "$down" "$seen" "$out/failback.json" "$up" "$seen_back"
+printf '\n  timeline plot: %s\n' "$out/failover-timeline.svg"
+
 printf '\n'
 bash tests/env/env.sh status "$STATE"
 cat >&2 <<TXT
   operator   pid $(cat "$op/pid"), admin http://127.0.0.1:$admin_port/{healthz,readyz,metrics}, log $op/operator.log
+  regions    eu 127.0.0.2:$plane_port pid $(cat "$planes/eu.pid"), us 127.0.0.3:$plane_port pid $(cat "$planes/us.pid")
+             (tests/env/dataplane.py; kill -TERM one to fail its region over again)
 
 demo ready in $((SECONDS - started))s. Everything keeps running; stop it all with: make env-down
 TXT

@@ -1,37 +1,51 @@
-//! `make bench`: the scale scenario of the DNS engine against the local environment.
+//! `make bench`: benchmarks of globalingress against the local environment. They measure and
+//! print; they assert nothing.
 //!
-//! For each size N: N GlobalIngresses x 3 targets (Latency routing) in one Route 53 zone on the
-//! emulator, with the AWS calls going through the project's counting proxy. It measures the time
-//! to converge from cold, Route 53 calls by operation, and the operator's peak RSS; then one
-//! change that touches every GlobalIngress (the SpokeCluster all first targets take their region
-//! from moves), the time until every record shows it, and the change calls it took. It prints a
-//! table; it asserts nothing.
+//! - `publish` ([`publish`]): the scale of the DNS engine, cold convergence and one change
+//!   touching every GlobalIngress, Route 53 calls and memory.
+//! - `failover` ([`failover`]): a region's data plane stops under N GlobalIngresses sharing it;
+//!   time until the authoritative answer (Knot) or the record (Route 53) changes, and the DNS
+//!   changes per event.
 
-use std::collections::BTreeMap;
-use std::io::{BufRead as _, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+mod dataplane;
+mod env;
+mod failover;
+mod observe;
+mod operator;
+mod publish;
+mod stats;
 
-use anyhow::{Context as _, bail};
+use std::path::PathBuf;
+
 use clap::Parser;
-use futures::StreamExt as _;
-use globalingress::api::condition::find;
-use globalingress::api::{DNSZone, GlobalIngress, SpokeCluster};
-use globalingress::dns::provider::ZoneProvider as _;
-use globalingress::dns::route53::Route53Zone;
-use globalingress::reconcile::plan::RecordRouting;
-use k8s_openapi::api::core::v1::Namespace;
-use kube::Api;
-use kube::api::{Patch, PatchParams, PostParams};
-use serde_json::{Value, json};
 
-/// Scale benchmark of the DNS engine (prints a table; asserts nothing).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Scenario {
+    Publish,
+    Failover,
+}
+
+/// Benchmarks of globalingress against the local environment (prints tables; asserts nothing).
 #[derive(Debug, Parser)]
-struct Args {
-    /// Numbers of GlobalIngresses to run, one scenario each.
+pub struct Args {
+    /// Scenarios to run, in this order.
+    #[arg(long, value_delimiter = ',', default_value = "publish,failover")]
+    scenarios: Vec<Scenario>,
+    /// publish: numbers of GlobalIngresses, one run each.
     #[arg(long, value_delimiter = ',', default_value = "100,1000")]
     sizes: Vec<usize>,
+    /// failover: numbers of GlobalIngresses sharing the failing region, one run each.
+    #[arg(long, value_delimiter = ',', default_value = "1,100,1000")]
+    failover_sizes: Vec<usize>,
+    /// failover: region down and back this many times per size and provider.
+    #[arg(long, default_value_t = 20)]
+    failover_repeats: usize,
+    /// failover: DNS providers to run against.
+    #[arg(long, value_delimiter = ',', default_value = "knot,route53")]
+    failover_providers: Vec<failover::Provider>,
+    /// failover: the operators' log filter (their logs go to the environment's directory).
+    #[arg(long, env = "GI_BENCH_OPERATOR_LOG", default_value = "info")]
+    failover_operator_log: String,
     /// The environment's env file (from `tests/env/env.sh up`).
     #[arg(long, env = "GLOBALINGRESS_TEST_ENV")]
     env: PathBuf,
@@ -43,317 +57,16 @@ struct Args {
     timeout: u64,
 }
 
-struct Env {
-    hub_kubeconfig: PathBuf,
-    aws_endpoint: String,
-}
-
-fn load_env(file: &Path) -> anyhow::Result<Env> {
-    let text =
-        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
-    let get = |key: &str| {
-        text.lines()
-            .find_map(|l| l.strip_prefix(&format!("{key}=")))
-            .map(str::to_owned)
-            .with_context(|| format!("{key} missing from {}", file.display()))
-    };
-    Ok(Env {
-        hub_kubeconfig: get("GI_HUB_KUBECONFIG")?.into(),
-        aws_endpoint: get("GI_AWS_ENDPOINT")?,
-    })
-}
-
-/// The counting proxy (tests/env/fault_proxy.py), no faults.
-struct Proxy {
-    url: String,
-    child: Child,
-}
-
-impl Proxy {
-    fn start(upstream: &str) -> anyhow::Result<Self> {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/env/fault_proxy.py");
-        let mut child = Command::new("python3")
-            .arg(script)
-            .args(["--upstream", upstream])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()?;
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().context("proxy stdout")?).read_line(&mut line)?;
-        let port = line
-            .trim()
-            .strip_prefix("READY ")
-            .context("proxy READY line")?
-            .to_owned();
-        Ok(Self {
-            url: format!("http://127.0.0.1:{port}"),
-            child,
-        })
-    }
-
-    fn operations(&self) -> anyhow::Result<Vec<String>> {
-        let out = Command::new("python3")
-            .args([
-                "-c",
-                "import sys,urllib.request; print(urllib.request.urlopen(sys.argv[1]).read().decode())",
-                &format!("{}/__proxy/stats", self.url),
-            ])
-            .output()?;
-        let stats: Value = serde_json::from_slice(&out.stdout)?;
-        Ok(stats["requests"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .map(|r| r["op"].as_str().unwrap_or("").to_owned())
-                    .collect()
-            })
-            .unwrap_or_default())
-    }
-}
-
-impl Drop for Proxy {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn peak_rss_mib(pid: u32) -> f64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("VmHWM:"))
-                .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse::<f64>().ok())
-        })
-        .map_or(0.0, |kb| kb / 1024.0)
-}
-
-fn count(ops: &[String], name: &str) -> usize {
-    ops.iter().filter(|o| *o == name).count()
-}
-
-struct Row {
-    size: usize,
-    cold: Duration,
-    calls: BTreeMap<String, usize>,
-    rss: f64,
-    change: Duration,
-    change_calls: usize,
-}
-
-async fn wait_until<F, Fut>(
-    what: &str,
-    timeout: Duration,
-    poll: Duration,
-    mut check: F,
-) -> anyhow::Result<Duration>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let started = Instant::now();
-    while !check().await {
-        if started.elapsed() > timeout {
-            bail!("{what}: not done after {timeout:?}");
-        }
-        tokio::time::sleep(poll).await;
-    }
-    Ok(started.elapsed())
-}
-
-async fn scenario(args: &Args, env: &Env, size: usize) -> anyhow::Result<Row> {
-    let tag = format!("bench-{size}-{}", std::process::id());
-    let timeout = Duration::from_secs(args.timeout);
-    let client = globalingress::kube_client::connect(Some(&env.hub_kubeconfig)).await?;
-    let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": tag}}))?;
-    Api::<Namespace>::all(client.clone())
-        .create(&PostParams::default(), &ns)
-        .await?;
-    let sdk = globalingress::aws::sdk_config(&globalingress::aws::SdkSettings::emulator(
-        env.aws_endpoint.clone(),
-    ))
-    .await;
-    let r53 = aws_sdk_route53::Client::new(&sdk);
-    let domain = format!("{tag}.test");
-    let hosted = r53
-        .create_hosted_zone()
-        .name(&domain)
-        .caller_reference(&tag)
-        .send()
-        .await?;
-    let zone_id = hosted
-        .hosted_zone()
-        .context("hosted zone")?
-        .id()
-        .trim_start_matches("/hostedzone/")
-        .to_owned();
-    let zone: DNSZone = serde_json::from_value(json!({
-        "apiVersion": "globalingress.io/v1alpha1", "kind": "DNSZone", "metadata": {"name": tag},
-        "spec": {"domain": domain, "ownerId": "bench", "provider": {"route53": {"hostedZoneId": zone_id}}}
-    }))?;
-    Api::<DNSZone>::all(client.clone())
-        .create(&PostParams::default(), &zone)
-        .await?;
-    let spoke: SpokeCluster = serde_json::from_value(json!({
-        "apiVersion": "globalingress.io/v1alpha1", "kind": "SpokeCluster", "metadata": {"name": tag},
-        "spec": {"region": "eu-west-1", "kubeconfigSecretRef": {"namespace": tag, "name": "none"}}
-    }))?;
-    let spokes: Api<SpokeCluster> = Api::all(client.clone());
-    spokes.create(&PostParams::default(), &spoke).await?;
-    let api: Api<GlobalIngress> = Api::namespaced(client.clone(), &tag);
-    eprintln!("[{size}] creating {size} GlobalIngresses x 3 targets");
-    let mut creates = futures::stream::iter((0..size).map(|i| {
-        let (api, domain, tag) = (api.clone(), domain.clone(), tag.clone());
-        async move {
-            let gi: GlobalIngress = serde_json::from_value(json!({
-                "apiVersion": "globalingress.io/v1alpha1", "kind": "GlobalIngress", "metadata": {"name": format!("svc{i}")},
-                "spec": {"hostnames": [format!("svc{i}.{domain}")], "dnsZoneRef": tag, "routing": {"policy": "Latency"},
-                    "targets": [
-                        {"name": "a", "clusterRef": tag, "loadBalancer": {"mode": "External", "external": {"addresses": [format!("10.1.{}.{}", i / 250, i % 250)]}}},
-                        {"name": "b", "region": "us-west-2", "loadBalancer": {"mode": "External", "external": {"addresses": [format!("10.2.{}.{}", i / 250, i % 250)]}}},
-                        {"name": "c", "region": "ap-southeast-2", "loadBalancer": {"mode": "External", "external": {"addresses": [format!("10.3.{}.{}", i / 250, i % 250)]}}}
-                    ]}
-            }))
-            .map_err(anyhow::Error::from)?;
-            api.create(&PostParams::default(), &gi).await.map_err(anyhow::Error::from)
-        }
-    }))
-    .buffer_unordered(16);
-    while let Some(r) = creates.next().await {
-        r?;
-    }
-
-    let proxy = Proxy::start(&env.aws_endpoint)?;
-    let mut operator = Command::new(&args.operator)
-        .args(["run", "--kubeconfig"])
-        .arg(&env.hub_kubeconfig)
-        .args([
-            "--admin-address",
-            "127.0.0.1:0",
-            "--watch-namespace",
-            &tag,
-            "--lease-namespace",
-            &tag,
-        ])
-        .args(["--aws-endpoint-url", &proxy.url, "--resync-interval", "60s"])
-        .env("AWS_ACCESS_KEY_ID", "bench")
-        .env("AWS_SECRET_ACCESS_KEY", "bench")
-        .env("GLOBALINGRESS_LOG", "warn")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .spawn()?;
-    let synced = || {
-        let api = api.clone();
-        async move {
-            api.list(&Default::default()).await.is_ok_and(|l| {
-                l.items
-                    .iter()
-                    .filter(|gi| {
-                        gi.status
-                            .as_ref()
-                            .and_then(|s| find(&s.conditions, "DNSSynced"))
-                            .is_some_and(|c| c.status == "True")
-                    })
-                    .count()
-                    == size
-            })
-        }
-    };
-    eprintln!("[{size}] operator started; waiting for convergence");
-    // Listing 10,000 objects is itself load: poll less often the bigger the run.
-    let poll = Duration::from_millis(250).max(Duration::from_millis(size as u64));
-    let cold = wait_until("cold convergence", timeout, poll, synced).await?;
-    let ops = proxy.operations()?;
-    let mut calls = BTreeMap::new();
-    for op in &ops {
-        *calls.entry(op.clone()).or_insert(0) += 1;
-    }
-    let before = ops.len();
-
-    eprintln!("[{size}] moving the shared region");
-    spokes
-        .patch(
-            &tag,
-            &PatchParams::default(),
-            &Patch::Merge(json!({"spec": {"region": "us-east-1"}})),
-        )
-        .await?;
-    let listed = Route53Zone::new(r53.clone(), &zone_id);
-    let change = wait_until("the change", timeout, poll, || async {
-        listed.list().await.is_ok_and(|held| {
-            held.iter()
-                .filter(|r| matches!(&r.routing, RecordRouting::Latency { region, .. } if region == "us-east-1"))
-                .count()
-                == size
-        })
-    })
-    .await?;
-    let ops = proxy.operations()?;
-    let change_calls = count(&ops[before..], "ChangeResourceRecordSets");
-    let rss = peak_rss_mib(operator.id());
-    let _ = operator.kill();
-    let _ = operator.wait();
-    Ok(Row {
-        size,
-        cold,
-        calls,
-        rss,
-        change,
-        change_calls,
-    })
-}
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     globalingress::install_crypto_provider();
     let args = Args::parse();
-    let env = load_env(&args.env)?;
-    let mut rows = Vec::new();
-    for size in &args.sizes {
-        let started = Instant::now();
-        rows.push(scenario(&args, &env, *size).await?);
-        eprintln!("[{size}] done in {:?}", started.elapsed());
+    let env = env::load(&args.env)?;
+    for scenario in &args.scenarios {
+        match scenario {
+            Scenario::Publish => publish::run(&args, &env).await?,
+            Scenario::Failover => failover::run(&args, &env).await?,
+        }
     }
-    println!();
-    println!(
-        "DNS engine scale (Route 53 on the emulator, 3 targets per GlobalIngress, Latency routing)"
-    );
-    println!(
-        "{:>7}  {:>10}  {:>8}  {:>6}  {:>6}  {:>6}  {:>9}  {:>11}  {:>12}",
-        "N",
-        "cold (s)",
-        "records",
-        "Change",
-        "List",
-        "Other",
-        "peak RSS",
-        "change (s)",
-        "change calls"
-    );
-    for r in &rows {
-        let change = r
-            .calls
-            .get("ChangeResourceRecordSets")
-            .copied()
-            .unwrap_or(0);
-        let list = r.calls.get("ListResourceRecordSets").copied().unwrap_or(0);
-        let other: usize = r.calls.values().sum::<usize>() - change - list;
-        println!(
-            "{:>7}  {:>10.2}  {:>8}  {:>6}  {:>6}  {:>6}  {:>6.0} MiB  {:>11.2}  {:>12}",
-            r.size,
-            r.cold.as_secs_f64(),
-            r.size * 4,
-            change,
-            list,
-            other,
-            r.rss,
-            r.change.as_secs_f64(),
-            r.change_calls
-        );
-    }
-    println!(
-        "(records: 3 latency record sets + 1 ownership TXT per GlobalIngress; calls counted at the proxy)"
-    );
     Ok(())
 }

@@ -29,7 +29,8 @@ all_alive() {
 
 stop_all() {
   local pidfile pids=()
-  for pidfile in "$STATE"/*/pid; do
+  # dataplanes/*.pid: the loopback data planes make demo starts (tests/env/dataplane.py).
+  for pidfile in "$STATE"/*/pid "$STATE"/dataplanes/*.pid; do
     [ -e "$pidfile" ] || continue
     if pid_alive "$pidfile"; then
       pids+=("$(cat "$pidfile")")

@@ -1,0 +1,68 @@
+//! The local environment the benchmarks run against (`tests/env/env.sh up` writes its env file),
+//! and waiting for things in it.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+
+/// Endpoints of the environment.
+#[derive(Debug)]
+pub struct Env {
+    pub dir: PathBuf,
+    pub hub_kubeconfig: PathBuf,
+    pub aws_endpoint: String,
+    pub dns_server: SocketAddr,
+    /// `example.test`, without the trailing dot.
+    pub dns_zone: String,
+    pub tsig_key_name: String,
+    pub tsig_algorithm: String,
+    pub tsig_secret: String,
+}
+
+pub fn load(file: &Path) -> anyhow::Result<Env> {
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    let get = |key: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("{key}=")))
+            .map(str::to_owned)
+            .with_context(|| format!("{key} missing from {}", file.display()))
+    };
+    let secret_file = get("GI_TSIG_SECRET_FILE")?;
+    Ok(Env {
+        dir: get("GI_ENV_DIR")?.into(),
+        hub_kubeconfig: get("GI_HUB_KUBECONFIG")?.into(),
+        aws_endpoint: get("GI_AWS_ENDPOINT")?,
+        dns_server: get("GI_DNS_SERVER")?.parse().context("GI_DNS_SERVER")?,
+        dns_zone: get("GI_DNS_ZONE")?.trim_end_matches('.').to_owned(),
+        tsig_key_name: get("GI_TSIG_KEY_NAME")?,
+        tsig_algorithm: get("GI_TSIG_ALGORITHM")?,
+        tsig_secret: std::fs::read_to_string(&secret_file)
+            .with_context(|| format!("reading {secret_file}"))?
+            .trim()
+            .to_owned(),
+    })
+}
+
+/// Polls `check` every `poll` until it holds; returns how long that took.
+pub async fn wait_until<F, Fut>(
+    what: &str,
+    timeout: Duration,
+    poll: Duration,
+    mut check: F,
+) -> anyhow::Result<Duration>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let started = Instant::now();
+    while !check().await {
+        if started.elapsed() > timeout {
+            bail!("{what}: not done after {timeout:?}");
+        }
+        tokio::time::sleep(poll).await;
+    }
+    Ok(started.elapsed())
+}
