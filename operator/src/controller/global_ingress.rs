@@ -357,6 +357,12 @@ pub async fn reconcile(gi: Arc<GlobalIngress>, ctx: Arc<Context>) -> Result<Acti
 }
 
 async fn reconcile_inner(gi: Arc<GlobalIngress>, ctx: &Context) -> Result<Action, Error> {
+    // A GlobalIngress read before the DNSZones and SpokeClusters are would be judged against
+    // empty caches (a false DNSZoneNotFound at every start): look again once they are listed.
+    let pending = ctx.readiness.pending();
+    if pending.contains(&"dnszones") || pending.contains(&"spokeclusters") {
+        return Ok(Action::requeue(std::time::Duration::from_millis(200)));
+    }
     let namespace = gi.namespace().unwrap_or_default();
     let api: Api<GlobalIngress> = Api::namespaced(ctx.client.clone(), &namespace);
     if !ctx.leadership.is_leader() {
@@ -487,14 +493,21 @@ async fn apply(
             .await;
         }
     }
-    // A recovered target waiting for failbackAfter: look again when it is due.
+    // A recovered target waiting for failbackAfter: look again when it is due — counted from
+    // the decision, not from now: a wave of reconciles that finish at different times must
+    // still fail back together (one change batch).
     let recheck = observation
         .health
         .decisions
         .iter()
         .filter_map(|d| d.recheck_after)
         .min()
-        .map(|d| d + std::time::Duration::from_millis(50));
+        .map(|d| {
+            let elapsed = jiff::Timestamp::now()
+                .duration_since(observation.decided_at)
+                .unsigned_abs();
+            d.saturating_sub(elapsed) + std::time::Duration::from_millis(50)
+        });
     Ok(Action::requeue(recheck.map_or(ctx.settings.resync, |r| {
         r.min(ctx.settings.resync)
     })))

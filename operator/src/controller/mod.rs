@@ -83,6 +83,8 @@ pub struct Context {
     pub health: crate::health::Health,
     /// Service and EndpointSlice watches in the spokes.
     pub signals: crate::health::signals::SpokeSignals,
+    /// Which watches have listed everything once.
+    pub readiness: Readiness,
     /// The AWS account's Route 53 health checks, synced in the background.
     pub health_checks: health_checks::CheckJobs,
     /// The last failover each GlobalIngress recorded (`namespace/name`), until the watch cache
@@ -280,6 +282,7 @@ pub async fn run(
             trigger.clone(),
         ),
         last_failovers: std::sync::Mutex::default(),
+        readiness: readiness.clone(),
         health,
         signals,
         recorder: Recorder::new(

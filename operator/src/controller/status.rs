@@ -204,7 +204,7 @@ pub fn compute(input: &Inputs<'_>) -> GlobalIngressStatus {
             since: decisions
                 .and_then(|d| d.get(i))
                 .and_then(|d| d.detected_at)
-                .map(|t| t.round(jiff::Unit::Second).unwrap_or(t).to_string()),
+                .map(millis),
             message: decisions
                 .and_then(|d| d.get(i))
                 .map(|d| d.message.clone())
@@ -244,9 +244,9 @@ pub fn millis(t: jiff::Timestamp) -> String {
 /// The failover this reconcile makes, if any: the targets receiving traffic changed while the
 /// spec did not (`generation` equals the previous status's), the previous records were in sync,
 /// and records were written.
-/// `Failover` when a target lost its traffic, `Failback` when targets only came back. Detected:
-/// for a failover the latest health change among the targets that lost traffic; for a failback
-/// the moment traffic was allowed back (`now`: failbackAfter elapsed or the approval seen).
+/// `Failover` when a target lost its traffic, `Failback` when targets only came back. `now` (the
+/// decision time) stands in when no health change is known (a drain ending, a recovered target
+/// brought back early).
 pub fn failover_record(
     previous: Option<&GlobalIngressStatus>,
     generation: Option<i64>,
@@ -281,18 +281,27 @@ pub fn failover_record(
         .copied()
         .filter(|b| !after.contains(b))
         .collect();
-    let (kind, detected) = if lost.is_empty() {
-        ("Failback", now)
+    // Detected: the latest health change among the targets that lost (failover) or gained
+    // (failback) traffic — for a failback, when the recovery was seen, so the timeline shows the
+    // failbackAfter wait before "submitted".
+    let gained: Vec<&str> = after
+        .iter()
+        .copied()
+        .filter(|a| !before.contains(a))
+        .collect();
+    let (kind, moved) = if lost.is_empty() {
+        ("Failback", &gained)
     } else {
-        let detected = names
-            .iter()
-            .zip(decisions)
-            .filter(|(n, _)| lost.contains(&n.as_str()))
-            .filter_map(|(_, d)| d.detected_at)
-            .max()
-            .unwrap_or(now);
-        ("Failover", detected)
+        ("Failover", &lost)
     };
+    let detected = names
+        .iter()
+        .zip(decisions)
+        .filter(|(n, _)| moved.contains(&n.as_str()))
+        .filter_map(|(_, d)| d.detected_at)
+        .max()
+        .filter(|d| *d <= now)
+        .unwrap_or(now);
     Some(FailoverRecord {
         kind: kind.to_owned(),
         from: before.join(","),
@@ -475,7 +484,7 @@ mod tests {
         .unwrap();
         assert_eq!(
             (record.kind.as_str(), record.detected_at.clone()),
-            ("Failback", millis(ts(11)))
+            ("Failback", millis(ts(10)))
         );
 
         // A spec change, a first publish, records that were never in sync, nothing written:
