@@ -278,12 +278,7 @@ impl Health {
 
     /// The guard's count over every probed endpoint, now.
     pub fn share(&self) -> Share {
-        let state = self.inner.lock();
-        tracker::failing_share(
-            state.endpoints.values().map(|e| &e.tracker),
-            Timestamp::now(),
-            self.inner.window(&state),
-        )
+        self.inner.share(&self.inner.lock())
     }
 
     /// Forgets every GlobalIngress not in `live` (deleted without this replica running its
@@ -332,6 +327,15 @@ impl Inner {
             .max(self.settings.panic_window)
     }
 
+    /// The guard's count over every probed endpoint, now.
+    fn share(&self, state: &State) -> Share {
+        tracker::failing_share(
+            state.endpoints.values().map(|e| &e.tracker),
+            Timestamp::now(),
+            self.window(state),
+        )
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         // A panic while holding the lock leaves plain data behind; keep going with it.
         self.state
@@ -343,11 +347,7 @@ impl Inner {
     /// controller, and updates the endpoint gauges.
     fn watch_guard(&self) {
         let mut state = self.lock();
-        let share = tracker::failing_share(
-            state.endpoints.values().map(|e| &e.tracker),
-            Timestamp::now(),
-            self.window(&state),
-        );
+        let share = self.share(&state);
         self.metrics.failing_percent.set(share.percent());
         for verdict in [Verdict::Unknown, Verdict::Healthy, Verdict::Unhealthy] {
             let n = state

@@ -243,6 +243,20 @@ pub struct TargetDecision {
     pub source: Source,
 }
 
+impl TargetDecision {
+    /// Withdrawn by `spec.targets[].drain`.
+    fn drained() -> Self {
+        Self {
+            up: false,
+            state: states::DRAINED,
+            message: "drained by spec.targets[].drain".into(),
+            detected_at: None,
+            recheck_after: None,
+            source: Source::Drain,
+        }
+    }
+}
+
 /// What a decision rests on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Source {
@@ -275,14 +289,7 @@ fn withdrawn_state(state: &str) -> bool {
 pub fn decide(input: &TargetInput<'_>) -> TargetDecision {
     let now = input.now;
     if input.drained {
-        return TargetDecision {
-            up: false,
-            state: states::DRAINED,
-            message: "drained by spec.targets[].drain".into(),
-            detected_at: None,
-            recheck_after: None,
-            source: Source::Drain,
-        };
+        return TargetDecision::drained();
     }
     match &input.signal {
         Signal::ServiceMissing { since } => {
@@ -491,14 +498,7 @@ pub fn guard(
             continue;
         }
         if others_up {
-            *d = TargetDecision {
-                up: false,
-                state: states::DRAINED,
-                message: "drained by spec.targets[].drain".into(),
-                detected_at: None,
-                recheck_after: None,
-                source: Source::Drain,
-            };
+            *d = TargetDecision::drained();
         } else {
             d.message = format!(
                 "drain refused: no other target can take the traffic; {}",

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use globalingress::api::GlobalIngress;
 use globalingress::api::condition::find;
 use globalingress::dns::{Name, RData, RecordType, query};
-use k8s_openapi::api::core::v1::{Event, Secret, Service};
+use k8s_openapi::api::core::v1::{Event, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::Api;
 use kube::api::{ListParams, Patch, PatchParams, PostParams};
@@ -125,6 +125,18 @@ struct Setup {
     api: Api<GlobalIngress>,
 }
 
+impl Setup {
+    /// The operator, watching this test's namespace (its Lease there too).
+    fn operator(&self, extra: &[&str]) -> Operator {
+        Operator::start(&Options {
+            kubeconfig: &env().hub_kubeconfig,
+            namespace: &self.ns,
+            lease_name: "failover",
+            extra,
+        })
+    }
+}
+
 async fn setup(prefix: &str) -> Setup {
     let client = support::kube(Cluster::Hub).await;
     support::install_crds(&client).await;
@@ -146,12 +158,7 @@ async fn a_stopped_region_is_withdrawn_in_seconds_and_returns_after_failback_aft
     let s = setup("failover").await;
     let planes = DataPlane::start_many(&["127.0.0.2", "127.0.0.3"]).await;
     let (a, b) = (&planes[0], &planes[1]);
-    let op = Operator::start(&Options {
-        kubeconfig: &env().hub_kubeconfig,
-        namespace: &s.ns,
-        lease_name: "failover",
-        extra: &[],
-    });
+    let op = s.operator(&[]);
     s.api
         .create(
             &PostParams::default(),
@@ -286,12 +293,7 @@ async fn a_flapping_endpoint_is_withdrawn_at_most_once_per_failback_window() {
     let s = setup("flap").await;
     let planes = DataPlane::start_many(&["127.0.0.4", "127.0.0.5"]).await;
     let (a, b) = (&planes[0], &planes[1]);
-    let _op = Operator::start(&Options {
-        kubeconfig: &env().hub_kubeconfig,
-        namespace: &s.ns,
-        lease_name: "flap",
-        extra: &[],
-    });
+    let _op = s.operator(&[]);
     let mut settings = health_check(a.port(), json!({ "failbackAfter": "6s" }));
     settings["healthCheck"]["unhealthyThreshold"] = json!(1);
     s.api
@@ -339,12 +341,7 @@ async fn every_region_down_at_once_withdraws_nothing_then_fails_open() {
     let s = setup("panic").await;
     let planes = DataPlane::start_many(&["127.0.0.6", "127.0.0.7"]).await;
     let (a, b) = (&planes[0], &planes[1]);
-    let _op = Operator::start(&Options {
-        kubeconfig: &env().hub_kubeconfig,
-        namespace: &s.ns,
-        lease_name: "panic",
-        extra: &["--panic-window", "8s"],
-    });
+    let _op = s.operator(&["--panic-window", "8s"]);
     s.api
         .create(
             &PostParams::default(),
@@ -459,34 +456,9 @@ async fn zero_ready_endpoints_in_the_spoke_withdraw_a_target_whose_probe_passes(
         .await
         .unwrap();
 
-    let kubeconfig = std::fs::read(&env().spoke_a_kubeconfig).unwrap();
-    let secret: Secret = serde_json::from_value(json!({
-        "metadata": { "name": "spoke-a" },
-        "data": { "kubeconfig": k8s_openapi::ByteString(kubeconfig) }
-    }))
-    .unwrap();
-    Api::<Secret>::namespaced(s.client.clone(), &s.ns)
-        .create(&PostParams::default(), &secret)
-        .await
-        .unwrap();
-    let spoke_name = support::unique_name("spoke-a");
-    let spoke_obj: globalingress::api::SpokeCluster = serde_json::from_value(json!({
-        "apiVersion": "globalingress.io/v1alpha1", "kind": "SpokeCluster",
-        "metadata": { "name": spoke_name },
-        "spec": { "region": "eu-west-1", "kubeconfigSecretRef": { "namespace": s.ns, "name": "spoke-a" } }
-    }))
-    .unwrap();
-    Api::<globalingress::api::SpokeCluster>::all(s.client.clone())
-        .create(&PostParams::default(), &spoke_obj)
-        .await
-        .unwrap();
+    let spoke_name = support::spoke_a(&s.client, &s.ns).await;
 
-    let _op = Operator::start(&Options {
-        kubeconfig: &env().hub_kubeconfig,
-        namespace: &s.ns,
-        lease_name: "slices",
-        extra: &[],
-    });
+    let _op = s.operator(&[]);
     let targets = json!([
         { "name": "eu", "weight": 1, "clusterRef": spoke_name,
           "backend": { "service": { "namespace": app_ns, "name": "web", "port": a.port() } },
@@ -558,12 +530,7 @@ async fn drains_are_refused_when_nothing_would_be_left_and_manual_failback_waits
     let s = setup("drain").await;
     let planes = DataPlane::start_many(&["127.0.0.13", "127.0.0.14"]).await;
     let (a, b) = (&planes[0], &planes[1]);
-    let _op = Operator::start(&Options {
-        kubeconfig: &env().hub_kubeconfig,
-        namespace: &s.ns,
-        lease_name: "drain",
-        extra: &[],
-    });
+    let _op = s.operator(&[]);
     let targets = |drain_a: bool| {
         let mut a = external("a", &a.ip());
         a["drain"] = json!(drain_a);

@@ -540,27 +540,7 @@ async fn an_adopted_spoke_load_balancer_is_published_and_followed() {
         .await
         .unwrap();
 
-    let kubeconfig = std::fs::read(&env().spoke_a_kubeconfig).unwrap();
-    let secret: Secret = serde_json::from_value(json!({
-        "metadata": { "name": "spoke-a" },
-        "data": { "kubeconfig": k8s_openapi::ByteString(kubeconfig) }
-    }))
-    .unwrap();
-    Api::<Secret>::namespaced(hub.clone(), &ns)
-        .create(&PostParams::default(), &secret)
-        .await
-        .unwrap();
-    let spoke_name = support::unique_name("spoke-a");
-    let spoke_obj: globalingress::api::SpokeCluster = serde_json::from_value(json!({
-        "apiVersion": "globalingress.io/v1alpha1", "kind": "SpokeCluster",
-        "metadata": { "name": spoke_name },
-        "spec": { "region": "eu-west-1", "kubeconfigSecretRef": { "namespace": ns, "name": "spoke-a" } }
-    }))
-    .unwrap();
-    Api::<globalingress::api::SpokeCluster>::all(hub.clone())
-        .create(&PostParams::default(), &spoke_obj)
-        .await
-        .unwrap();
+    let spoke_name = support::spoke_a(&hub, &ns).await;
 
     let _op = Operator::start(&Options {
         kubeconfig: &env().hub_kubeconfig,

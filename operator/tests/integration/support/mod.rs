@@ -181,3 +181,30 @@ pub async fn route53_zone(client: Option<&kube::Client>, prefix: &str) -> Route5
         name,
     }
 }
+
+/// A SpokeCluster (region eu-west-1) for the environment's spoke-a, its kubeconfig in Secret
+/// `spoke-a` of `ns`; returns the SpokeCluster's name.
+pub async fn spoke_a(hub: &kube::Client, ns: &str) -> String {
+    let kubeconfig = std::fs::read(&env().spoke_a_kubeconfig).expect("spoke-a kubeconfig");
+    let secret: k8s_openapi::api::core::v1::Secret = serde_json::from_value(serde_json::json!({
+        "metadata": { "name": "spoke-a" },
+        "data": { "kubeconfig": k8s_openapi::ByteString(kubeconfig) }
+    }))
+    .expect("secret json");
+    Api::<k8s_openapi::api::core::v1::Secret>::namespaced(hub.clone(), ns)
+        .create(&PostParams::default(), &secret)
+        .await
+        .expect("create the kubeconfig Secret");
+    let name = unique_name("spoke-a");
+    let spoke: globalingress::api::SpokeCluster = serde_json::from_value(serde_json::json!({
+        "apiVersion": "globalingress.io/v1alpha1", "kind": "SpokeCluster",
+        "metadata": { "name": name },
+        "spec": { "region": "eu-west-1", "kubeconfigSecretRef": { "namespace": ns, "name": "spoke-a" } }
+    }))
+    .expect("spoke json");
+    Api::<globalingress::api::SpokeCluster>::all(hub.clone())
+        .create(&PostParams::default(), &spoke)
+        .await
+        .expect("create the SpokeCluster");
+    name
+}
