@@ -2,11 +2,22 @@
 # The local test environment: three real kube-apiservers (hub, spoke-a, spoke-b), the moto AWS
 # emulator and a Knot DNS server, all on 127.0.0.1 high ports.
 #
-#   env.sh up   [DIR]   start everything (safe to re-run: a running environment is reused)
-#   env.sh down [DIR]   stop every process it started, by PID, and wait until they are gone
+#   env.sh up   [DIR]   start everything fresh (safe to re-run: a running environment is reused)
+#   env.sh down [DIR]   stop every process it started (components included), by PID, and wait
 #   env.sh status [DIR] print the endpoints of a running environment
 #   env.sh run  [DIR]   up, print "READY DIR/env", stay until standard input closes, then down
 #                       (the test binary holds that pipe, so the servers die with it)
+#
+# One component inside DIR, its data kept across stop and start (tests restart servers with it):
+#   env.sh start   DIR NAME            start NAME in DIR/NAME in the background, reusing what
+#                                      DIR/NAME holds from before (same port, key, certificates,
+#                                      data) or creating it fresh; prints "READY DIR/NAME/env"
+#   env.sh stop    DIR NAME            stop it (SIGTERM, KILL after 20 s), keep its data
+#   env.sh restart DIR NAME [SECONDS]  stop, sleep SECONDS (default 0), start; prints READY too
+# NAME is knot or a cluster name (hub, spoke-a, spoke-b, or any other DNS label: a private
+# kube-apiserver). DIR/NAME/env describes it: a cluster has GI_KUBECONFIG, GI_URL and
+# GI_UNPRIVILEGED_KUBECONFIG; knot has GI_DNS_SERVER, GI_DNS_ZONE, GI_TSIG_KEY_NAME,
+# GI_TSIG_ALGORITHM, GI_TSIG_SECRET_FILE and GI_KNOT_LOG. up writes them for its own parts too.
 #
 # DIR defaults to .run/env in the repository. DIR/env is a shell file with every endpoint; the test
 # support reads it through GLOBALINGRESS_TEST_ENV.
@@ -20,6 +31,10 @@ TSIG_ALGORITHM=hmac-sha256
 
 cmd=${1:-}
 STATE=${2:-$REPO_ROOT/.run/env}
+# Absolute: the env file it writes is read from other directories.
+mkdir -p "$STATE" && STATE=$(cd "$STATE" && pwd)
+# Names up or make demo use for other things inside DIR.
+RESERVED_NAMES=(moto operator dataplanes demo)
 
 all_alive() {
   local c
@@ -40,12 +55,36 @@ stop_all() {
   done
   local deadline=$((SECONDS + 20)) p
   for p in "${pids[@]}"; do
-    while kill -0 "$p" 2>/dev/null; do
+    while running "$p"; do
       if [ $SECONDS -ge $deadline ]; then kill -KILL "$p" 2>/dev/null || true; break; fi
       sleep 0.1
     done
   done
   rm -f "$STATE/env"
+}
+
+# running PID: the process exists and has not exited (a zombie left for init to reap, as our
+# background servers are once the script that started them is gone, counts as gone).
+running() {
+  kill -0 "$1" 2>/dev/null && [ "$(cut -d' ' -f3 "/proc/$1/stat" 2>/dev/null)" != Z ]
+}
+
+# stop_one PIDFILE: SIGTERM its process, wait until it is gone (KILL after 20 s), remove PIDFILE.
+stop_one() {
+  local pidfile=$1 p deadline=$((SECONDS + 20))
+  if pid_alive "$pidfile"; then
+    p=$(cat "$pidfile")
+    kill -TERM "$p" 2>/dev/null || true
+    while running "$p"; do
+      if [ $SECONDS -ge $deadline ]; then
+        log "pid $p ($pidfile) still running after 20s: KILL"
+        kill -KILL "$p" 2>/dev/null || true
+        break
+      fi
+      sleep 0.1
+    done
+  fi
+  rm -f "$pidfile"
 }
 
 # wait_for DESCRIPTION TIMEOUT_S PIDFILE LOG COMMAND...: run COMMAND until it succeeds; fail with
@@ -66,23 +105,56 @@ wait_for() {
   done
 }
 
-start_clusters() {
-  local harness c
+# ready_lines LOG: how many READY lines the harness wrote to LOG (its log is appended to at every
+# start, so a restart waits for one more than before).
+ready_lines() {
+  local n
+  n=$(grep -c '^READY' "$1" 2>/dev/null || true)
+  echo "${n:-0}"
+}
+
+# launch_cluster DIR: start the kube-apiserver harness for cluster $(basename DIR) in DIR, in the
+# background. -keep-data: DIR's state from an earlier start (etcd data, certificates, tokens,
+# ports) is used again, so kubeconfigs stay valid across env.sh stop/start; up wipes DIR first.
+launch_cluster() {
+  local dir=$1 harness
   harness=$("$REPO_ROOT/tests/kube-harness/build.sh")
+  mkdir -p "$dir"
+  # -lifeline=signal: this script returns while the server keeps running; env.sh down stops it.
+  "$harness" -name "$(basename "$dir")" -dir "$dir" -keep-data -lifeline signal </dev/null >>"$dir/harness.log" 2>&1 &
+  echo $! >"$dir/pid"
+}
+
+# wait_cluster DIR BEFORE: wait for the READY line after the BEFORE ones in DIR/harness.log, then
+# write DIR/env from it ("READY <kubeconfig> <url>").
+wait_cluster() {
+  local dir=$1 before=$2 line kubeconfig url
+  # Three API servers start at once on 2 cores: allow them time.
+  wait_for "kube-apiserver $(basename "$dir")" 240 "$dir/pid" "$dir/harness.log" \
+    sh -c "[ \$(grep -c '^READY' '$dir/harness.log') -gt $before ]"
+  line=$(grep '^READY' "$dir/harness.log" | tail -n 1)
+  read -r _ kubeconfig url <<<"$line"
+  cat >"$dir/env.tmp" <<ENV
+# Written by tests/env/env.sh: kube-apiserver $(basename "$dir"); its data is kept across env.sh stop/start.
+GI_KUBECONFIG=$kubeconfig
+GI_URL=$url
+GI_UNPRIVILEGED_KUBECONFIG=$dir/kubeconfig-unprivileged
+ENV
+  mv "$dir/env.tmp" "$dir/env"
+}
+
+start_clusters() {
+  local c
   for c in "${CLUSTERS[@]}"; do
-    mkdir -p "$STATE/$c"
-    rm -f "$STATE/$c/kubeconfig"
-    # -lifeline=signal: this script returns while the server keeps running; env.sh down stops it.
-    "$harness" -name "$c" -dir "$STATE/$c" -lifeline signal </dev/null >"$STATE/$c/harness.log" 2>&1 &
-    echo $! >"$STATE/$c/pid"
+    rm -rf "${STATE:?}/$c" # a fresh cluster: nothing of an earlier environment's state
+    launch_cluster "$STATE/$c"
   done
 }
 
 wait_clusters() {
   local c
   for c in "${CLUSTERS[@]}"; do
-    # Three API servers start at once on 2 cores: allow them time.
-    wait_for "kube-apiserver $c" 240 "$STATE/$c/pid" "$STATE/$c/harness.log" grep -q '^READY' "$STATE/$c/harness.log"
+    wait_cluster "$STATE/$c" 0
   done
 }
 
@@ -98,23 +170,10 @@ start_moto() {
     python3 -c "import urllib.request,sys; urllib.request.urlopen('http://127.0.0.1:$port/moto-api/data.json', timeout=2)"
 }
 
-start_knot() {
-  local port=$1 dir="$STATE/knot" secret
-  command -v knotd >/dev/null || die "knotd not found: install Debian's knot and knot-dnsutils (tests/env/install.sh)"
-  rm -rf "$dir"
-  mkdir -p "$dir/run" "$dir/storage" "$dir/zones"
-  # A fresh TSIG key per run: nothing outside this environment can update the zone.
-  secret=$(python3 -c 'import base64,os; print(base64.b64encode(os.urandom(32)).decode())')
-  printf '%s\n' "$secret" >"$dir/tsig.secret"
-  chmod 600 "$dir/tsig.secret"
-  cat >"$dir/zones/$DNS_ZONE.zone" <<ZONE
-\$ORIGIN $DNS_ZONE.
-\$TTL 300
-@       SOA  ns1.$DNS_ZONE. hostmaster.$DNS_ZONE. 1 3600 600 86400 30
-@       NS   ns1.$DNS_ZONE.
-ns1     A    127.0.0.1
-ZONE
-  cat >"$dir/knot.conf" <<CONF
+# knot_conf DIR PORT SECRET ZONEFILE_LOAD: Knot's configuration for the server in DIR.
+knot_conf() {
+  local dir=$1 port=$2 secret=$3 zonefile_load=$4
+  cat <<CONF
 server:
     rundir: "$dir/run"
     listen: 127.0.0.1@$port
@@ -124,6 +183,10 @@ server:
 log:
   - target: stderr
     any: info
+    # debug for zones only: Knot 3.2 logs the remote address of an update (and a transfer) only in
+    # its ACL line, "[zone] ACL, allowed, action update, remote 127.0.0.11@40000, key 'name.'";
+    # tests tell operator replicas apart by their source addresses in it.
+    zone: debug
 database:
     storage: "$dir/storage"
 key:
@@ -138,17 +201,60 @@ template:
   - id: default
     storage: "$dir/zones"
     zonefile-sync: -1
-    zonefile-load: difference-no-serial
+    zonefile-load: $zonefile_load
     journal-content: all
 zone:
   - domain: $DNS_ZONE
     file: "$DNS_ZONE.zone"
     acl: tsig-update
 CONF
-  knotd -c "$dir/knot.conf" </dev/null >"$dir/knot.log" 2>&1 &
+}
+
+# start_knot DIR fresh|keep: start Knot in DIR and write DIR/env. keep reuses DIR's port, TSIG
+# key and zone contents (journal) when DIR holds them; fresh (or no state) starts over.
+start_knot() {
+  local dir=$1 mode=$2 port secret zonefile_load
+  command -v knotd >/dev/null || die "knotd not found: install Debian's knot and knot-dnsutils (tests/env/install.sh)"
+  if [ "$mode" = keep ] && [ -s "$dir/port" ] && [ -s "$dir/tsig.secret" ] && [ -d "$dir/storage" ]; then
+    port=$(cat "$dir/port")
+    secret=$(cat "$dir/tsig.secret")
+    # The zone as the journal holds it: the zone file was never synced (zonefile-sync: -1), and
+    # loading it as a difference would revert every update made before the restart.
+    zonefile_load=none
+  else
+    rm -rf "$dir"
+    mkdir -p "$dir/run" "$dir/storage" "$dir/zones"
+    port=$(free_ports 1)
+    printf '%s\n' "$port" >"$dir/port"
+    # A fresh TSIG key per run: nothing outside this environment can update the zone.
+    secret=$(python3 -c 'import base64,os; print(base64.b64encode(os.urandom(32)).decode())')
+    printf '%s\n' "$secret" >"$dir/tsig.secret"
+    chmod 600 "$dir/tsig.secret"
+    cat >"$dir/zones/$DNS_ZONE.zone" <<ZONE
+\$ORIGIN $DNS_ZONE.
+\$TTL 300
+@       SOA  ns1.$DNS_ZONE. hostmaster.$DNS_ZONE. 1 3600 600 86400 30
+@       NS   ns1.$DNS_ZONE.
+ns1     A    127.0.0.1
+ZONE
+    zonefile_load=difference-no-serial
+  fi
+  knot_conf "$dir" "$port" "$secret" "$zonefile_load" >"$dir/knot.conf"
+  # Appended to: a test reading the log after a restart still sees what came before.
+  knotd -c "$dir/knot.conf" </dev/null >>"$dir/knot.log" 2>&1 &
   echo $! >"$dir/pid"
   wait_for knot 30 "$dir/pid" "$dir/knot.log" \
     sh -c "kdig @127.0.0.1 -p $port +norec +timeout=1 +retry=0 SOA $DNS_ZONE | grep -q 'status: NOERROR'"
+  cat >"$dir/env.tmp" <<ENV
+# Written by tests/env/env.sh: Knot DNS; its zone, port and TSIG key are kept across env.sh stop/start.
+GI_DNS_SERVER=127.0.0.1:$port
+GI_DNS_ZONE=$DNS_ZONE.
+GI_TSIG_KEY_NAME=$TSIG_KEY_NAME
+GI_TSIG_ALGORITHM=$TSIG_ALGORITHM
+GI_TSIG_SECRET_FILE=$dir/tsig.secret
+GI_KNOT_LOG=$dir/knot.log
+ENV
+  mv "$dir/env.tmp" "$dir/env"
 }
 
 write_env() {
@@ -198,17 +304,50 @@ up() {
     return 0
   fi
   stop_all # whatever half of an earlier environment is left
-  local started=$SECONDS ports moto_port dns_port
-  ports=$(free_ports 2)
-  moto_port=${ports% *}
-  dns_port=${ports#* }
+  local started=$SECONDS moto_port
+  moto_port=$(free_ports 1)
   start_clusters
   start_moto "$moto_port"
-  start_knot "$dns_port"
+  start_knot "$STATE/knot" fresh
   wait_clusters
-  write_env "$moto_port" "$dns_port"
+  write_env "$moto_port" "$(cat "$STATE/knot/port")"
   log "environment up in $((SECONDS - started))s"
   print_status
+}
+
+# component_dir: DIR/NAME for the component commands (absolute, NAME checked).
+component_dir() {
+  [ -n "${COMPONENT:-}" ] || die "usage: env.sh $cmd DIR NAME (NAME: knot or a cluster name)"
+  [[ $COMPONENT =~ ^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$ ]] || die "component name must be a DNS label: '$COMPONENT'"
+  local r
+  for r in "${RESERVED_NAMES[@]}"; do
+    [ "$COMPONENT" != "$r" ] || die "'$COMPONENT' is not a component env.sh can start (knot or a cluster name)"
+  done
+  mkdir -p "$STATE"
+  printf '%s/%s\n' "$(cd "$STATE" && pwd)" "$COMPONENT"
+}
+
+component_start() {
+  local dir
+  dir=$(component_dir)
+  if pid_alive "$dir/pid" && [ -s "$dir/env" ]; then
+    log "$COMPONENT already running in $dir"
+  elif [ "$COMPONENT" = knot ]; then
+    start_knot "$dir" keep
+  else
+    local before
+    before=$(ready_lines "$dir/harness.log")
+    launch_cluster "$dir"
+    wait_cluster "$dir" "$before"
+  fi
+  echo "READY $dir/env"
+}
+
+component_stop() {
+  local dir
+  dir=$(component_dir)
+  stop_one "$dir/pid"
+  log "$COMPONENT in $dir stopped (data kept)"
 }
 
 case "$cmd" in
@@ -232,8 +371,25 @@ case "$cmd" in
     # Block until whoever started us closes our standard input (or dies).
     cat >/dev/null || true
     ;;
+  start)
+    COMPONENT=${3:-}
+    component_start
+    ;;
+  stop)
+    COMPONENT=${3:-}
+    component_stop
+    ;;
+  restart)
+    COMPONENT=${3:-}
+    pause=${4:-0}
+    [[ $pause =~ ^[0-9]+(\.[0-9]+)?$ ]] || die "restart: SECONDS must be a number, not '$pause'"
+    component_stop
+    sleep "$pause"
+    component_start
+    ;;
   *)
-    sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//' >&2
+    # The header comment is the usage.
+    awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0" >&2
     exit 2
     ;;
 esac

@@ -8,6 +8,11 @@
 // process that spawned it; with -lifeline=signal only on SIGTERM/SIGINT (for scripts that start it
 // in the background and stop it by PID).
 //
+// Every start is a fresh cluster unless -keep-data is given: then a -dir holding an earlier run's
+// state (ports.json, certificates, service-account key, tokens.csv, etcd data) is started again with
+// all of it, on the same ports, so kubeconfigs written before stay valid and the objects are still
+// there; the first start in an empty -dir persists all of it. Tests use it to restart a cluster.
+//
 // No controllers run: no garbage collection, no namespace finalization, no pods from workloads.
 package main
 
@@ -21,7 +26,9 @@ import (
 	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"encoding/pem"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -33,6 +40,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -44,6 +52,10 @@ import (
 	"k8s.io/kubernetes/cmd/kube-apiserver/app"
 )
 
+// stderr is the process's standard error as it was at start: run points os.Stderr at /dev/null
+// to silence klog, and errors must still be seen.
+var stderr = os.Stderr
+
 func main() {
 	name := flag.String("name", "hub", "cluster name, used in the kubeconfig")
 	dir := flag.String("dir", "", "state directory (kubeconfig, certificates, etcd data); required")
@@ -51,15 +63,16 @@ func main() {
 	lifeline := flag.String("lifeline", "stdin", "what keeps the server alive: stdin (exit when it closes) or signal (exit on SIGTERM/SIGINT only)")
 	readyTimeout := flag.Duration("ready-timeout", 180*time.Second, "how long to wait for /readyz")
 	verbose := flag.Bool("v", false, "show the API server's own logs")
+	keepData := flag.Bool("keep-data", false, "reuse -dir's state from an earlier run (etcd data, certificates, keys, tokens, ports) and persist it for the next; shutdown closes etcd cleanly")
 	flag.Parse()
 
-	if err := run(*name, *dir, *port, *lifeline, *readyTimeout, *verbose); err != nil {
-		fmt.Fprintf(os.Stderr, "kube-harness %s: %v\n", *name, err)
+	if err := run(*name, *dir, *port, *lifeline, *readyTimeout, *verbose, *keepData); err != nil {
+		fmt.Fprintf(stderr, "kube-harness %s: %v\n", *name, err)
 		os.Exit(1)
 	}
 }
 
-func run(name, dir string, port int, lifeline string, readyTimeout time.Duration, verbose bool) error {
+func run(name, dir string, port int, lifeline string, readyTimeout time.Duration, verbose, keepData bool) error {
 	if dir == "" {
 		return fmt.Errorf("-dir is required")
 	}
@@ -74,46 +87,86 @@ func run(name, dir string, port int, lifeline string, readyTimeout time.Duration
 		return err
 	}
 	etcdDir := filepath.Join(dir, "etcd")
-	// A previous run's data would resurrect its objects: every start is a fresh cluster.
-	if err := os.RemoveAll(etcdDir); err != nil {
-		return err
-	}
-
-	ports, err := freePorts(3)
-	if err != nil {
-		return err
-	}
-	if port == 0 {
-		port = ports[2]
-	}
-
-	pki, err := writePKI(dir)
-	if err != nil {
-		return fmt.Errorf("writing certificates: %w", err)
-	}
-	adminToken, err := randomToken()
-	if err != nil {
-		return err
-	}
-	userToken, err := randomToken()
-	if err != nil {
-		return err
-	}
 	tokenFile := filepath.Join(dir, "tokens.csv")
-	tokens := fmt.Sprintf("%s,admin,admin-uid,\"system:masters\"\n%s,developer,developer-uid\n", adminToken, userToken)
-	if err := os.WriteFile(tokenFile, []byte(tokens), 0o600); err != nil {
-		return err
+	pki := pkiPaths(dir)
+
+	var prev *savedState
+	if keepData {
+		prev, err = loadState(dir, pki, tokenFile)
+		if err != nil {
+			// Half a state (a crash during a first start, files removed by hand) cannot be
+			// trusted: start fresh, which rewrites all of it.
+			fmt.Fprintf(stderr, "kube-harness %s: -keep-data: %v; starting a fresh cluster\n", name, err)
+			prev = nil
+		}
 	}
 
-	etcd, err := startEtcd(etcdDir, ports[0], ports[1], verbose)
+	var ports savedPorts
+	var adminToken, userToken string
+	if prev != nil {
+		ports = prev.ports
+		if port != 0 {
+			ports.Secure = port
+		}
+		adminToken, userToken = prev.adminToken, prev.userToken
+	} else {
+		// A previous run's data would resurrect its objects: a fresh start is a fresh cluster.
+		if err := os.RemoveAll(etcdDir); err != nil {
+			return err
+		}
+		free, err := freePorts(3)
+		if err != nil {
+			return err
+		}
+		ports = savedPorts{EtcdClient: free[0], EtcdPeer: free[1], Secure: free[2]}
+		if port != 0 {
+			ports.Secure = port
+		}
+		if err := writePKI(pki); err != nil {
+			return fmt.Errorf("writing certificates: %w", err)
+		}
+		if adminToken, err = randomToken(); err != nil {
+			return err
+		}
+		if userToken, err = randomToken(); err != nil {
+			return err
+		}
+		tokens := fmt.Sprintf("%s,admin,admin-uid,\"system:masters\"\n%s,developer,developer-uid\n", adminToken, userToken)
+		if err := os.WriteFile(tokenFile, []byte(tokens), 0o600); err != nil {
+			return err
+		}
+	}
+	if keepData {
+		// Written last: its presence says every other file of the state is complete.
+		if err := savePorts(dir, ports); err != nil {
+			return err
+		}
+	} else if err := os.Remove(filepath.Join(dir, "ports.json")); err != nil && !errors.Is(err, os.ErrNotExist) {
+		// An earlier -keep-data run's ports no longer describe this dir's (fresh) state.
+		return err
+	}
+	port = ports.Secure
+
+	etcd, err := startEtcd(etcdDir, ports.EtcdClient, ports.EtcdPeer, verbose)
 	if err != nil {
 		return fmt.Errorf("starting etcd: %w", err)
 	}
 	stop := func() {
-		// etcd's Close waits for the API server's connections to drain, which takes seconds; the
-		// data is thrown away anyway, so give it a moment and then go.
 		closed := make(chan struct{})
 		go func() { etcd.Close(); close(closed) }()
+		if keepData {
+			// The data outlives this process: let etcd finish its WAL and backend, or the next
+			// start may find them torn. Close waits for the API server's connections to drain
+			// (a few seconds); the bound only guards against a hang.
+			select {
+			case <-closed:
+			case <-time.After(20 * time.Second):
+				fmt.Fprintf(stderr, "kube-harness %s: etcd did not close within 20s\n", name)
+			}
+			return
+		}
+		// Close waits for the API server's connections to drain, which takes seconds; the data is
+		// thrown away anyway, so give it a moment and then go.
 		select {
 		case <-closed:
 		case <-time.After(2 * time.Second):
@@ -195,9 +248,28 @@ func run(name, dir string, port int, lifeline string, readyTimeout time.Duration
 	select {
 	case <-signals:
 	case <-stdinClosed:
+		if keepData {
+			// The API server stops on SIGTERM (its own handler; one signal only: a second one
+			// makes it exit at once), as below.
+			_ = syscall.Kill(os.Getpid(), syscall.SIGTERM)
+		}
 	case err := <-serverErr:
 		stop()
+		select {
+		case <-signals:
+			// The API server handles SIGTERM too and may have returned first: a normal stop.
+			return nil
+		default:
+		}
 		return fmt.Errorf("API server stopped: %v", err)
+	}
+	if keepData {
+		// Let the API server close its etcd connections first: etcd's Close otherwise waits for
+		// its watch streams until the request timeout (7 s). Bounded: the data matters, not it.
+		select {
+		case <-serverErr:
+		case <-time.After(5 * time.Second):
+		}
 	}
 	stop()
 	return nil
@@ -277,16 +349,83 @@ func waitReady(endpoint string, caPEM []byte, token string, timeout time.Duratio
 
 type pkiFiles struct{ caCert, serverCert, serverKey, saKey string }
 
-func writePKI(dir string) (pkiFiles, error) {
-	files := pkiFiles{
+func pkiPaths(dir string) pkiFiles {
+	return pkiFiles{
 		caCert:     filepath.Join(dir, "ca.crt"),
 		serverCert: filepath.Join(dir, "apiserver.crt"),
 		serverKey:  filepath.Join(dir, "apiserver.key"),
 		saKey:      filepath.Join(dir, "sa.key"),
 	}
+}
+
+// savedPorts is ports.json: the addresses clients of a -keep-data cluster reconnect to.
+type savedPorts struct {
+	Secure     int `json:"secure"`
+	EtcdClient int `json:"etcdClient"`
+	EtcdPeer   int `json:"etcdPeer"`
+}
+
+type savedState struct {
+	ports                 savedPorts
+	adminToken, userToken string
+}
+
+func savePorts(dir string, ports savedPorts) error {
+	data, err := json.Marshal(ports)
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(filepath.Join(dir, "ports.json"), append(data, '\n'), 0o600)
+}
+
+// loadState reads an earlier -keep-data run's state from dir: (nil, nil) when there is none
+// (no ports.json), an error when it is incomplete.
+func loadState(dir string, pki pkiFiles, tokenFile string) (*savedState, error) {
+	data, err := os.ReadFile(filepath.Join(dir, "ports.json"))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var state savedState
+	if err := json.Unmarshal(data, &state.ports); err != nil {
+		return nil, fmt.Errorf("ports.json: %w", err)
+	}
+	if state.ports.Secure == 0 || state.ports.EtcdClient == 0 || state.ports.EtcdPeer == 0 {
+		return nil, fmt.Errorf("ports.json lacks a port: %s", strings.TrimSpace(string(data)))
+	}
+	for _, f := range []string{pki.caCert, pki.serverCert, pki.serverKey, pki.saKey} {
+		if _, err := os.Stat(f); err != nil {
+			return nil, err
+		}
+	}
+	tokens, err := os.ReadFile(tokenFile)
+	if err != nil {
+		return nil, err
+	}
+	for _, line := range strings.Split(string(tokens), "\n") {
+		fields := strings.Split(line, ",")
+		if len(fields) < 2 {
+			continue
+		}
+		switch fields[1] {
+		case "admin":
+			state.adminToken = fields[0]
+		case "developer":
+			state.userToken = fields[0]
+		}
+	}
+	if state.adminToken == "" || state.userToken == "" {
+		return nil, fmt.Errorf("%s lacks the admin or developer token", tokenFile)
+	}
+	return &state, nil
+}
+
+func writePKI(files pkiFiles) error {
 	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
-		return files, err
+		return err
 	}
 	now := time.Now()
 	caTemplate := &x509.Certificate{
@@ -300,15 +439,15 @@ func writePKI(dir string) (pkiFiles, error) {
 	}
 	caDER, err := x509.CreateCertificate(rand.Reader, caTemplate, caTemplate, &caKey.PublicKey, caKey)
 	if err != nil {
-		return files, err
+		return err
 	}
 	caCert, err := x509.ParseCertificate(caDER)
 	if err != nil {
-		return files, err
+		return err
 	}
 	serverKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
-		return files, err
+		return err
 	}
 	serverTemplate := &x509.Certificate{
 		SerialNumber: big.NewInt(2),
@@ -322,25 +461,25 @@ func writePKI(dir string) (pkiFiles, error) {
 	}
 	serverDER, err := x509.CreateCertificate(rand.Reader, serverTemplate, caCert, &serverKey.PublicKey, caKey)
 	if err != nil {
-		return files, err
+		return err
 	}
 	saKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
-		return files, err
+		return err
 	}
 	if err := writePEM(files.caCert, "CERTIFICATE", caDER); err != nil {
-		return files, err
+		return err
 	}
 	if err := writePEM(files.serverCert, "CERTIFICATE", serverDER); err != nil {
-		return files, err
+		return err
 	}
 	if err := writeECKey(files.serverKey, serverKey); err != nil {
-		return files, err
+		return err
 	}
 	if err := writeECKey(files.saKey, saKey); err != nil {
-		return files, err
+		return err
 	}
-	return files, nil
+	return nil
 }
 
 func writeECKey(path string, key *ecdsa.PrivateKey) error {

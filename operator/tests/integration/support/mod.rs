@@ -7,10 +7,12 @@
 //!
 //! A part that cannot be found or started fails the test that needs it. Nothing is skipped.
 
+pub mod components;
 pub mod dataplane;
 pub mod env;
 pub mod operator;
 pub mod proxy;
+pub mod tcp_proxy;
 
 use std::sync::atomic::{AtomicU32, Ordering};
 

@@ -1,4 +1,6 @@
-//! The fault-injecting proxy (`tests/env/fault_proxy.py`) between the AWS SDK and moto.
+//! The fault-injecting proxy (`tests/env/fault_proxy.py`) between the AWS SDK and moto: faults,
+//! delays, Route 53's PENDING → INSYNC pace (moto is INSYNC at once), a refused port, and a record
+//! of every request.
 
 use std::io::{BufRead as _, BufReader};
 use std::path::Path;
@@ -8,7 +10,27 @@ use serde_json::Value;
 
 use super::env;
 
+/// One request the proxy saw.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProxyRequest {
+    /// When it arrived (unix seconds).
+    pub t: f64,
+    /// The AWS operation, e.g. `ChangeResourceRecordSets`, `CreateHealthCheck`,
+    /// `DescribeLoadBalancers`, `RequestCertificate` (`other` when the proxy cannot tell).
+    pub op: String,
+    /// The fault answered instead of forwarding (`throttle`, `prior`, `error500`).
+    pub fault: Option<String>,
+    /// The HTTP method.
+    pub method: String,
+    /// The HTTP status the client got; `None` when it got no answer (its connection was closed).
+    pub status: Option<u16>,
+    /// False for the operations named `Get*`, `List*` or `Describe*`: what costs nothing in
+    /// AWS's mutating-call quotas.
+    pub write: bool,
+}
+
 /// A running proxy; stops when dropped (its stdin closes).
+#[derive(Debug)]
 pub struct FaultProxy {
     pub url: String,
     child: Child,
@@ -16,11 +38,17 @@ pub struct FaultProxy {
 }
 
 impl FaultProxy {
+    /// A proxy in front of the environment's moto.
     pub fn start() -> Self {
+        Self::start_with_upstream(&env().aws_endpoint)
+    }
+
+    /// A proxy in front of `upstream` (an `http://HOST:PORT` URL): a moto of a test's own.
+    pub fn start_with_upstream(upstream: &str) -> Self {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/env/fault_proxy.py");
         let mut child = Command::new("python3")
             .arg(&script)
-            .args(["--upstream", &env().aws_endpoint])
+            .args(["--upstream", upstream])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -54,8 +82,30 @@ impl FaultProxy {
         assert_eq!(code, 200);
     }
 
-    /// Every request seen: (unix time, operation, fault).
-    pub async fn requests(&self) -> Vec<(f64, String, Option<String>)> {
+    /// Paces Route 53 as AWS does: every ChangeResourceRecordSets sent from now on answers
+    /// PENDING with an id of the proxy's, and GetChange of it answers PENDING until `seconds`
+    /// after the change was sent, INSYNC afterwards. 0 turns it off (changes already sent keep
+    /// their pace).
+    pub async fn pending(&self, seconds: f64) {
+        self.configure(serde_json::json!({ "pending_s": seconds }))
+            .await;
+    }
+
+    /// Makes the proxy unreachable for `seconds`: it closes its port and every connection right
+    /// after answering this call (new connections are refused, the SDK sees connection errors),
+    /// then listens on the same port again.
+    pub async fn refuse_for(&self, seconds: f64) {
+        let (code, body) = http(
+            "POST",
+            &format!("{}/__proxy/config", self.url),
+            &serde_json::json!({ "refuse_s": seconds }).to_string(),
+        )
+        .await;
+        assert_eq!(code, 200, "refuse_for({seconds}): {body}");
+    }
+
+    /// Every request seen, in arrival order.
+    pub async fn requests(&self) -> Vec<ProxyRequest> {
         let (code, body) = http("GET", &format!("{}/__proxy/stats", self.url), "").await;
         assert_eq!(code, 200);
         let stats: Value = serde_json::from_str(&body).expect("stats json");
@@ -63,12 +113,13 @@ impl FaultProxy {
             .as_array()
             .expect("requests")
             .iter()
-            .map(|r| {
-                (
-                    r["t"].as_f64().unwrap_or_default(),
-                    r["op"].as_str().unwrap_or_default().to_owned(),
-                    r["fault"].as_str().map(str::to_owned),
-                )
+            .map(|r| ProxyRequest {
+                t: r["t"].as_f64().unwrap_or_default(),
+                op: r["op"].as_str().unwrap_or_default().to_owned(),
+                fault: r["fault"].as_str().map(str::to_owned),
+                method: r["method"].as_str().unwrap_or_default().to_owned(),
+                status: r["status"].as_u64().and_then(|s| u16::try_from(s).ok()),
+                write: r["write"].as_bool().unwrap_or(true),
             })
             .collect()
     }
