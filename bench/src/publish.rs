@@ -18,7 +18,7 @@ use globalingress::api::condition::find;
 use globalingress::api::{DNSZone, GlobalIngress, SpokeCluster};
 use globalingress::dns::provider::ZoneProvider as _;
 use globalingress::dns::route53::Route53Zone;
-use globalingress::reconcile::plan::RecordRouting;
+use globalingress::model::dns::RecordRouting;
 use k8s_openapi::api::core::v1::Namespace;
 use kube::Api;
 use kube::api::{Patch, PatchParams, PostParams};

@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::model::duration::parse as parse_duration;
+
 /// Keeps one global hostname pointed at healthy regions.
 ///
 /// globalingress runs in a hub cluster, watches GlobalIngress objects, provisions AWS load balancers
@@ -78,6 +80,9 @@ pub struct RunArgs {
     pub leader: LeaderArgs,
 
     #[command(flatten)]
+    pub dns: DnsArgs,
+
+    #[command(flatten)]
     pub aws: AwsArgs,
 
     #[command(flatten)]
@@ -111,6 +116,19 @@ pub struct ControllerArgs {
     /// Watch GlobalIngresses in this namespace only (default: all namespaces).
     #[arg(long, env = "GLOBALINGRESS_WATCH_NAMESPACE", value_name = "NAMESPACE")]
     pub watch_namespace: Option<String>,
+
+    /// Manage only the GlobalIngresses, DNSZones and SpokeClusters carrying these labels (a
+    /// Kubernetes label selector, e.g. `globalingress.io/shard=eu`), to shard one hub's objects
+    /// between several operators. A GlobalIngress can only use DNSZones and SpokeClusters its
+    /// operator manages (others are `DNSZoneNotFound` / `SpokeClusterNotFound`); give each
+    /// shard its own Lease.
+    #[arg(long, env = "GLOBALINGRESS_SELECTOR", value_name = "SELECTOR")]
+    pub selector: Option<String>,
+
+    /// How often a DNSZone found at its provider is checked again (one GetHostedZone per zone
+    /// for Route 53). A zone not found, or failing, is checked again within seconds.
+    #[arg(long, env = "GLOBALINGRESS_ZONE_CHECK_INTERVAL", value_name = "DURATION", default_value = "10m", value_parser = parse_duration)]
+    pub zone_check_interval: Duration,
 }
 
 /// The prober and the failover guard rails.
@@ -183,13 +201,30 @@ pub struct LeaderArgs {
     #[arg(long, env = "GLOBALINGRESS_LEASE_DURATION", value_name = "DURATION", default_value = "15s", value_parser = parse_duration)]
     pub lease_duration: Duration,
 
-    /// A leader that could not renew for this long stops writing (shorter than the lease duration).
+    /// A leader that could not renew for this long stops writing (shorter than the lease
+    /// duration), even while a renewal hangs; each Lease call times out after half of it.
     #[arg(long, env = "GLOBALINGRESS_RENEW_DEADLINE", value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
     pub renew_deadline: Duration,
 
     /// Time between attempts to acquire or renew the Lease.
     #[arg(long, env = "GLOBALINGRESS_LEASE_RETRY_PERIOD", value_name = "DURATION", default_value = "2s", value_parser = parse_duration)]
     pub retry_period: Duration,
+}
+
+/// DNS zones.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "DNS")]
+pub struct DnsArgs {
+    /// How often each zone writer lists its zone again (records changed by others become
+    /// visible); between listings it keeps its copy current from its own writes, so a reconcile
+    /// costs no reads and a zone in sync costs no writes.
+    #[arg(long, env = "GLOBALINGRESS_ZONE_RELIST_INTERVAL", value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
+    pub zone_relist_interval: Duration,
+
+    /// Local address of connections to RFC 2136 servers (for servers that allow updates by
+    /// source address, or a hub with several addresses). Default: chosen by the system.
+    #[arg(long, env = "GLOBALINGRESS_DNS_BIND_ADDRESS", value_name = "IP")]
+    pub dns_bind_address: Option<std::net::IpAddr>,
 }
 
 /// AWS access.
@@ -217,6 +252,11 @@ pub struct AwsArgs {
         default_value_t = 5
     )]
     pub aws_max_attempts: u32,
+
+    /// The longest one AWS HTTP attempt may take, counted from when it got its budget token
+    /// (the wait for the token does not count); a timed-out attempt is retried.
+    #[arg(long, env = "GLOBALINGRESS_AWS_ATTEMPT_TIMEOUT", value_name = "DURATION", default_value = "20s", value_parser = parse_duration)]
+    pub aws_attempt_timeout: Duration,
 
     /// The AWS account's Route 53 health-check limit (200 unless AWS raised it). Every check in
     /// the account counts; creates beyond it are not sent and the GlobalIngress reports
@@ -252,37 +292,6 @@ pub struct AwsArgs {
         default_value_t = 8
     )]
     pub route53_burst: u32,
-}
-
-/// Parses `500ms`, `15s`, `2m`, `1h`, or combinations such as `1m30s`.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let mut total = Duration::ZERO;
-    let mut rest = s.trim();
-    if rest.is_empty() {
-        return Err("empty duration".into());
-    }
-    while !rest.is_empty() {
-        let digits = rest
-            .find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        let n: u64 = rest[..digits]
-            .parse()
-            .map_err(|_| format!("{s:?}: expected a number, e.g. 15s"))?;
-        rest = &rest[digits..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        let unit = &rest[..unit_len];
-        rest = &rest[unit_len..];
-        total += match unit {
-            "ms" => Duration::from_millis(n),
-            "s" => Duration::from_secs(n),
-            "m" => Duration::from_secs(n * 60),
-            "h" => Duration::from_secs(n * 3600),
-            _ => return Err(format!("{s:?}: unit must be ms, s, m or h")),
-        };
-    }
-    Ok(total)
 }
 
 /// How to reach the hub cluster.
@@ -346,15 +355,6 @@ mod tests {
     use clap::CommandFactory as _;
 
     use super::*;
-
-    #[test]
-    fn durations_parse_like_kubernetes_writes_them() {
-        assert_eq!(parse_duration("15s"), Ok(Duration::from_secs(15)));
-        assert_eq!(parse_duration("1m30s"), Ok(Duration::from_secs(90)));
-        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
-        assert!(parse_duration("15").is_err());
-        assert!(parse_duration("fast").is_err());
-    }
 
     #[test]
     fn cli_definition_is_consistent() {

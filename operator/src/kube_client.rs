@@ -2,7 +2,14 @@
 
 use std::path::{Path, PathBuf};
 
+use std::time::Duration;
+
 use kube::config::{KubeConfigOptions, Kubeconfig};
+
+/// The longest one request to the hub API server may take (watches excepted: they are long
+/// polls). kube's client has no read timeout of its own, so without this a hub connection that
+/// hangs would hang the reconcile, the Lease renewal or the status patch behind it.
+pub const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Errors while building a Kubernetes client.
 #[derive(Debug, thiserror::Error)]
@@ -50,15 +57,6 @@ pub async fn from_file(path: &Path) -> Result<kube::Config, Error> {
         source,
     })?;
     from_kubeconfig(kubeconfig, path).await
-}
-
-/// A client configuration from kubeconfig YAML held in memory (a SpokeCluster's Secret).
-pub async fn from_yaml(yaml: &str, origin: &Path) -> Result<kube::Config, Error> {
-    let kubeconfig = Kubeconfig::from_yaml(yaml).map_err(|source| Error::ReadKubeconfig {
-        path: origin.to_owned(),
-        source,
-    })?;
-    from_kubeconfig(kubeconfig, origin).await
 }
 
 async fn from_kubeconfig(kubeconfig: Kubeconfig, origin: &Path) -> Result<kube::Config, Error> {

@@ -1,20 +1,34 @@
-//! Leader election with a `coordination.k8s.io` Lease.
+//! Leader election with a `coordination.k8s.io` Lease, and the fence every write checks.
 //!
 //! Every replica watches and plans; only the holder of the Lease writes (AWS, DNS, status,
-//! finalizers). The holder renews every `retry_period`; a replica takes the Lease over when its
-//! `renewTime` is older than `lease_duration`. A holder that cannot renew for `renew_deadline`
-//! (shorter than the lease duration) stops writing at once, before anyone else can take over, so
-//! two writers never overlap. On shutdown the holder releases the Lease so a follower takes over
-//! immediately instead of after the lease duration.
+//! finalizers, Events). The holder renews every `retry_period`; a replica takes the Lease over
+//! when its `renewTime` is older than `lease_duration`.
+//!
+//! **The fence.** [`Leadership::is_leader`] is not a flag the election loop sets and clears: it
+//! is a deadline. Each successful renewal moves it to (the instant the renewal was *sent*) +
+//! `renew_deadline` − [`FENCE_MARGIN`], and `is_leader` compares it with the clock. So a leader
+//! whose renewals hang (a hub connection that stops answering, a call that never returns) stops
+//! writing on time by itself, before any other replica can take the Lease (renew deadline <
+//! lease duration), without the loop having to notice. Every Lease call also runs under a
+//! timeout shorter than the renew deadline. Every external write — a DNS batch, an AWS call, a
+//! status patch, an Event — asks `is_leader` just before it is sent.
+//!
+//! On shutdown the holder releases the Lease so a follower takes over at once instead of after
+//! the lease duration.
 
-use std::time::Duration;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
 use kube::Api;
 use kube::api::{ObjectMeta, PostParams};
 use tokio::sync::watch;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
+
+/// How much earlier than the renew deadline writes stop: a write checked at the last instant
+/// still arrives before the deadline, and the clocks of hub and replica may disagree a little.
+pub const FENCE_MARGIN: Duration = Duration::from_millis(500);
 
 /// Lease settings.
 #[derive(Debug, Clone)]
@@ -28,26 +42,101 @@ pub struct LeaseConfig {
     pub retry_period: Duration,
 }
 
-/// Whether this replica holds the Lease, readable anywhere without waiting.
-#[derive(Debug, Clone)]
+impl LeaseConfig {
+    /// The timeout of one Lease call: well inside the renew deadline, so a hanging call leaves
+    /// time for another attempt before it passes.
+    pub fn call_timeout(&self) -> Duration {
+        (self.renew_deadline / 2).max(Duration::from_millis(500))
+    }
+}
+
+struct Shared {
+    /// Writes are allowed until this instant; `None`: not the leader.
+    valid_until: Mutex<Option<Instant>>,
+    /// A leadership that never ends (a single replica, tests).
+    forever: bool,
+    /// `true` each time leadership is gained, `false` when it is lost.
+    changes: watch::Sender<bool>,
+}
+
+/// Whether this replica holds the Lease, readable anywhere without waiting. Cheap to clone.
+#[derive(Clone)]
 pub struct Leadership {
-    rx: watch::Receiver<bool>,
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for Leadership {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Leadership")
+            .field("is_leader", &self.is_leader())
+            .finish()
+    }
 }
 
 impl Leadership {
+    fn new(forever: bool) -> Self {
+        let (changes, _) = watch::channel(forever);
+        Self {
+            shared: Arc::new(Shared {
+                valid_until: Mutex::new(None),
+                forever,
+                changes,
+            }),
+        }
+    }
+
     /// A leadership that is always held (single replica, tests of the pipeline).
     pub fn always() -> Self {
-        let (_tx, rx) = watch::channel(true);
-        Self { rx }
+        Self::new(true)
     }
 
+    /// A leadership set by hand (tests): held until [`Self::step_down`].
+    pub fn held_until_stepped_down() -> Self {
+        let leadership = Self::new(false);
+        leadership.hold_until(Instant::now() + Duration::from_secs(365 * 24 * 3600));
+        leadership
+    }
+
+    /// Whether this replica may write now: it holds the Lease and its last renewal is recent
+    /// enough (see the module docs).
     pub fn is_leader(&self) -> bool {
-        *self.rx.borrow()
+        self.shared.forever || self.lock().is_some_and(|until| Instant::now() < until)
     }
 
-    /// Resolves each time leadership is gained.
+    /// Resolves each time leadership is gained (`true`) or lost (`false`).
     pub fn changes(&self) -> watch::Receiver<bool> {
-        self.rx.clone()
+        self.shared.changes.subscribe()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<Instant>> {
+        self.shared
+            .valid_until
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn hold_until(&self, until: Instant) {
+        *self.lock() = Some(until);
+        self.shared.changes.send_if_modified(|held| {
+            let gained = !*held;
+            *held = true;
+            gained
+        });
+    }
+
+    /// Stops writing at once.
+    pub fn step_down(&self) {
+        *self.lock() = None;
+        self.shared.changes.send_if_modified(|held| {
+            let lost = *held;
+            *held = false;
+            lost
+        });
+    }
+
+    /// When writes stop unless the Lease is renewed before.
+    fn valid_until(&self) -> Option<Instant> {
+        *self.lock()
     }
 }
 
@@ -57,49 +146,80 @@ pub fn spawn(
     config: LeaseConfig,
     mut stop: watch::Receiver<bool>,
 ) -> (Leadership, tokio::task::JoinHandle<()>) {
-    let (tx, rx) = watch::channel(false);
-    let handle = tokio::spawn(async move {
-        let mut last_renewed: Option<tokio::time::Instant> = None;
-        loop {
-            match try_acquire_or_renew(&api, &config).await {
-                Ok(true) => {
-                    last_renewed = Some(tokio::time::Instant::now());
-                    if !*tx.borrow() {
-                        info!(identity = %config.identity, lease = %config.name, "became leader");
-                        let _ = tx.send(true);
+    let leadership = Leadership::new(false);
+    let handle = {
+        let leadership = leadership.clone();
+        tokio::spawn(async move {
+            loop {
+                let sent = Instant::now();
+                let attempt = tokio::time::timeout(
+                    config.call_timeout(),
+                    try_acquire_or_renew(&api, &config),
+                );
+                // The deadline is kept even while the call hangs: step down the moment it
+                // passes (`is_leader` already says false by then; this tells the watchers).
+                let deadline = leadership.valid_until().filter(|_| leadership.is_leader());
+                let result = tokio::select! {
+                    r = attempt => r.map_err(|_| "no answer within the call timeout".to_owned())
+                        .and_then(|r| r.map_err(|e| e.to_string())),
+                    () = sleep_until(deadline) => Err("renew deadline passed while renewing".to_owned()),
+                };
+                match result {
+                    Ok(true) => {
+                        let was = leadership.is_leader();
+                        leadership
+                            .hold_until(sent + config.renew_deadline.saturating_sub(FENCE_MARGIN));
+                        if !was {
+                            info!(identity = %config.identity, lease = %config.name, "became leader");
+                        } else {
+                            debug!(lease = %config.name, "lease renewed");
+                        }
+                    }
+                    Ok(false) => {
+                        if leadership.valid_until().is_some() {
+                            warn!(identity = %config.identity, "lost the lease to another replica");
+                            leadership.step_down();
+                        }
+                    }
+                    Err(error) => {
+                        warn!(%error, "lease update failed");
+                        if leadership.valid_until().is_some() && !leadership.is_leader() {
+                            warn!("renew deadline passed: stepping down");
+                            leadership.step_down();
+                        }
                     }
                 }
-                Ok(false) => {
-                    last_renewed = None;
-                    if *tx.borrow() {
-                        warn!(identity = %config.identity, "lost the lease to another replica");
-                        let _ = tx.send(false);
-                    }
-                }
-                Err(error) => {
-                    warn!(%error, "lease update failed");
-                    // Stop writing before the lease can expire for the others.
-                    let expired = last_renewed.is_none_or(|t| t.elapsed() >= config.renew_deadline);
-                    if *tx.borrow() && expired {
+                // Wake for the deadline too, so the step-down is announced when it happens.
+                let deadline = leadership.valid_until().filter(|_| leadership.is_leader());
+                tokio::select! {
+                    _ = stop.wait_for(|s| *s) => break,
+                    () = tokio::time::sleep(config.retry_period) => {}
+                    () = sleep_until(deadline) => {
                         warn!("renew deadline passed: stepping down");
-                        let _ = tx.send(false);
+                        leadership.step_down();
                     }
                 }
             }
-            tokio::select! {
-                _ = stop.wait_for(|s| *s) => break,
-                () = tokio::time::sleep(config.retry_period) => {}
+            if leadership.valid_until().is_some() {
+                leadership.step_down();
+                let release = tokio::time::timeout(config.call_timeout(), release(&api, &config));
+                match release.await {
+                    Ok(Ok(())) => info!("released the lease"),
+                    Ok(Err(error)) => warn!(%error, "could not release the lease"),
+                    Err(_) => warn!("could not release the lease: no answer"),
+                }
             }
-        }
-        if *tx.borrow() {
-            let _ = tx.send(false);
-            match release(&api, &config).await {
-                Ok(()) => info!("released the lease"),
-                Err(error) => warn!(%error, "could not release the lease"),
-            }
-        }
-    });
-    (Leadership { rx }, handle)
+        })
+    };
+    (leadership, handle)
+}
+
+/// Sleeps until `at`; forever without one.
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await,
+        None => std::future::pending().await,
+    }
 }
 
 fn now() -> MicroTime {
@@ -177,4 +297,26 @@ async fn release(api: &Api<Lease>, config: &LeaseConfig) -> Result<(), kube::Err
     api.replace(&config.name, &PostParams::default(), &lease)
         .await
         .map(|_| ())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn leadership_ends_at_its_deadline_without_anyone_noticing() {
+        let leadership = Leadership::new(false);
+        assert!(!leadership.is_leader());
+        let mut changes = leadership.changes();
+        leadership.hold_until(Instant::now() + Duration::from_millis(200));
+        assert!(leadership.is_leader());
+        assert!(*changes.borrow_and_update());
+        // Nothing renews: the fence closes by the clock alone.
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        assert!(!leadership.is_leader());
+        leadership.step_down();
+        changes.changed().await.unwrap();
+        assert!(!*changes.borrow());
+        assert!(Leadership::always().is_leader());
+    }
 }

@@ -14,9 +14,12 @@ pub mod dns;
 pub mod health;
 pub mod kube_client;
 pub mod leader;
+pub mod model;
 pub mod offline;
 pub mod reconcile;
 pub mod run;
+pub mod secrets;
+pub mod spoke;
 pub mod telemetry;
 
 /// Installs the process-wide rustls crypto provider (aws-lc-rs).
@@ -28,3 +31,6 @@ pub fn install_crypto_provider() {
     // Err means a provider is already installed, which is what we want.
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
 }
+
+#[cfg(test)]
+mod architecture_tests;

@@ -8,7 +8,10 @@ use globalingress::offline;
 async fn main() -> anyhow::Result<ExitCode> {
     globalingress::install_crypto_provider();
     let cli = Cli::parse();
-    globalingress::telemetry::init_logging(&cli.log)?;
+    globalingress::telemetry::init_logging(
+        &cli.log.log_filter,
+        cli.log.log_format == globalingress::cli::LogFormat::Json,
+    )?;
     match cli.command {
         Command::Run(args) => globalingress::run::run(*args).await?,
         Command::Plan(args) => return plan(&args),

@@ -5,7 +5,6 @@
 //! Offline, only External targets have a known endpoint; targets that adopt or provision a load
 //! balancer are listed as pending (the controller learns their address from the spokes).
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -15,8 +14,10 @@ use serde_json::Value;
 
 use crate::api::schema_check::{self, Violation};
 use crate::api::{DNSZone, GlobalIngress, SpokeCluster};
-use crate::reconcile::observe::external_endpoint;
-use crate::reconcile::plan::{self, Health, Observed, Plan, ProviderKind, Zone};
+use crate::model::dns::Zone;
+use crate::model::health::Signal;
+use crate::reconcile::observe::{external_endpoint, zone_of};
+use crate::reconcile::plan::{self, Plan, TargetView};
 
 /// One problem with the input, located by file, object and field.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -221,15 +222,10 @@ pub fn plan_all(inputs: &Inputs) -> Result<Vec<Planned>, Vec<InputError>> {
             ));
             continue;
         };
-        let zone = Zone {
-            domain: zone.spec.domain.trim_end_matches('.').to_ascii_lowercase(),
-            provider: if zone.spec.provider.route53.is_some() {
-                ProviderKind::Route53
-            } else {
-                ProviderKind::Rfc2136
-            },
-        };
-        let observed: BTreeMap<String, Observed> = gi
+        let zone = zone_of(zone);
+        // What the controller would see before any probe or spoke answered: External
+        // endpoints, regions from the spec or the SpokeClusters given, no health yet.
+        let targets: Vec<TargetView> = gi
             .spec
             .targets
             .iter()
@@ -241,12 +237,19 @@ pub fn plan_all(inputs: &Inputs) -> Result<Vec<Planned>, Vec<InputError>> {
                         .find(|s| s.metadata.name.as_ref() == Some(c))
                         .map(|s| s.spec.region.clone())
                 });
-                let observed = Observed {
-                    endpoint: external_endpoint(t),
+                let endpoint = external_endpoint(t);
+                TargetView {
+                    probes: endpoint
+                        .as_ref()
+                        .map(|e| plan::probes::specs(&gi.spec, t, e))
+                        .unwrap_or_default()
+                        .into_iter()
+                        .map(|spec| (spec, None))
+                        .collect(),
+                    endpoint,
                     region: t.region.clone().or(spoke_region),
-                    health: Health::Unknown,
-                };
-                (t.name.clone(), observed)
+                    signal: Signal::None,
+                }
             })
             .collect();
         let namespace = gi
@@ -254,8 +257,20 @@ pub fn plan_all(inputs: &Inputs) -> Result<Vec<Planned>, Vec<InputError>> {
             .namespace
             .clone()
             .unwrap_or_else(|| "default".into());
+        let owner = crate::model::ownership::owner_key(&namespace, &name);
+        let plan = plan::plan(&plan::Input {
+            owner: &owner,
+            spec: &gi.spec,
+            zone: Some(&zone),
+            targets: &targets,
+            panic: false,
+            previous: &[],
+            failback_approved_at: None,
+            // The decisions about unprobed targets do not depend on the time.
+            now: jiff::Timestamp::UNIX_EPOCH,
+        });
         out.push(Planned {
-            plan: plan::plan_for(&format!("{namespace}/{name}"), &gi.spec, &zone, &observed),
+            plan,
             global_ingress: name,
             namespace,
             policy: format!("{:?}", gi.spec.routing.policy),
@@ -278,10 +293,10 @@ pub fn render(planned: &[Planned]) -> String {
             "GlobalIngress {}/{}: {} routing in zone {} ({:?})",
             p.namespace, p.global_ingress, p.policy, p.zone.domain, p.zone.provider
         );
-        if p.plan.records.is_empty() {
+        if p.plan.desired.records.is_empty() {
             out.push_str("  no records\n");
         } else {
-            for line in plan::render_table(&p.plan).lines() {
+            for line in plan::render::table(&p.plan).lines() {
                 let _ = writeln!(out, "  {line}");
             }
         }

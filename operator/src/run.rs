@@ -61,13 +61,36 @@ pub async fn run(args: RunArgs) -> Result<(), Error> {
         .identity
         .clone()
         .unwrap_or_else(default_identity);
-    let budget = Budget::new(BudgetConfig {
-        route53: Rate {
-            per_second: args.aws.route53_rate,
-            burst: args.aws.route53_burst,
+    let readiness = Readiness::default();
+    let (stop_tx, stop_rx) = watch::channel(false);
+
+    // Leadership first: the budget's connector fences every AWS write with it.
+    let leases: Api<Lease> = Api::namespaced(client.clone(), &args.leader.lease_namespace);
+    let (leadership, lease_task) = leader::spawn(
+        leases,
+        LeaseConfig {
+            namespace: args.leader.lease_namespace.clone(),
+            name: args.leader.lease_name.clone(),
+            identity: identity.clone(),
+            lease_duration: args.leader.lease_duration,
+            renew_deadline: args.leader.renew_deadline,
+            retry_period: args.leader.retry_period,
         },
-        ..BudgetConfig::default()
-    });
+        stop_rx.clone(),
+    );
+    info!(%identity, lease = %args.leader.lease_name, namespace = %args.leader.lease_namespace, "joined leader election");
+
+    let budget = Budget::new(
+        BudgetConfig {
+            route53: Rate {
+                per_second: args.aws.route53_rate,
+                burst: args.aws.route53_burst,
+            },
+            attempt_timeout: args.aws.aws_attempt_timeout,
+            ..BudgetConfig::default()
+        },
+        leadership.clone(),
+    );
     let dns_metrics = WriterMetrics::default();
     let health_metrics = crate::health::manager::HealthMetrics::default();
     let metrics = Metrics::with_extra(|registry| {
@@ -75,8 +98,6 @@ pub async fn run(args: RunArgs) -> Result<(), Error> {
         dns_metrics.register(registry);
         health_metrics.register(registry);
     });
-    let readiness = Readiness::default();
-    let (stop_tx, stop_rx) = watch::channel(false);
 
     let router = admin::router(readiness.clone(), metrics.clone());
     let admin_stop = {
@@ -92,21 +113,6 @@ pub async fn run(args: RunArgs) -> Result<(), Error> {
             source,
         })?;
     info!(address = %bound, "admin server listening (/healthz, /readyz, /metrics)");
-
-    let leases: Api<Lease> = Api::namespaced(client.clone(), &args.leader.lease_namespace);
-    let (leadership, lease_task) = leader::spawn(
-        leases,
-        LeaseConfig {
-            namespace: args.leader.lease_namespace.clone(),
-            name: args.leader.lease_name.clone(),
-            identity: identity.clone(),
-            lease_duration: args.leader.lease_duration,
-            renew_deadline: args.leader.renew_deadline,
-            retry_period: args.leader.retry_period,
-        },
-        stop_rx.clone(),
-    );
-    info!(%identity, lease = %args.leader.lease_name, namespace = %args.leader.lease_namespace, "joined leader election");
     {
         let gauge = metrics.leader.clone();
         let mut changes = leadership.changes();
@@ -138,8 +144,15 @@ pub async fn run(args: RunArgs) -> Result<(), Error> {
         Settings {
             resync: args.controller.resync_interval,
             spoke_check_interval: args.controller.spoke_check_interval,
+            zone_check_interval: args.controller.zone_check_interval,
             watch_namespace: args.controller.watch_namespace.clone(),
-            dns_metrics,
+            selector: args.controller.selector.clone(),
+            zone_writer: crate::dns::zone_writer::Config {
+                metrics: dns_metrics,
+                relist: args.dns.zone_relist_interval,
+                ..crate::dns::zone_writer::Config::default()
+            },
+            dns_bind_address: args.dns.dns_bind_address,
             probe_resolver: args.health.probe_resolver,
             probe: crate::health::manager::Settings {
                 concurrency: args.health.probe_concurrency,

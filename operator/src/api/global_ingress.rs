@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::condition::Condition;
 use super::geo;
+pub use crate::model::dns::Continent;
 
 /// Pattern of a hostname: lower-case DNS labels, a wildcard allowed only as the first label.
 pub const HOSTNAME_PATTERN: &str =
@@ -229,30 +230,6 @@ pub struct Geo {
     pub subdivisions: Vec<String>,
 }
 
-/// Route 53 continent codes.
-#[derive(
-    schemars::JsonSchema,
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    PartialOrd,
-    Ord,
-    Serialize,
-    Deserialize,
-)]
-pub enum Continent {
-    AF,
-    AN,
-    AS,
-    EU,
-    NA,
-    OC,
-    SA,
-}
-
 /// How a target is exposed.
 #[derive(KubeSchema, Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -407,6 +384,20 @@ impl Default for HealthCheck {
     }
 }
 
+impl HealthCheck {
+    /// `interval`, parsed (5 s for a value the API server would refuse).
+    pub fn interval(&self) -> std::time::Duration {
+        crate::model::duration::parse(&self.interval).unwrap_or(std::time::Duration::from_secs(5))
+    }
+
+    /// `timeout`, parsed, never longer than the interval.
+    pub fn timeout(&self) -> std::time::Duration {
+        crate::model::duration::parse(&self.timeout)
+            .unwrap_or(std::time::Duration::from_secs(2))
+            .min(self.interval())
+    }
+}
+
 fn default_path() -> String {
     "/healthz".to_owned()
 }
@@ -479,6 +470,14 @@ impl Default for Failover {
     }
 }
 
+impl Failover {
+    /// `failbackAfter`, parsed (60 s for a value the API server would refuse).
+    pub fn failback_after(&self) -> std::time::Duration {
+        crate::model::duration::parse(&self.failback_after)
+            .unwrap_or(std::time::Duration::from_secs(60))
+    }
+}
+
 fn default_failback_after() -> String {
     "60s".to_owned()
 }
@@ -526,6 +525,18 @@ pub enum DeletionPolicy {
     #[default]
     Delete,
     Retain,
+}
+
+/// The condition types of a GlobalIngress's status.
+pub mod conditions {
+    /// The spec can be published (references exist, no conflicts).
+    pub const READY: &str = "Ready";
+    /// The records match the plan at the provider.
+    pub const DNS_SYNCED: &str = "DNSSynced";
+    /// Some target is withdrawn, held, pending, or every one is down.
+    pub const DEGRADED: &str = "Degraded";
+    /// Present only while `healthCheck.route53` is used.
+    pub const HEALTH_CHECKS_SYNCED: &str = "HealthChecksSynced";
 }
 
 /// Observed state of a GlobalIngress.

@@ -15,6 +15,15 @@
 //! interceptor adds after signing and the HTTP client removes before sending (so nothing extra
 //! reaches AWS). Metrics: calls by service, operation and outcome; throttling answers; time spent
 //! waiting for tokens.
+//!
+//! **The attempt's clock starts after the token.** The SDK's own attempt timeout would count the
+//! wait for a token too, so under a deep queue calls timed out inside our own limiter. The
+//! attempt timeout ([`BudgetConfig::attempt_timeout`]) is enforced here instead, around the
+//! request alone, once the token is taken; a timeout is a connector timeout the SDK retries.
+//!
+//! **The fence.** Just before a write (any operation not named `Get…`, `List…` or `Describe…`)
+//! leaves the process, the connector asks [`Leadership::is_leader`]: a replica that lost the
+//! Lease sends nothing, whatever was queued in the SDK or the budget when it still led.
 
 use std::collections::HashMap;
 use std::num::NonZeroU32;
@@ -29,6 +38,7 @@ use aws_smithy_runtime_api::client::http::{
 use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextMut;
 use aws_smithy_runtime_api::client::orchestrator::{HttpRequest, Metadata};
+use aws_smithy_runtime_api::client::result::ConnectorError;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
@@ -37,6 +47,8 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
+
+use crate::leader::Leadership;
 
 /// The header carrying the operation name from the interceptor to the HTTP client.
 const OPERATION_HEADER: &str = "x-globalingress-operation";
@@ -69,11 +81,14 @@ pub struct BudgetConfig {
     pub default: Rate,
     /// Operations with a bucket of their own.
     pub operations: Vec<OperationRate>,
+    /// The longest one HTTP attempt may take, counted from when its token was taken.
+    pub attempt_timeout: Duration,
 }
 
 impl Default for BudgetConfig {
     fn default() -> Self {
         Self {
+            attempt_timeout: DEFAULT_ATTEMPT_TIMEOUT,
             route53: Rate {
                 per_second: 4,
                 burst: 8,
@@ -85,6 +100,27 @@ impl Default for BudgetConfig {
             operations: default_operations(),
         }
     }
+}
+
+/// The default of [`BudgetConfig::attempt_timeout`] (`--aws-attempt-timeout`).
+pub const DEFAULT_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// A write refused because this replica does not hold the Lease (the request was not sent).
+#[derive(Debug, Clone, Copy, thiserror::Error)]
+#[error("not sent: this replica does not hold the Lease")]
+pub struct NotLeader;
+
+/// An attempt that got no answer within [`BudgetConfig::attempt_timeout`].
+#[derive(Debug, Clone, Copy, thiserror::Error)]
+#[error("no answer within the attempt timeout")]
+pub struct AttemptTimeout;
+
+/// Whether an operation changes something (everything but `Get…`, `List…`, `Describe…`; an
+/// operation whose name is unknown counts as a write).
+pub fn is_write(operation: &str) -> bool {
+    !["Get", "List", "Describe"]
+        .iter()
+        .any(|read| operation.starts_with(read))
 }
 
 /// Route 53's per-operation buckets that are smaller than our Route 53 rate (AWS, 2026: the
@@ -125,6 +161,8 @@ pub struct ServiceLabels {
 #[derive(Debug, Clone)]
 pub struct Budget {
     config: BudgetConfig,
+    /// Writes are sent only while this says so.
+    fence: Leadership,
     buckets: Arc<Mutex<HashMap<String, Arc<DefaultDirectRateLimiter>>>>,
     /// By (service, operation), built once from `config.operations`.
     operation_buckets: Arc<HashMap<(String, String), Arc<DefaultDirectRateLimiter>>>,
@@ -137,7 +175,7 @@ pub struct Budget {
 }
 
 impl Budget {
-    pub fn new(config: BudgetConfig) -> Self {
+    pub fn new(config: BudgetConfig, fence: Leadership) -> Self {
         let operation_buckets = config
             .operations
             .iter()
@@ -154,6 +192,7 @@ impl Budget {
             .collect();
         Self {
             config,
+            fence,
             buckets: Arc::default(),
             operation_buckets: Arc::new(operation_buckets),
             calls: Family::default(),
@@ -290,7 +329,33 @@ impl HttpConnector for BudgetedConnector {
                     service: service.clone(),
                 })
                 .observe(started.elapsed().as_secs_f64());
-            let result = inner.call(request).await;
+            let count = |outcome: &'static str| {
+                budget
+                    .calls
+                    .get_or_create(&CallLabels {
+                        service: service.clone(),
+                        operation: operation.clone(),
+                        outcome,
+                    })
+                    .inc();
+            };
+            // Last check before the write leaves the process (see the module docs).
+            if is_write(&operation) && !budget.fence.is_leader() {
+                count("not_leader");
+                return Err(ConnectorError::user(Box::new(NotLeader)));
+            }
+            let result = match tokio::time::timeout(
+                budget.config.attempt_timeout,
+                inner.call(request),
+            )
+            .await
+            {
+                Ok(result) => result,
+                Err(_) => {
+                    count("timeout");
+                    return Err(ConnectorError::timeout(Box::new(AttemptTimeout)));
+                }
+            };
             let outcome = match &result {
                 Ok(response) => {
                     let code = response.status().as_u16();
@@ -311,6 +376,7 @@ impl HttpConnector for BudgetedConnector {
                         "success"
                     }
                 }
+                Err(e) if e.is_timeout() => "timeout",
                 Err(_) => "network_error",
             };
             if outcome == "throttled" {
@@ -321,14 +387,7 @@ impl HttpConnector for BudgetedConnector {
                     })
                     .inc();
             }
-            budget
-                .calls
-                .get_or_create(&CallLabels {
-                    service,
-                    operation,
-                    outcome,
-                })
-                .inc();
+            count(outcome);
             result
         })
     }
@@ -365,7 +424,7 @@ mod tests {
 
     #[test]
     fn create_health_check_spends_a_bucket_of_its_own() {
-        let budget = Budget::new(BudgetConfig::default());
+        let budget = Budget::new(BudgetConfig::default(), Leadership::always());
         let create = budget
             .operation_bucket("route53", "CreateHealthCheck")
             .expect("a CreateHealthCheck bucket");

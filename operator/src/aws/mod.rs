@@ -2,6 +2,7 @@
 //! every HTTP attempt spending from a shared [`budget::Budget`].
 
 pub mod budget;
+pub mod errors;
 pub mod route53_health;
 
 use std::time::Duration;
@@ -70,17 +71,24 @@ pub async fn sdk_config(settings: &SdkSettings) -> SdkConfig {
 
 async fn sdk_config_with(settings: &SdkSettings, budget: Option<&budget::Budget>) -> SdkConfig {
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
-        .retry_config(RetryConfig::standard().with_max_attempts(settings.max_attempts.max(1)))
-        .timeout_config(
+        .retry_config(RetryConfig::standard().with_max_attempts(settings.max_attempts.max(1)));
+    loader = match budget {
+        // The budget times each attempt itself, from the moment its token was taken (the SDK's
+        // attempt timeout would count the wait for the token too); the number of attempts
+        // bounds the whole call.
+        Some(budget) => loader.http_client(budget.http_client()).timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(5))
+                .build(),
+        ),
+        None => loader.timeout_config(
             TimeoutConfig::builder()
                 .connect_timeout(Duration::from_secs(5))
                 .operation_attempt_timeout(Duration::from_secs(20))
                 .operation_timeout(Duration::from_secs(90))
                 .build(),
-        );
-    if let Some(budget) = budget {
-        loader = loader.http_client(budget.http_client());
-    }
+        ),
+    };
     if let Some(region) = &settings.region {
         loader = loader.region(Region::new(region.clone()));
     }

@@ -1,24 +1,28 @@
-//! The DNSZone reconciler: does the zone exist at its provider, and who serves it?
+//! The DNSZone reconciler: does the zone exist at its provider, who serves it, and how many
+//! records does this hub own in it?
 //!
 //! Route 53: GetHostedZone, checking the zone's name matches `spec.domain`; name servers from its
 //! delegation set. RFC 2136: a TSIG-signed update that changes nothing (its only content is the
 //! prerequisite "the SOA exists"), so a wrong key or missing update rights show here, before any
-//! real update; then the zone's SOA and NS records (plain queries).
+//! real update; then the zone's SOA and NS records (plain queries). `recordCount` comes from the
+//! zone writer's copy of the zone (no extra call once the zone is listed).
+//!
+//! A zone found at its provider is checked again only every `--zone-check-interval` (10 min):
+//! with many zones, one GetHostedZone per zone and resync was most of the Route 53 budget. A zone
+//! that is not found, or a publish into it that fails, is checked again soon (with a backoff).
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::Secret;
 use kube::api::Api;
 use kube::runtime::controller::Action;
 use kube::{Resource as _, ResourceExt as _};
 
 use super::{Context, StatusError as Error, events};
 use crate::api::condition::{self, Desired, Status};
-use crate::api::dns_zone::{Rfc2136Provider, Route53Provider, TsigAlgorithm};
+use crate::api::dns_zone::{Rfc2136Provider, Route53Provider};
 use crate::api::{DNSZone, DNSZoneStatus};
 use crate::dns::rfc2136::UpdateClient;
-use crate::dns::tsig::{Algorithm, TsigKey};
 use crate::dns::{Name, RData, RecordType};
 
 const CONTROLLER: &str = "dnszone";
@@ -30,14 +34,18 @@ async fn check_route53(p: &Route53Provider, domain: &str, ctx: &Context) -> Chec
     let id = p.hosted_zone_id.trim_start_matches("/hostedzone/");
     let r53 = ctx.aws.route53();
     let out = r53.get_hosted_zone().id(id).send().await.map_err(|e| {
-        let e = e.into_service_error();
-        if e.is_no_such_hosted_zone() {
+        if e.as_service_error()
+            .is_some_and(|s| s.is_no_such_hosted_zone())
+        {
             (
                 "HostedZoneNotFound",
                 format!("Route 53 has no hosted zone {id}"),
             )
         } else {
-            ("Route53Error", format!("GetHostedZone {id}: {e}"))
+            (
+                "Route53Error",
+                crate::aws::errors::describe("GetHostedZone", &e),
+            )
         }
     })?;
     let zone_name = out
@@ -56,62 +64,22 @@ async fn check_route53(p: &Route53Provider, domain: &str, ctx: &Context) -> Chec
         .unwrap_or_default())
 }
 
-/// What an RFC 2136 DNSZone needs to be reached: the server's address and the TSIG key from
-/// its Secret. Errors are (condition reason, message), never containing the secret.
-pub async fn rfc2136_access(
-    p: &Rfc2136Provider,
-    client: &kube::Client,
-) -> Result<(std::net::SocketAddr, TsigKey), (&'static str, String)> {
-    let r = &p.tsig_secret_ref;
-    let secrets: Api<Secret> = Api::namespaced(client.clone(), &r.namespace);
-    let secret = secrets
-        .get_opt(&r.name)
-        .await
-        .map_err(|e| {
-            (
-                "TsigSecretUnreadable",
-                format!("cannot read Secret {}/{}: {e}", r.namespace, r.name),
-            )
-        })?
-        .ok_or_else(|| {
-            (
-                "TsigSecretNotFound",
-                format!("Secret {}/{} does not exist", r.namespace, r.name),
-            )
-        })?;
-    let secret_b64 = secret
-        .data
-        .as_ref()
-        .and_then(|d| d.get(&r.key))
-        .map(|b| String::from_utf8_lossy(&b.0).trim().to_owned())
-        .ok_or_else(|| {
-            (
-                "TsigSecretKeyMissing",
-                format!("Secret {}/{} has no key {:?}", r.namespace, r.name, r.key),
-            )
-        })?;
-    let algorithm = match p.algorithm {
-        TsigAlgorithm::HmacSha256 => Algorithm::HmacSha256,
-        TsigAlgorithm::HmacSha384 => Algorithm::HmacSha384,
-        TsigAlgorithm::HmacSha512 => Algorithm::HmacSha512,
-    };
-    let key = TsigKey::from_base64(&p.tsig_key_name, algorithm, &secret_b64)
-        .map_err(|e| ("TsigKeyInvalid", e.to_string()))?;
-    let server = resolve(&p.server)
-        .await
-        .map_err(|m| ("ServerUnresolvable", m))?;
-    Ok((server, key))
-}
-
 async fn check_rfc2136(p: &Rfc2136Provider, domain: &str, ctx: &Context) -> Check {
-    let (server, key) = rfc2136_access(p, &ctx.client).await?;
+    let (server, key) = crate::dns::writers::rfc2136_access(p, &ctx.deps.client).await?;
     let zone: Name = format!("{domain}.")
         .parse()
         .map_err(|e| ("InvalidDomain", format!("{e}")))?;
     let timeout = Duration::from_secs(5);
-    let client = UpdateClient::connect(server, &key, timeout)
+    let client = UpdateClient::connect(server, &key, timeout, ctx.settings.dns_bind_address)
         .await
         .map_err(|e| ("ServerUnreachable", format!("{server}: {e}")))?;
+    // The no-op update is an update all the same: only the leader sends it.
+    if !ctx.deps.gate.leadership.is_leader() {
+        return Err((
+            "NotLeader",
+            "not checked: this replica does not hold the Lease".to_owned(),
+        ));
+    }
     client.verify_update_rights(&zone).await.map_err(|e| {
         (
             "UpdateRefused",
@@ -144,33 +112,25 @@ async fn check_rfc2136(p: &Rfc2136Provider, domain: &str, ctx: &Context) -> Chec
         .collect())
 }
 
-async fn resolve(server: &str) -> Result<std::net::SocketAddr, String> {
-    let with_port = if server
-        .rsplit_once(':')
-        .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
-    {
-        server.to_owned()
-    } else {
-        format!("{server}:53")
-    };
-    tokio::net::lookup_host(&with_port)
-        .await
-        .map_err(|e| format!("cannot resolve {server}: {e}"))?
-        .next()
-        .ok_or_else(|| format!("{server} resolves to no address"))
-}
-
 pub async fn reconcile(zone: Arc<DNSZone>, ctx: Arc<Context>) -> Result<Action, Error> {
     super::instrumented(&ctx.metrics, CONTROLLER, reconcile_inner(zone, &ctx)).await
 }
 
 async fn reconcile_inner(zone: Arc<DNSZone>, ctx: &Context) -> Result<Action, Error> {
-    let requeue = Action::requeue(ctx.settings.resync);
-    if !ctx.leadership.is_leader() {
+    if !ctx.deps.gate.leadership.is_leader() {
         ctx.may_write(CONTROLLER, "status");
-        return Ok(requeue);
+        return Ok(Action::requeue(ctx.settings.resync));
+    }
+    let name = zone.name_any();
+    // Found at this generation a short while ago (our own status patch, a GlobalIngress's
+    // change, a restart of the watch all reconcile the zone again): no call.
+    if let Some(wait) = ctx.zone_checks.fresh(&name, zone.metadata.generation) {
+        return Ok(Action::requeue(wait));
     }
     let domain = zone.spec.domain.trim_end_matches('.').to_ascii_lowercase();
+    let previous = zone.status.clone().unwrap_or_default();
+    let was_ready = condition::find(&previous.conditions, READY).map(|c| c.status == "True");
+    let key = format!("dnszone/{name}");
     let (provider, result) = match (&zone.spec.provider.route53, &zone.spec.provider.rfc2136) {
         (Some(p), _) => ("Route53", check_route53(p, &domain, ctx).await),
         (None, Some(p)) => ("RFC2136", check_rfc2136(p, &domain, ctx).await),
@@ -183,7 +143,13 @@ async fn reconcile_inner(zone: Arc<DNSZone>, ctx: &Context) -> Result<Action, Er
             )),
         ),
     };
-    let previous = zone.status.clone().unwrap_or_default();
+    if let Err(("NotLeader", _)) = &result {
+        return Ok(Action::requeue(ctx.settings.resync));
+    }
+    let record_count = match &result {
+        Ok(_) => owned_records(&zone, ctx).await.or(previous.record_count),
+        Err(_) => previous.record_count,
+    };
     let desired = match &result {
         Ok(ns) => Desired::new(
             READY,
@@ -203,7 +169,7 @@ async fn reconcile_inner(zone: Arc<DNSZone>, ctx: &Context) -> Result<Action, Er
         name_servers: result
             .clone()
             .unwrap_or_else(|_| previous.name_servers.clone()),
-        record_count: previous.record_count,
+        record_count,
         conditions: condition::merge(
             &previous.conditions,
             &[desired],
@@ -214,13 +180,13 @@ async fn reconcile_inner(zone: Arc<DNSZone>, ctx: &Context) -> Result<Action, Er
     let changed = new.observed_generation != previous.observed_generation
         || new.provider != previous.provider
         || new.name_servers != previous.name_servers
+        || new.record_count != previous.record_count
         || !condition::eq_ignoring_time(&new.conditions, &previous.conditions);
     if changed && ctx.may_write(CONTROLLER, "status") {
-        let api: Api<DNSZone> = Api::all(ctx.client.clone());
-        super::apply_status(&api, &zone.name_any(), &new)
+        let api: Api<DNSZone> = Api::all(ctx.deps.client.clone());
+        super::apply_status(&api, &name, &new)
             .await
             .map_err(|source| Error::PatchStatus { source })?;
-        let was_ready = condition::find(&previous.conditions, READY).map(|c| c.status == "True");
         if was_ready != Some(result.is_ok()) {
             let (reason, note) = match &result {
                 Ok(_) => (
@@ -239,7 +205,32 @@ async fn reconcile_inner(zone: Arc<DNSZone>, ctx: &Context) -> Result<Action, Er
             .await;
         }
     }
-    Ok(requeue)
+    Ok(match &result {
+        // Known to exist: look again rarely (the writers' errors bring it back sooner).
+        Ok(_) => {
+            ctx.publish_backoff.succeeded(&key);
+            ctx.zone_checks.found(
+                &name,
+                zone.metadata.generation,
+                ctx.settings.zone_check_interval,
+            );
+            Action::requeue(ctx.settings.zone_check_interval)
+        }
+        Err(_) => {
+            ctx.zone_checks.forget(&name);
+            Action::requeue(ctx.publish_backoff.failed(&key).max(Duration::from_secs(5)))
+        }
+    })
+}
+
+/// The records this hub owns in the zone, from its writer's copy (listed once if needed).
+async fn owned_records(zone: &DNSZone, ctx: &Context) -> Option<i64> {
+    let writer = ctx.deps.writers.for_zone(zone).await.ok()?;
+    let count = tokio::time::timeout(Duration::from_secs(30), writer.count(&zone.spec.owner_id))
+        .await
+        .ok()?
+        .ok()?;
+    i64::try_from(count.owned).ok()
 }
 
 pub fn error_policy(_z: Arc<DNSZone>, _e: &Error, _ctx: Arc<Context>) -> Action {

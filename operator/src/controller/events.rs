@@ -2,9 +2,9 @@
 
 pub const READY: &str = "Ready";
 pub const NOT_READY: &str = "NotReady";
-pub const DNS_ZONE_NOT_FOUND: &str = "DNSZoneNotFound";
-pub const SPOKE_CLUSTER_NOT_FOUND: &str = "SpokeClusterNotFound";
-pub const HOSTNAME_CONFLICT: &str = "HostnameConflict";
+pub use crate::reconcile::plan::reasons::{
+    DNS_ZONE_NOT_FOUND, HOSTNAME_CONFLICT, SPOKE_CLUSTER_NOT_FOUND,
+};
 pub const INVALID_SPEC: &str = "InvalidSpec";
 pub const PAUSED: &str = "Paused";
 pub const DELETED_RECORDS: &str = "DeletedRecords";

@@ -1,20 +1,20 @@
-//! The controllers: GlobalIngress (observe -> plan -> apply -> status), SpokeCluster (is the
-//! spoke reachable) and DNSZone (does the zone exist at its provider).
+//! The controllers: GlobalIngress (the reconcile pipeline of [`crate::reconcile`]), SpokeCluster
+//! (is the spoke reachable) and DNSZone (does the zone exist at its provider) — and their wiring:
+//! watches, the finalizer, leadership, Events, garbage collection.
 //!
 //! Every replica runs all three and computes everything; only the Lease holder writes (status,
-//! finalizers, Events, and later AWS and DNS). Writes go through [`Context::may_write`], which
-//! counts what a follower skipped.
+//! finalizers, Events, DNS, AWS). Writes go through [`crate::reconcile::Gate::may_write`], which
+//! counts what a follower skipped; every call to the hub runs under a timeout.
 
+mod backoff;
 pub mod dns_zone;
 pub mod events;
 pub mod global_ingress;
 pub mod health_checks;
-pub mod index;
 pub mod spoke_cluster;
-pub mod status;
-pub mod writers;
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::{StreamExt as _, TryStreamExt as _};
@@ -23,7 +23,7 @@ use kube::Resource;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
-use kube::runtime::reflector::Store;
+use kube::runtime::reflector::ObjectRef;
 use kube::runtime::{Controller, WatchStreamExt as _, reflector, watcher};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -32,8 +32,13 @@ use tracing::{debug, warn};
 
 use crate::admin::Readiness;
 use crate::api::{DNSZone, GlobalIngress, SpokeCluster};
+use crate::kube_client::CALL_TIMEOUT;
 use crate::leader::Leadership;
-use crate::telemetry::{Metrics, WatchLabels, WriteLabels};
+use crate::reconcile::{Deps, Gate};
+pub use crate::telemetry::error_chain;
+use crate::telemetry::{Metrics, WatchLabels};
+use backoff::ReconnectBackoff;
+pub use backoff::{Backoff, ZoneChecks};
 
 /// Field manager of status patches (server-side apply).
 pub const STATUS_MANAGER: &str = "globalingress/status";
@@ -41,19 +46,26 @@ pub const STATUS_MANAGER: &str = "globalingress/status";
 /// Settings of the controllers.
 #[derive(Debug, Clone)]
 pub struct Settings {
-    /// Requeue of every GlobalIngress and DNSZone even without watch events (external state —
-    /// DNS, AWS, spokes — changes without them).
+    /// Requeue of every GlobalIngress even without watch events (external state — DNS, AWS,
+    /// spokes — changes without them).
     pub resync: Duration,
     /// How often each spoke's API server is checked.
     pub spoke_check_interval: Duration,
+    /// How often a DNSZone found at its provider is checked again (errors: sooner).
+    pub zone_check_interval: Duration,
     /// Restrict GlobalIngresses to one namespace (all when `None`).
     pub watch_namespace: Option<String>,
+    /// Manage only the GlobalIngresses, DNSZones and SpokeClusters with these labels.
+    pub selector: Option<String>,
     /// Name of this replica, in Events.
     pub identity: String,
     /// Reconciles running at once, per controller.
     pub concurrency: u16,
-    /// Where the zone writers report batches and sync latency.
-    pub dns_metrics: crate::dns::zone_writer::WriterMetrics,
+    /// The zone writers' settings (metrics, relist interval); the fence and the in-sync
+    /// notification are added here.
+    pub zone_writer: crate::dns::zone_writer::Config,
+    /// Local address of connections to RFC 2136 servers.
+    pub dns_bind_address: Option<std::net::IpAddr>,
     /// The prober's resolver, concurrency and guard window.
     pub probe_resolver: crate::health::probe::Resolver,
     pub probe: crate::health::manager::Settings,
@@ -66,32 +78,23 @@ pub struct Settings {
 
 /// What every reconcile gets.
 pub struct Context {
-    pub client: kube::Client,
+    /// What the reconcile pipeline reads and writes through.
+    pub deps: Deps,
     pub metrics: Metrics,
-    pub leadership: Leadership,
     pub recorder: Recorder,
-    pub aws: crate::aws::Aws,
     pub settings: Settings,
-    pub zones: Store<DNSZone>,
-    pub spokes: Store<SpokeCluster>,
-    pub ingresses: Store<GlobalIngress>,
-    /// One batching writer per DNSZone.
-    pub writers: writers::ZoneWriters,
-    /// Hostname claims and Ready counts across all GlobalIngresses.
-    pub index: index::IngressIndex,
-    /// The shared prober.
-    pub health: crate::health::Health,
-    /// Service and EndpointSlice watches in the spokes.
-    pub signals: crate::health::signals::SpokeSignals,
     /// Which watches have listed everything once.
     pub readiness: Readiness,
-    /// The AWS account's Route 53 health checks, synced in the background.
-    pub health_checks: health_checks::CheckJobs,
     /// The last failover each GlobalIngress recorded (`namespace/name`), until the watch cache
     /// shows it: a reconcile reading an older status must not drop it.
-    pub last_failovers: std::sync::Mutex<
-        std::collections::HashMap<String, crate::api::global_ingress::FailoverRecord>,
-    >,
+    pub last_failovers: Mutex<HashMap<String, crate::api::global_ingress::FailoverRecord>>,
+    /// Failed publishes in a row per GlobalIngress (and failed checks per DNSZone), for the
+    /// retry backoff.
+    pub publish_backoff: Backoff,
+    /// DNSZones recently found at their provider.
+    pub zone_checks: ZoneChecks,
+    /// For the DNSZone checks (GetHostedZone).
+    pub aws: crate::aws::Aws,
 }
 
 impl std::fmt::Debug for Context {
@@ -105,17 +108,7 @@ impl std::fmt::Debug for Context {
 impl Context {
     /// Whether this replica may make a write of this kind now; counts the write either way.
     pub fn may_write(&self, controller: &'static str, write: &'static str) -> bool {
-        let labels = WriteLabels { controller, write };
-        if self.leadership.is_leader() {
-            self.metrics.writes.get_or_create(&labels).inc();
-            true
-        } else {
-            self.metrics
-                .writes_skipped_not_leader
-                .get_or_create(&labels)
-                .inc();
-            false
-        }
+        self.deps.gate.may_write(controller, write)
     }
 
     /// Publishes an Event about `reference` (leader only). Failures are logged, never fatal.
@@ -141,18 +134,29 @@ impl Context {
             action: "Reconcile".to_owned(),
             secondary: None,
         };
-        if let Err(error) = self.recorder.publish(&event, reference).await {
-            warn!(%error, reason, "could not publish event");
+        match tokio::time::timeout(CALL_TIMEOUT, self.recorder.publish(&event, reference)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => warn!(%error, reason, "could not publish event"),
+            Err(_) => warn!(reason, "could not publish event: the hub did not answer"),
         }
     }
 }
 
-/// Applies `status` to the status subresource with server-side apply.
+/// Why a call to the hub failed.
+#[derive(Debug, thiserror::Error)]
+pub enum HubCallError {
+    #[error(transparent)]
+    Api(kube::Error),
+    #[error("no answer within {0:?}")]
+    Timeout(Duration),
+}
+
+/// Applies `status` to the status subresource with server-side apply, under [`CALL_TIMEOUT`].
 pub async fn apply_status<K>(
     api: &Api<K>,
     name: &str,
     status: &impl Serialize,
-) -> Result<(), kube::Error>
+) -> Result<(), HubCallError>
 where
     K: Resource<DynamicType = ()> + Clone + DeserializeOwned + std::fmt::Debug,
 {
@@ -161,13 +165,13 @@ where
         "kind": K::kind(&()),
         "status": status,
     });
-    api.patch_status(
-        name,
-        &PatchParams::apply(STATUS_MANAGER).force(),
-        &Patch::Apply(&body),
-    )
-    .await
-    .map(|_| ())
+    let params = PatchParams::apply(STATUS_MANAGER).force();
+    let body = Patch::Apply(&body);
+    let patch = api.patch_status(name, &params, &body);
+    match tokio::time::timeout(CALL_TIMEOUT, patch).await {
+        Ok(result) => result.map(|_| ()).map_err(HubCallError::Api),
+        Err(_) => Err(HubCallError::Timeout(CALL_TIMEOUT)),
+    }
 }
 
 /// The current time as RFC 3339, for condition transition times and `lastSeen`.
@@ -194,7 +198,10 @@ pub async fn run(
             let _ = stop.wait_for(|s| *s).await;
         }
     };
-    let wc = watcher::Config::default().any_semantic();
+    let mut wc = watcher::Config::default().any_semantic();
+    if let Some(selector) = &settings.selector {
+        wc = wc.labels(selector);
+    }
     // Bounded parallel reconciles: 10,000 objects changing at once must not become 10,000
     // simultaneous requests to the API server.
     let controller_config =
@@ -262,7 +269,8 @@ pub async fn run(
         }
     });
 
-    // Verdict changes, spoke signals and the guard send the GlobalIngresses concerned here.
+    // Verdict changes, spoke signals, the guard, health-check syncs and changes turning in
+    // sync send the GlobalIngresses concerned here.
     let (trigger, triggered) = futures::channel::mpsc::unbounded();
     let health = crate::health::Health::new(
         crate::health::probe::Prober::new(settings.probe_resolver),
@@ -271,44 +279,65 @@ pub async fn run(
         trigger.clone(),
     );
     let spokes_store = spoke_controller.store();
-    let signals = crate::health::signals::SpokeSignals::new(
+    let signals = crate::spoke::signals::SpokeSignals::new(
         client.clone(),
         spokes_store.clone(),
         trigger.clone(),
     );
+    let in_sync = {
+        let trigger = trigger.clone();
+        crate::dns::zone_writer::Notify(Arc::new(move |owner: &str| {
+            if let Some((namespace, name)) = owner.split_once('/') {
+                let _ = trigger.unbounded_send(ObjectRef::new(name).within(namespace));
+            }
+        }))
+    };
+    let gate = Gate {
+        leadership: leadership.clone(),
+        metrics: metrics.clone(),
+    };
     let ctx = Arc::new(Context {
-        health_checks: health_checks::CheckJobs::new(
-            crate::aws::route53_health::HealthChecks::route53(&aws, settings.health_checks.clone()),
-            trigger.clone(),
-        ),
-        last_failovers: std::sync::Mutex::default(),
+        deps: Deps {
+            health_checks: crate::reconcile::apply::health_checks::CheckJobs::new(
+                crate::aws::route53_health::HealthChecks::route53(
+                    &aws,
+                    settings.health_checks.clone(),
+                ),
+                trigger.clone(),
+            ),
+            health,
+            signals,
+            index: crate::reconcile::index::IngressIndex::new(Duration::from_millis(500)),
+            writers: crate::dns::writers::ZoneWriters::new(
+                client.clone(),
+                aws.clone(),
+                crate::dns::zone_writer::Config {
+                    fence: leadership,
+                    notify: Some(in_sync),
+                    ..settings.zone_writer.clone()
+                },
+                settings.dns_bind_address,
+            ),
+            client: client.clone(),
+            zones: zone_controller.store(),
+            spokes: spokes_store,
+            ingresses: gi_store.clone(),
+            gate,
+        },
+        last_failovers: Mutex::default(),
+        publish_backoff: Backoff::default(),
+        zone_checks: ZoneChecks::default(),
+        aws,
         readiness: readiness.clone(),
-        health,
-        signals,
         recorder: Recorder::new(
-            client.clone(),
+            client,
             Reporter {
                 controller: "globalingress".into(),
                 instance: Some(settings.identity.clone()),
             },
         ),
-        index: index::IngressIndex::new(Duration::from_millis(500)),
-        writers: writers::ZoneWriters::new(
-            client.clone(),
-            aws.clone(),
-            crate::dns::zone_writer::Config {
-                metrics: settings.dns_metrics.clone(),
-                ..crate::dns::zone_writer::Config::default()
-            },
-        ),
-        client,
         metrics,
-        leadership,
-        aws,
         settings,
-        zones: zone_controller.store(),
-        spokes: spokes_store,
-        ingresses: gi_store.clone(),
     });
 
     let gi_controller = gi_controller
@@ -318,7 +347,7 @@ pub async fn run(
                 .state()
                 .into_iter()
                 .filter(|gi| gi.spec.dns_zone_ref == name)
-                .map(|gi| kube::runtime::reflector::ObjectRef::from_obj(&*gi))
+                .map(|gi| ObjectRef::from_obj(&*gi))
                 .collect::<Vec<_>>()
         })
         .watches(spokes_api, wc, move |spoke: SpokeCluster| {
@@ -332,7 +361,7 @@ pub async fn run(
                         .iter()
                         .any(|t| t.cluster_ref.as_deref() == Some(name.as_str()))
                 })
-                .map(|gi| kube::runtime::reflector::ObjectRef::from_obj(&*gi))
+                .map(|gi| ObjectRef::from_obj(&*gi))
                 .collect::<Vec<_>>()
         })
         .reconcile_all_on(leader_gained)
@@ -351,13 +380,14 @@ pub async fn run(
                 tokio::time::sleep(Duration::from_secs(60)).await;
                 let Some(ctx) = ctx.upgrade() else { return };
                 let live: std::collections::HashSet<_> = ctx
+                    .deps
                     .ingresses
                     .state()
                     .iter()
-                    .map(|gi| kube::runtime::reflector::ObjectRef::from_obj(&**gi))
+                    .map(|gi| ObjectRef::from_obj(&**gi))
                     .collect();
-                ctx.health.retain(&live);
-                ctx.signals.retain(&live);
+                ctx.deps.health.retain(&live);
+                ctx.deps.signals.retain(&live);
             }
         });
     }
@@ -402,7 +432,7 @@ where
     let errors = metrics.watch_events.clone();
     let label = move |event| WatchLabels { kind: gate, event };
     watcher(api, wc)
-        .default_backoff()
+        .backoff(ReconnectBackoff::new())
         .reflect(writer)
         .inspect_ok(move |event| {
             let name = match event {
@@ -432,26 +462,13 @@ fn log_result<T: std::fmt::Debug, E: std::error::Error>(kind: &str, result: Resu
     }
 }
 
-/// An error and its sources on one line (the top message alone, e.g. "failed to add the
-/// finalizer", hides why).
-pub fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        source = s.source();
-    }
-    out
-}
-
 /// The error of the zone and spoke reconcilers, whose only write is their status.
 #[derive(Debug, thiserror::Error)]
 pub enum StatusError {
     #[error("failed to patch the status")]
     PatchStatus {
         #[source]
-        source: kube::Error,
+        source: HubCallError,
     },
 }
 

@@ -5,11 +5,9 @@
 //! spoke is a condition and an Event, never a crash. The kubeconfig's credentials never reach
 //! logs, Events or status: only error categories and the server's address do.
 
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::Secret;
 use kube::api::Api;
 use kube::runtime::controller::Action;
 use kube::{Resource as _, ResourceExt as _};
@@ -21,51 +19,8 @@ use crate::api::{SpokeCluster, SpokeClusterStatus};
 const CONTROLLER: &str = "spokecluster";
 const READY: &str = "Ready";
 
-/// Why a spoke is not reachable: condition reason and message (no secrets in either).
-/// A client for the spoke's API server from its kubeconfig Secret, with short timeouts, and
-/// the server's address for messages. Errors are (condition reason, message), without secrets.
-pub async fn spoke_client(
-    spoke: &SpokeCluster,
-    hub: &kube::Client,
-) -> Result<(kube::Client, String), (&'static str, String)> {
-    let r = &spoke.spec.kubeconfig_secret_ref;
-    let secrets: Api<Secret> = Api::namespaced(hub.clone(), &r.namespace);
-    let secret = match secrets.get_opt(&r.name).await {
-        Ok(Some(s)) => s,
-        Ok(None) => {
-            return Err((
-                "KubeconfigSecretNotFound",
-                format!("Secret {}/{} does not exist", r.namespace, r.name),
-            ));
-        }
-        Err(e) => {
-            return Err((
-                "KubeconfigSecretUnreadable",
-                format!("cannot read Secret {}/{}: {e}", r.namespace, r.name),
-            ));
-        }
-    };
-    let Some(bytes) = secret.data.as_ref().and_then(|d| d.get(&r.key)) else {
-        return Err((
-            "KubeconfigKeyMissing",
-            format!("Secret {}/{} has no key {:?}", r.namespace, r.name, r.key),
-        ));
-    };
-    let yaml = String::from_utf8_lossy(&bytes.0);
-    let origin = format!("secret {}/{}", r.namespace, r.name);
-    let mut config = crate::kube_client::from_yaml(&yaml, Path::new(&origin))
-        .await
-        .map_err(|e| ("KubeconfigInvalid", super::error_chain(&e)))?;
-    let server = config.cluster_url.to_string();
-    config.connect_timeout = Some(Duration::from_secs(5));
-    config.read_timeout = Some(Duration::from_secs(5));
-    let client = kube::Client::try_from(config)
-        .map_err(|e| ("KubeconfigInvalid", super::error_chain(&e)))?;
-    Ok((client, server))
-}
-
 async fn check(spoke: &SpokeCluster, ctx: &Context) -> Result<String, (&'static str, String)> {
-    let (client, server) = spoke_client(spoke, &ctx.client).await?;
+    let (client, server) = crate::spoke::client::connect(spoke, &ctx.deps.client).await?;
     match tokio::time::timeout(Duration::from_secs(10), client.apiserver_version()).await {
         Ok(Ok(info)) => Ok(info.git_version),
         Ok(Err(e)) => Err((
@@ -82,7 +37,7 @@ pub async fn reconcile(spoke: Arc<SpokeCluster>, ctx: Arc<Context>) -> Result<Ac
 
 async fn reconcile_inner(spoke: Arc<SpokeCluster>, ctx: &Context) -> Result<Action, Error> {
     let requeue = Action::requeue(ctx.settings.spoke_check_interval);
-    if !ctx.leadership.is_leader() {
+    if !ctx.deps.gate.leadership.is_leader() {
         ctx.may_write(CONTROLLER, "status");
         return Ok(requeue);
     }
@@ -139,7 +94,7 @@ async fn reconcile_inner(spoke: Arc<SpokeCluster>, ctx: &Context) -> Result<Acti
         || new.last_seen != previous.last_seen
         || !condition::eq_ignoring_time(&new.conditions, &previous.conditions);
     if changed && ctx.may_write(CONTROLLER, "status") {
-        let api: Api<SpokeCluster> = Api::all(ctx.client.clone());
+        let api: Api<SpokeCluster> = Api::all(ctx.deps.client.clone());
         super::apply_status(&api, &spoke.name_any(), &new)
             .await
             .map_err(|source| Error::PatchStatus { source })?;

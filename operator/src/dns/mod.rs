@@ -11,6 +11,7 @@ pub mod rfc2136;
 pub mod rfc2136_zone;
 pub mod route53;
 pub mod tsig;
+pub mod writers;
 pub mod zone_writer;
 
 pub use hickory_net::proto::rr::{Name, RData, Record, RecordType};

@@ -6,71 +6,20 @@
 //! DNSZone's ownerId) and which GlobalIngress (`resource`) own it. The registry cannot sit at the
 //! name itself: real Route 53 refuses any other record beside a CNAME (weighted CNAME sets
 //! included) and Knot silently drops a CNAME added beside other data — the emulator accepts both,
-//! so no test could catch it; this is why the prefix exists. A name is ours only when its registry
-//! says so; a name with records but no registry, or another owner's registry, is foreign and is
-//! never changed.
+//! so no test could catch it; this is why the prefix exists.
+//!
+//! **The rule.** A name is ours only when its registry says so. A name holding **any** record
+//! (of any type: an MX, a TXT, a CAA counts) but no registry, or another owner's registry, is
+//! foreign and is never changed: the claim gets a conflict. At a name we own, only the types the
+//! plan publishes (A, AAAA, CNAME) are ours to replace or delete; records of other types there
+//! (someone's MX or TXT beside our A) are left exactly as they are.
 
 use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::reconcile::plan::{Alias, RecordRouting, RecordSet, RecordType};
-
-/// Identity of a record set in a zone: name, type and (Route 53) set identifier.
-pub type Key = (String, RecordType, Option<String>);
-
-/// A record set as stored in a zone. Values are in presentation format, TXT values quoted.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-pub struct Rrset {
-    /// Lower case, no trailing dot.
-    pub name: String,
-    pub rtype: RecordType,
-    pub routing: RecordRouting,
-    pub ttl: Option<u32>,
-    pub values: Vec<String>,
-    pub alias: Option<Alias>,
-    /// Route 53 health check attached to the record set.
-    pub health_check_id: Option<String>,
-}
-
-impl Rrset {
-    pub fn key(&self) -> Key {
-        let set_id = match &self.routing {
-            RecordRouting::Simple => None,
-            RecordRouting::Weighted { set_id, .. }
-            | RecordRouting::Geolocation { set_id, .. }
-            | RecordRouting::Latency { set_id, .. } => Some(set_id.clone()),
-        };
-        (self.name.clone(), self.rtype, set_id)
-    }
-
-    /// Characters this record set adds to a Route 53 change batch (its limit is 32,000).
-    pub fn size_chars(&self) -> usize {
-        self.values.iter().map(String::len).sum::<usize>()
-            + self.alias.as_ref().map_or(0, |a| a.dns_name.len())
-    }
-
-    /// Values this record set adds to a change batch (its limit is 1,000; an alias counts 1).
-    pub fn size_values(&self) -> usize {
-        self.values.len().max(1)
-    }
-}
-
-impl From<&RecordSet> for Rrset {
-    fn from(r: &RecordSet) -> Self {
-        let mut values = r.values.clone();
-        values.sort();
-        Self {
-            name: r.name.trim_end_matches('.').to_ascii_lowercase(),
-            rtype: r.rtype,
-            routing: r.routing.clone(),
-            ttl: r.ttl,
-            values,
-            alias: r.alias.clone(),
-            health_check_id: r.health_check_id.clone(),
-        }
-    }
-}
+pub use crate::model::dns::{Key, Rrset};
+use crate::model::dns::{RecordRouting, RecordType};
 
 /// The registry record's name for `host`.
 pub fn registry_name(host: &str) -> String {
@@ -321,7 +270,7 @@ pub fn diff_with(
             }
         }
         for old in at(name) {
-            if !wanted.contains_key(&old.key()) {
+            if old.is_published_kind() && !wanted.contains_key(&old.key()) {
                 changes.push(Change::Delete(old.clone()));
             }
         }
@@ -332,7 +281,7 @@ pub fn diff_with(
         if names.contains(host) {
             continue;
         }
-        for old in at(host) {
+        for old in at(host).into_iter().filter(|r| r.is_published_kind()) {
             changes.push(Change::Delete(old.clone()));
         }
         if let Some(reg) = zone.get(&(registry_name(host), RecordType::TXT, None)) {

@@ -160,16 +160,22 @@ impl std::fmt::Debug for UpdateClient {
 }
 
 impl UpdateClient {
-    /// Connects over TCP (updates can be large, and TCP has no truncation) and signs every message
-    /// with `key`. The connection's background task is spawned on the current tokio runtime.
+    /// Connects over TCP (updates can be large, and TCP has no truncation) from `bind` (any
+    /// local address when `None`) and signs every message with `key`. The connection's
+    /// background task is spawned on the current tokio runtime.
     pub async fn connect(
         server: SocketAddr,
         key: &TsigKey,
         timeout: Duration,
+        bind: Option<std::net::IpAddr>,
     ) -> Result<Self, Error> {
         let signer = key.signer().map_err(|source| Error::Tsig { source })?;
-        let (stream, handle) =
-            TcpClientStream::new(server, None, Some(timeout), TokioRuntimeProvider::new());
+        let (stream, handle) = TcpClientStream::new(
+            server,
+            bind.map(|ip| SocketAddr::new(ip, 0)),
+            Some(timeout),
+            TokioRuntimeProvider::new(),
+        );
         let stream = stream
             .await
             .map_err(|source| Error::Connect { server, source })?;

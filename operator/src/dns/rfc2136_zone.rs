@@ -12,13 +12,13 @@ use futures::FutureExt as _;
 use futures::future::BoxFuture;
 use hickory_net::proto::rr::rdata::{A, AAAA, CNAME, TXT};
 
-use super::provider::{Applied, ProviderError, ZoneProvider};
+use super::provider::{Applied, ProviderError, Submitted, ZoneProvider};
 use super::query;
 use super::records::{Change, Rrset};
 use super::rfc2136::{Update, UpdateClient};
 use super::tsig::TsigKey;
 use super::{Name, RData, Record, RecordType as DnsType};
-use crate::reconcile::plan::{ProviderKind, RecordRouting, RecordType};
+use crate::model::dns::{ProviderKind, RecordRouting, RecordType};
 
 const TIMEOUT: Duration = Duration::from_secs(5);
 /// How long to wait for the server's answer to show an applied update.
@@ -30,20 +30,32 @@ pub struct Rfc2136Zone {
     server: SocketAddr,
     zone: Name,
     key: TsigKey,
+    /// Local address of the connections (servers that allow updates by source address).
+    bind: Option<IpAddr>,
 }
 
 impl Rfc2136Zone {
-    pub fn new(server: SocketAddr, domain: &str, key: TsigKey) -> Result<Self, ProviderError> {
+    pub fn new(
+        server: SocketAddr,
+        domain: &str,
+        key: TsigKey,
+        bind: Option<IpAddr>,
+    ) -> Result<Self, ProviderError> {
         let zone = Name::from_str(&format!("{}.", domain.trim_end_matches('.'))).map_err(|e| {
             ProviderError::Refused {
                 message: format!("invalid zone {domain}: {e}"),
             }
         })?;
-        Ok(Self { server, zone, key })
+        Ok(Self {
+            server,
+            zone,
+            key,
+            bind,
+        })
     }
 
     async fn client(&self) -> Result<UpdateClient, ProviderError> {
-        UpdateClient::connect(self.server, &self.key, TIMEOUT)
+        UpdateClient::connect(self.server, &self.key, TIMEOUT, self.bind)
             .await
             .map_err(|e| ProviderError::Unavailable {
                 message: e.to_string(),
@@ -61,9 +73,13 @@ impl Rfc2136Zone {
             })?;
         let mut sets: BTreeMap<(String, RecordType), Rrset> = BTreeMap::new();
         for r in records {
-            let Some((rtype, value)) = value_of(&r) else {
-                continue;
-            };
+            // Types we never write are kept too (they make their name taken), by type code.
+            let (rtype, value) = value_of(&r).unwrap_or_else(|| {
+                (
+                    RecordType::Other(u16::from(r.record_type())),
+                    r.data.to_string(),
+                )
+            });
             let name = r
                 .name
                 .to_string()
@@ -90,7 +106,7 @@ impl Rfc2136Zone {
             .collect())
     }
 
-    async fn apply_changes(&self, changes: &[Change]) -> Result<Applied, ProviderError> {
+    async fn apply_changes(&self, changes: &[Change]) -> Result<Submitted, ProviderError> {
         let mut update = Update::new(self.zone.clone());
         for change in changes {
             match change {
@@ -128,9 +144,12 @@ impl Rfc2136Zone {
             })?;
         let in_sync_at = Some(jiff::Timestamp::now());
         self.wait_for_answers(changes).await?;
-        Ok(Applied {
-            in_sync_at,
-            answer_seen_at: Some(jiff::Timestamp::now()),
+        Ok(Submitted {
+            change_id: None,
+            applied: Applied {
+                in_sync_at,
+                answer_seen_at: Some(jiff::Timestamp::now()),
+            },
         })
     }
 
@@ -189,8 +208,17 @@ impl ZoneProvider for Rfc2136Zone {
         self.list_all().boxed()
     }
 
-    fn apply<'a>(&'a self, changes: &'a [Change]) -> BoxFuture<'a, Result<Applied, ProviderError>> {
+    /// An update is in sync once the primary accepted it and answers with it (checked before
+    /// `submit` returns).
+    fn submit<'a>(
+        &'a self,
+        changes: &'a [Change],
+    ) -> BoxFuture<'a, Result<Submitted, ProviderError>> {
         self.apply_changes(changes).boxed()
+    }
+
+    fn in_sync<'a>(&'a self, _id: &'a str) -> BoxFuture<'a, Result<bool, ProviderError>> {
+        async { Ok(true) }.boxed()
     }
 }
 
@@ -200,6 +228,7 @@ fn dns_type(t: RecordType) -> DnsType {
         RecordType::AAAA => DnsType::AAAA,
         RecordType::CNAME => DnsType::CNAME,
         RecordType::TXT => DnsType::TXT,
+        RecordType::Other(code) => DnsType::from(code),
     }
 }
 
@@ -250,6 +279,12 @@ fn records_of(r: &Rrset) -> Result<Vec<Record>, ProviderError> {
                         .map_err(|e| invalid(format!("{v}: {e}")))?,
                 )),
                 RecordType::TXT => RData::TXT(TXT::new(vec![v.trim_matches('"').to_owned()])),
+                RecordType::Other(code) => {
+                    return Err(invalid(format!(
+                        "{}: globalingress does not write records of type {code}",
+                        r.name
+                    )));
+                }
             };
             Ok(Record::from_rdata(name.clone(), ttl, data))
         })

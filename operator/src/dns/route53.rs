@@ -1,8 +1,12 @@
 //! Route 53 adapter of [`ZoneProvider`]: ListResourceRecordSets, ChangeResourceRecordSets,
 //! GetChange, with typed errors.
+//!
+//! Records of types or routing policies globalingress never writes (MX, NS, failover,
+//! multivalue, ...) are listed too, as [`RecordType::Other`] / [`RecordRouting::Foreign`]: they
+//! make their name taken, and the zone writer never changes them.
 
 use std::collections::HashSet;
-use std::time::Duration;
+use std::str::FromStr as _;
 
 use aws_sdk_route53::Client;
 use aws_sdk_route53::types::{
@@ -12,10 +16,10 @@ use aws_sdk_route53::types::{
 use futures::FutureExt as _;
 use futures::future::BoxFuture;
 
-use super::provider::{Applied, ProviderError, ZoneProvider};
+use super::provider::{ProviderError, Submitted, ZoneProvider};
 use super::records::{Change, Rrset};
-use crate::api::global_ingress::Continent;
-use crate::reconcile::plan::{Alias, Location, ProviderKind, RecordRouting, RecordType};
+use crate::aws::errors;
+use crate::model::dns::{Alias, Continent, Location, ProviderKind, RecordRouting, RecordType};
 
 /// One hosted zone.
 #[derive(Debug, Clone)]
@@ -47,11 +51,19 @@ impl Route53Zone {
                     .start_record_type(rtype.clone())
                     .set_start_record_identifier(id.clone());
             }
-            let page = req
-                .send()
-                .await
-                .map_err(|e| unavailable("ListResourceRecordSets", e))?;
-            out.extend(page.resource_record_sets().iter().filter_map(from_route53));
+            let page = req.send().await.map_err(|e| {
+                let message = errors::describe("ListResourceRecordSets", &e);
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_no_such_hosted_zone())
+                {
+                    ProviderError::ZoneNotFound {
+                        message: format!("Route 53 has no hosted zone {}", self.zone_id),
+                    }
+                } else {
+                    ProviderError::Unavailable { message }
+                }
+            })?;
+            out.extend(page.resource_record_sets().iter().map(from_route53));
             if !page.is_truncated() {
                 break;
             }
@@ -72,7 +84,7 @@ impl Route53Zone {
         Ok(out)
     }
 
-    async fn apply_changes(&self, changes: &[Change]) -> Result<Applied, ProviderError> {
+    async fn submit_changes(&self, changes: &[Change]) -> Result<Submitted, ProviderError> {
         let mut batch = ChangeBatch::builder().comment("globalingress");
         for change in changes {
             let (action, rrset) = match change {
@@ -97,41 +109,42 @@ impl Route53Zone {
             .send()
             .await
             .map_err(|e| {
-                let service = e.into_service_error();
-                if service.is_invalid_change_batch() || service.is_invalid_input() {
-                    refused(service.to_string())
-                } else {
-                    ProviderError::Unavailable {
-                        message: format!("ChangeResourceRecordSets: {service}"),
+                let message = errors::describe("ChangeResourceRecordSets", &e);
+                match e.as_service_error() {
+                    Some(s) if s.is_invalid_change_batch() || s.is_invalid_input() => {
+                        refused(message)
                     }
+                    Some(s) if s.is_no_such_hosted_zone() => ProviderError::ZoneNotFound {
+                        message: format!("Route 53 has no hosted zone {}", self.zone_id),
+                    },
+                    _ => ProviderError::Unavailable { message },
                 }
             })?;
-        let Some(id) = out.change_info().map(|c| c.id().to_owned()) else {
-            return Ok(Applied {
-                in_sync_at: Some(jiff::Timestamp::now()),
-                answer_seen_at: None,
-            });
-        };
-        // Route 53 propagates to all its servers within about a minute; poll GetChange.
-        for _ in 0..120 {
-            let status = self
-                .client
-                .get_change()
-                .id(&id)
-                .send()
-                .await
-                .map_err(|e| unavailable("GetChange", e))?;
-            if status.change_info().map(|c| c.status()) == Some(&ChangeStatus::Insync) {
-                return Ok(Applied {
+        match out.change_info() {
+            Some(info) if *info.status() == ChangeStatus::Insync => Ok(Submitted {
+                change_id: None,
+                applied: super::provider::Applied {
                     in_sync_at: Some(jiff::Timestamp::now()),
                     answer_seen_at: None,
-                });
-            }
-            tokio::time::sleep(Duration::from_secs(1)).await;
+                },
+            }),
+            Some(info) => Ok(Submitted {
+                change_id: Some(info.id().to_owned()),
+                applied: super::provider::Applied::default(),
+            }),
+            None => Err(ProviderError::Unavailable {
+                message: "ChangeResourceRecordSets answered without ChangeInfo".to_owned(),
+            }),
         }
-        Err(ProviderError::Unavailable {
-            message: format!("change {id} not INSYNC after 120s"),
-        })
+    }
+
+    async fn change_in_sync(&self, id: &str) -> Result<bool, ProviderError> {
+        let out = self.client.get_change().id(id).send().await.map_err(|e| {
+            ProviderError::Unavailable {
+                message: errors::describe("GetChange", &e),
+            }
+        })?;
+        Ok(out.change_info().map(|c| c.status()) == Some(&ChangeStatus::Insync))
     }
 }
 
@@ -144,8 +157,15 @@ impl ZoneProvider for Route53Zone {
         self.list_all().boxed()
     }
 
-    fn apply<'a>(&'a self, changes: &'a [Change]) -> BoxFuture<'a, Result<Applied, ProviderError>> {
-        self.apply_changes(changes).boxed()
+    fn submit<'a>(
+        &'a self,
+        changes: &'a [Change],
+    ) -> BoxFuture<'a, Result<Submitted, ProviderError>> {
+        self.submit_changes(changes).boxed()
+    }
+
+    fn in_sync<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<bool, ProviderError>> {
+        self.change_in_sync(id).boxed()
     }
 }
 
@@ -153,20 +173,17 @@ fn refused(message: String) -> ProviderError {
     ProviderError::Refused { message }
 }
 
-fn unavailable<E: std::fmt::Display>(op: &str, e: E) -> ProviderError {
-    ProviderError::Unavailable {
-        message: format!("{op}: {e}"),
-    }
-}
-
-fn rtype_of(t: &RrType) -> Option<RecordType> {
-    Some(match t {
+fn rtype_of(t: &RrType) -> RecordType {
+    match t {
         RrType::A => RecordType::A,
         RrType::Aaaa => RecordType::AAAA,
         RrType::Cname => RecordType::CNAME,
         RrType::Txt => RecordType::TXT,
-        _ => return None,
-    })
+        // Its IANA code (0 for a type hickory does not know: still "some record").
+        other => RecordType::Other(
+            hickory_net::proto::rr::RecordType::from_str(other.as_str()).map_or(0, u16::from),
+        ),
+    }
 }
 
 fn route53_type(t: RecordType) -> RrType {
@@ -175,6 +192,11 @@ fn route53_type(t: RecordType) -> RrType {
         RecordType::AAAA => RrType::Aaaa,
         RecordType::CNAME => RrType::Cname,
         RecordType::TXT => RrType::Txt,
+        RecordType::Other(code) => RrType::from(
+            hickory_net::proto::rr::RecordType::from(code)
+                .to_string()
+                .as_str(),
+        ),
     }
 }
 
@@ -198,12 +220,45 @@ fn continent(code: &str) -> Option<Continent> {
     })
 }
 
-/// Converts a listed record set; `None` for types and shapes we never write (SOA, NS, MX,
-/// failover records...): they stay in the zone, untouched, and are simply not cached.
-fn from_route53(r: &ResourceRecordSet) -> Option<Rrset> {
-    let rtype = rtype_of(r.r#type())?;
+/// Converts a listed record set. Types and routing policies we never write (SOA, NS, MX,
+/// failover records, ...) come back as [`RecordType::Other`] or [`RecordRouting::Foreign`]:
+/// they stay in the zone, untouched, and make their name taken.
+fn from_route53(r: &ResourceRecordSet) -> Rrset {
+    let rtype = rtype_of(r.r#type());
     let set_id = r.set_identifier().map(str::to_owned);
-    let routing = match (set_id, r.weight(), r.geo_location(), r.region()) {
+    let routing = routing_of(r, set_id.clone()).unwrap_or_else(|| RecordRouting::Foreign {
+        set_id: set_id.unwrap_or_default(),
+    });
+    let mut values: Vec<String> = r
+        .resource_records()
+        .iter()
+        .map(|v| v.value().to_owned())
+        .collect();
+    values.sort();
+    Rrset {
+        name: normalize_name(r.name()),
+        rtype,
+        routing,
+        ttl: r.ttl().and_then(|t| u32::try_from(t).ok()),
+        values,
+        alias: r.alias_target().map(|a| Alias {
+            dns_name: a.dns_name().trim_end_matches('.').to_ascii_lowercase(),
+            hosted_zone_id: a.hosted_zone_id().to_owned(),
+            evaluate_target_health: a.evaluate_target_health(),
+        }),
+        health_check_id: r.health_check_id().map(str::to_owned),
+    }
+}
+
+/// The routing of a listed record set, when it is one globalingress writes.
+fn routing_of(r: &ResourceRecordSet, set_id: Option<String>) -> Option<RecordRouting> {
+    if r.failover().is_some()
+        || r.multi_value_answer().is_some()
+        || r.cidr_routing_config().is_some()
+    {
+        return None;
+    }
+    Some(match (set_id, r.weight(), r.geo_location(), r.region()) {
         (None, _, _, _) => RecordRouting::Simple,
         (Some(set_id), Some(w), _, _) => RecordRouting::Weighted {
             set_id,
@@ -231,25 +286,6 @@ fn from_route53(r: &ResourceRecordSet) -> Option<Rrset> {
             region: region.as_str().to_owned(),
         },
         _ => return None,
-    };
-    let mut values: Vec<String> = r
-        .resource_records()
-        .iter()
-        .map(|v| v.value().to_owned())
-        .collect();
-    values.sort();
-    Some(Rrset {
-        name: normalize_name(r.name()),
-        rtype,
-        routing,
-        ttl: r.ttl().and_then(|t| u32::try_from(t).ok()),
-        values,
-        alias: r.alias_target().map(|a| Alias {
-            dns_name: a.dns_name().trim_end_matches('.').to_ascii_lowercase(),
-            hosted_zone_id: a.hosted_zone_id().to_owned(),
-            evaluate_target_health: a.evaluate_target_health(),
-        }),
-        health_check_id: r.health_check_id().map(str::to_owned),
     })
 }
 
@@ -258,6 +294,12 @@ fn to_route53(r: &Rrset) -> Result<ResourceRecordSet, ProviderError> {
         .name(format!("{}.", r.name))
         .r#type(route53_type(r.rtype));
     match &r.routing {
+        RecordRouting::Foreign { .. } => {
+            return Err(refused(format!(
+                "{}: a record of a routing policy globalingress does not write",
+                r.name
+            )));
+        }
         RecordRouting::Simple => {}
         RecordRouting::Weighted { set_id, weight } => {
             b = b.set_identifier(set_id).weight(i64::from(*weight));
@@ -359,7 +401,7 @@ mod tests {
         for r in cases {
             let mut sdk = to_route53(&r).unwrap();
             sdk.name = sdk.name.replace('*', "\\052");
-            assert_eq!(from_route53(&sdk), Some(r));
+            assert_eq!(from_route53(&sdk), r);
         }
     }
 }

@@ -66,11 +66,10 @@ pub enum Error {
         #[source]
         source: hickory_net::proto::ProtoError,
     },
-    #[error("TSIG secret is not valid base64")]
-    InvalidSecret {
-        #[source]
-        source: base64::DecodeError,
-    },
+    /// Only the position is kept: base64's own error names the offending byte, a piece of the
+    /// secret.
+    #[error("TSIG secret is not valid base64{}", at.map(|a| format!(" (at character {a})")).unwrap_or_default())]
+    InvalidSecret { at: Option<usize> },
     #[error("TSIG secret is empty")]
     EmptySecret,
     #[error("failed to create the TSIG signer")]
@@ -104,7 +103,15 @@ impl TsigKey {
     pub fn from_base64(name: &str, algorithm: Algorithm, secret_b64: &str) -> Result<Self, Error> {
         let secret = base64::engine::general_purpose::STANDARD
             .decode(secret_b64.trim())
-            .map_err(|source| Error::InvalidSecret { source })?;
+            .map_err(|e| Error::InvalidSecret {
+                at: match e {
+                    base64::DecodeError::InvalidByte(at, _)
+                    | base64::DecodeError::InvalidLastSymbol(at, _) => Some(at + 1),
+                    base64::DecodeError::InvalidLength(_) | base64::DecodeError::InvalidPadding => {
+                        None
+                    }
+                },
+            })?;
         if secret.is_empty() {
             return Err(Error::EmptySecret);
         }

@@ -26,8 +26,8 @@ use tokio::sync::Semaphore;
 use tracing::{debug, info};
 
 use super::probe::{ProbeSpec, Prober, Protocol};
-use super::tracker::{self, Share, Tracker, Verdict};
 use crate::api::GlobalIngress;
+use crate::model::health::{self as tracker, Share, Tracker, Verdict};
 
 /// Settings of the prober.
 #[derive(Debug, Clone)]

@@ -1,74 +1,14 @@
 //! Health: probes through the real data path (the address the records point at, so app, ingress
-//! and load balancer are all on the path), spoke signals from each spoke's API server, hysteresis,
-//! the false-failover guard and the failback rules.
+//! and load balancer are all on the path).
 //!
 //! - [`probe`]: one probe (HTTP, HTTPS, TCP) with its own resolver;
-//! - [`manager`]: one task per unique endpoint, shared, triggering reconciles on verdict changes;
-//! - [`signals`]: Service and EndpointSlice watches in the spokes;
-//! - [`tracker`]: the pure rules (hysteresis, guard, failback, the target decision).
+//! - [`manager`]: one task per unique endpoint, shared, triggering reconciles on verdict changes.
+//!
+//! The pure rules (hysteresis, the guard, failback, the target decision) are
+//! [`crate::model::health`]; spoke signals are [`crate::spoke::signals`]; which endpoints a
+//! target needs is [`crate::reconcile::plan::probes`].
 
 pub mod manager;
 pub mod probe;
-pub mod signals;
-pub mod tracker;
-
-use std::time::Duration;
 
 pub use manager::Health;
-use probe::{ProbeSpec, Protocol};
-
-use crate::api::global_ingress::{GlobalIngressSpec, ProbeProtocol, Target};
-use crate::reconcile::plan::Endpoint;
-
-/// The endpoints to probe for one target at `endpoint` (one per address; a host name is resolved
-/// at every probe); none with `healthCheck.protocol: None`. Port: `healthCheck.port`, else the backend Service's port (the load
-/// balancer's listener), else 443 for HTTPS and 80 otherwise.
-pub fn probe_specs(
-    spec: &GlobalIngressSpec,
-    target: &Target,
-    endpoint: &Endpoint,
-) -> Vec<ProbeSpec> {
-    let hc = &spec.health_check;
-    let protocol = match hc.protocol {
-        ProbeProtocol::HTTP => Protocol::Http,
-        ProbeProtocol::HTTPS => Protocol::Https,
-        ProbeProtocol::TCP => Protocol::Tcp,
-        ProbeProtocol::None => return Vec::new(),
-    };
-    let port = hc
-        .port
-        .or_else(|| target.backend.as_ref().map(|b| b.service.port))
-        .and_then(|p| u16::try_from(p).ok())
-        .unwrap_or(if protocol == Protocol::Https { 443 } else { 80 });
-    let host = hc.host_header.clone().unwrap_or_else(|| {
-        spec.hostnames
-            .first()
-            .map(|h| h.trim_end_matches('.').replacen('*', "healthcheck", 1))
-            .unwrap_or_default()
-    });
-    let interval = crate::cli::parse_duration(&hc.interval).unwrap_or(Duration::from_secs(5));
-    let timeout = crate::cli::parse_duration(&hc.timeout)
-        .unwrap_or(Duration::from_secs(2))
-        .min(interval);
-    let base = |address: String| ProbeSpec {
-        address,
-        port,
-        protocol,
-        host: host.clone(),
-        path: hc.path.clone(),
-        expected_status: hc
-            .expected_status
-            .iter()
-            .filter_map(|s| u16::try_from(*s).ok())
-            .collect(),
-        interval,
-        timeout,
-        healthy_threshold: u32::try_from(hc.healthy_threshold).unwrap_or(2).max(1),
-        unhealthy_threshold: u32::try_from(hc.unhealthy_threshold).unwrap_or(3).max(1),
-        verify_tls: !hc.skip_tls_verify,
-    };
-    match endpoint {
-        Endpoint::Addresses(ips) => ips.iter().map(|ip| base(ip.to_string())).collect(),
-        Endpoint::Hostname { name, .. } => vec![base(name.clone())],
-    }
-}

@@ -1,5 +1,75 @@
 //! The reconcile pipeline of a GlobalIngress: observe -> plan -> apply -> status.
+//!
+//! - [`observe`]: reads the caches and the prober's state into a [`observe::Snapshot`] (no
+//!   side effects);
+//! - [`plan`]: pure, `(spec, snapshot, now) -> Plan` — the desired stack, the health decisions,
+//!   problems and notices;
+//! - [`apply`]: one deployer per resource kind, in dependency order (health checks, then
+//!   records), deletes in reverse;
+//! - [`status`]: the status from what was applied.
+//!
+//! The controller (`crate::controller`) keeps the wiring: watches, finalizer, leadership, Events.
 
+pub mod apply;
+pub mod index;
 pub mod observe;
 pub mod plan;
-pub mod regions;
+pub mod status;
+
+use kube::runtime::reflector::Store;
+
+use crate::api::{DNSZone, GlobalIngress, SpokeCluster};
+use crate::leader::Leadership;
+use crate::telemetry::{Metrics, WriteLabels};
+
+/// What observe reads and apply writes through: the caches, the prober, the spoke watches, the
+/// zone writers and the health-check registry.
+pub struct Deps {
+    /// The hub.
+    pub client: kube::Client,
+    pub zones: Store<DNSZone>,
+    pub spokes: Store<SpokeCluster>,
+    pub ingresses: Store<GlobalIngress>,
+    /// Hostname claims and Ready counts across all GlobalIngresses.
+    pub index: index::IngressIndex,
+    /// The shared prober.
+    pub health: crate::health::Health,
+    /// Service and EndpointSlice watches in the spokes.
+    pub signals: crate::spoke::signals::SpokeSignals,
+    /// One batching writer per DNSZone.
+    pub writers: crate::dns::writers::ZoneWriters,
+    /// The account's Route 53 health checks, synced in the background.
+    pub health_checks: apply::health_checks::CheckJobs,
+    /// Whether this replica may write.
+    pub gate: Gate,
+}
+
+impl std::fmt::Debug for Deps {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Deps").finish_non_exhaustive()
+    }
+}
+
+/// The leadership check before a write, counting what was written and what a follower skipped.
+#[derive(Debug, Clone)]
+pub struct Gate {
+    pub leadership: Leadership,
+    pub metrics: Metrics,
+}
+
+impl Gate {
+    /// Whether this replica may make a write of this kind now; counts the write either way.
+    pub fn may_write(&self, controller: &'static str, write: &'static str) -> bool {
+        let labels = WriteLabels { controller, write };
+        if self.leadership.is_leader() {
+            self.metrics.writes.get_or_create(&labels).inc();
+            true
+        } else {
+            self.metrics
+                .writes_skipped_not_leader
+                .get_or_create(&labels)
+                .inc();
+            false
+        }
+    }
+}

@@ -9,23 +9,22 @@ use std::time::{Duration, Instant};
 use globalingress::api::GlobalIngress;
 use globalingress::api::condition::find;
 use globalingress::dns::{Name, RData, RecordType, query};
-use k8s_openapi::api::core::v1::{Event, Service};
-use k8s_openapi::api::discovery::v1::EndpointSlice;
+use k8s_openapi::api::core::v1::Event;
 use kube::Api;
-use kube::api::{ListParams, Patch, PatchParams, PostParams};
+use kube::api::{ListParams, PostParams};
 use serde_json::{Value, json};
 
 use crate::support::dataplane::{DataPlane, Mode};
 use crate::support::operator::{Operator, Options, eventually};
 use crate::support::{self, Cluster, env};
 
-const WAIT: Duration = Duration::from_secs(40);
+pub(crate) const WAIT: Duration = Duration::from_secs(40);
 
 /// Probe settings of every test here: interval 1 s, 2 failures to fall, 1 success to rise.
 const INTERVAL_S: f64 = 1.0;
 const UNHEALTHY_THRESHOLD: f64 = 2.0;
 
-async fn answer(host: &str) -> BTreeSet<String> {
+pub(crate) async fn answer(host: &str) -> BTreeSet<String> {
     let name = Name::from_ascii(format!("{host}.")).unwrap();
     match query::authoritative(
         env().dns_server,
@@ -47,12 +46,16 @@ async fn answer(host: &str) -> BTreeSet<String> {
     }
 }
 
-fn set(items: &[&str]) -> BTreeSet<String> {
+pub(crate) fn set(items: &[&str]) -> BTreeSet<String> {
     items.iter().map(|s| (*s).to_owned()).collect()
 }
 
 /// Polls the authoritative answer every 25 ms until it equals `want`; returns the time taken.
-async fn until_answer(host: &str, want: &BTreeSet<String>, timeout: Duration) -> Duration {
+pub(crate) async fn until_answer(
+    host: &str,
+    want: &BTreeSet<String>,
+    timeout: Duration,
+) -> Duration {
     let started = Instant::now();
     loop {
         let got = answer(host).await;
@@ -67,7 +70,7 @@ async fn until_answer(host: &str, want: &BTreeSet<String>, timeout: Duration) ->
     }
 }
 
-fn health_check(port: u16, failover: Value) -> Value {
+pub(crate) fn health_check(port: u16, failover: Value) -> Value {
     json!({
         "healthCheck": { "protocol": "HTTP", "path": "/healthz", "port": port,
                          "interval": "1s", "timeout": "500ms",
@@ -76,12 +79,12 @@ fn health_check(port: u16, failover: Value) -> Value {
     })
 }
 
-fn external(name: &str, ip: &str) -> Value {
+pub(crate) fn external(name: &str, ip: &str) -> Value {
     json!({ "name": name, "weight": 1,
             "loadBalancer": { "mode": "External", "external": { "addresses": [ip] } } })
 }
 
-fn global_ingress(
+pub(crate) fn global_ingress(
     name: &str,
     zone: &str,
     host: &str,
@@ -100,13 +103,16 @@ fn global_ingress(
     .unwrap()
 }
 
-async fn degraded(api: &Api<GlobalIngress>, name: &str) -> Option<(String, String, String)> {
+pub(crate) async fn degraded(
+    api: &Api<GlobalIngress>,
+    name: &str,
+) -> Option<(String, String, String)> {
     let gi = api.get(name).await.ok()?;
     let c = find(&gi.status.as_ref()?.conditions, "Degraded")?;
     Some((c.status.clone(), c.reason.clone(), c.message.clone()))
 }
 
-async fn event_reasons(client: &kube::Client, ns: &str) -> Vec<(String, String)> {
+pub(crate) async fn event_reasons(client: &kube::Client, ns: &str) -> Vec<(String, String)> {
     Api::<Event>::namespaced(client.clone(), ns)
         .list(&ListParams::default())
         .await
@@ -117,17 +123,17 @@ async fn event_reasons(client: &kube::Client, ns: &str) -> Vec<(String, String)>
         .collect()
 }
 
-struct Setup {
-    client: kube::Client,
-    ns: String,
-    zone: String,
-    host: String,
-    api: Api<GlobalIngress>,
+pub(crate) struct Setup {
+    pub(crate) client: kube::Client,
+    pub(crate) ns: String,
+    pub(crate) zone: String,
+    pub(crate) host: String,
+    pub(crate) api: Api<GlobalIngress>,
 }
 
 impl Setup {
     /// The operator, watching this test's namespace (its Lease there too).
-    fn operator(&self, extra: &[&str]) -> Operator {
+    pub(crate) fn operator(&self, extra: &[&str]) -> Operator {
         Operator::start(&Options {
             kubeconfig: &env().hub_kubeconfig,
             namespace: &self.ns,
@@ -137,7 +143,7 @@ impl Setup {
     }
 }
 
-async fn setup(prefix: &str) -> Setup {
+pub(crate) async fn setup(prefix: &str) -> Setup {
     let client = support::kube(Cluster::Hub).await;
     support::install_crds(&client).await;
     let ns = support::namespace(&client, prefix).await;
@@ -414,215 +420,4 @@ async fn every_region_down_at_once_withdraws_nothing_then_fails_open() {
     // …and a single region failing is withdrawn as usual (1 of 2 is not more than 50 %).
     a.stop().await;
     until_answer(&s.host, &set(&[&b.ip()]), WAIT).await;
-}
-
-#[tokio::test]
-async fn zero_ready_endpoints_in_the_spoke_withdraw_a_target_whose_probe_passes() {
-    let s = setup("slices").await;
-    let planes = DataPlane::start_many(&["127.0.0.8", "127.0.0.9"]).await;
-    let (a, b) = (&planes[0], &planes[1]);
-    // The backend in spoke-a: a LoadBalancer Service whose load balancer is data plane a, and
-    // its EndpointSlice with one ready endpoint.
-    let spoke = support::kube(Cluster::SpokeA).await;
-    let app_ns = support::namespace(&spoke, "app").await;
-    let services: Api<Service> = Api::namespaced(spoke.clone(), &app_ns);
-    let svc: Service = serde_json::from_value(json!({
-        "metadata": { "name": "web" },
-        "spec": { "type": "LoadBalancer", "ports": [{ "port": a.port(), "targetPort": 8080 }],
-                  "selector": { "app": "web" } }
-    }))
-    .unwrap();
-    services.create(&PostParams::default(), &svc).await.unwrap();
-    services
-        .patch_status(
-            "web",
-            &PatchParams::default(),
-            &Patch::Merge(json!({"status": {"loadBalancer": {"ingress": [{"ip": a.ip()}]}}})),
-        )
-        .await
-        .unwrap();
-    let slices: Api<EndpointSlice> = Api::namespaced(spoke.clone(), &app_ns);
-    let slice = |ready: bool| -> EndpointSlice {
-        serde_json::from_value(json!({
-            "metadata": { "name": "web-abc", "labels": { "kubernetes.io/service-name": "web" } },
-            "addressType": "IPv4",
-            "endpoints": [{ "addresses": ["10.1.0.5"], "conditions": { "ready": ready } }],
-            "ports": [{ "port": 8080 }]
-        }))
-        .unwrap()
-    };
-    slices
-        .create(&PostParams::default(), &slice(true))
-        .await
-        .unwrap();
-
-    let spoke_name = support::spoke_a(&s.client, &s.ns).await;
-
-    let _op = s.operator(&[]);
-    let targets = json!([
-        { "name": "eu", "weight": 1, "clusterRef": spoke_name,
-          "backend": { "service": { "namespace": app_ns, "name": "web", "port": a.port() } },
-          "loadBalancer": { "mode": "Adopt" } },
-        external("b", &b.ip())
-    ]);
-    s.api
-        .create(
-            &PostParams::default(),
-            &global_ingress(
-                "shop",
-                &s.zone,
-                &s.host,
-                targets,
-                health_check(a.port(), json!({ "failbackAfter": "3s" })),
-            ),
-        )
-        .await
-        .unwrap();
-    let both = set(&[&a.ip(), &b.ip()]);
-    until_answer(&s.host, &both, WAIT).await;
-
-    // The pods go unready; the load balancer (data plane a) still answers 200.
-    let started = Instant::now();
-    slices
-        .replace("web-abc", &PostParams::default(), &{
-            let mut s = slices.get("web-abc").await.unwrap();
-            s.endpoints = slice(false).endpoints;
-            s
-        })
-        .await
-        .unwrap();
-    until_answer(&s.host, &set(&[&b.ip()]), WAIT).await;
-    println!(
-        "zero ready endpoints -> withdrawn in {:.2}s",
-        started.elapsed().as_secs_f64()
-    );
-    // The status follows the records (written right after them).
-    let eu = eventually("eu Unhealthy in the status", WAIT, || async {
-        let st = s.api.get("shop").await.ok()?.status?;
-        st.targets
-            .into_iter()
-            .find(|t| t.name == "eu" && t.health == "Unhealthy")
-    })
-    .await;
-    assert!(
-        eu.message
-            .as_deref()
-            .is_some_and(|m| m.contains("no ready endpoint")),
-        "{eu:?}"
-    );
-
-    // Ready again: back after failbackAfter.
-    let started = Instant::now();
-    slices
-        .replace("web-abc", &PostParams::default(), &{
-            let mut s = slices.get("web-abc").await.unwrap();
-            s.endpoints = slice(true).endpoints;
-            s
-        })
-        .await
-        .unwrap();
-    until_answer(&s.host, &both, WAIT).await;
-    assert!(started.elapsed() >= Duration::from_secs(3));
-}
-
-#[tokio::test]
-async fn drains_are_refused_when_nothing_would_be_left_and_manual_failback_waits_for_approval() {
-    let s = setup("drain").await;
-    let planes = DataPlane::start_many(&["127.0.0.13", "127.0.0.14"]).await;
-    let (a, b) = (&planes[0], &planes[1]);
-    let _op = s.operator(&[]);
-    let targets = |drain_a: bool| {
-        let mut a = external("a", &a.ip());
-        a["drain"] = json!(drain_a);
-        json!([a, external("b", &b.ip())])
-    };
-    s.api
-        .create(
-            &PostParams::default(),
-            &global_ingress(
-                "maint",
-                &s.zone,
-                &s.host,
-                targets(false),
-                health_check(a.port(), json!({ "failback": "Manual" })),
-            ),
-        )
-        .await
-        .unwrap();
-    let both = set(&[&a.ip(), &b.ip()]);
-    until_answer(&s.host, &both, WAIT).await;
-    let patch_targets = |drain_a: bool| {
-        let api = s.api.clone();
-        let t = targets(drain_a);
-        async move {
-            api.patch(
-                "maint",
-                &PatchParams::default(),
-                &Patch::Merge(json!({"spec": {"targets": t}})),
-            )
-            .await
-            .unwrap();
-        }
-    };
-
-    // Drained for maintenance: withdrawn like an unhealthy target, and back when undrained.
-    patch_targets(true).await;
-    until_answer(&s.host, &set(&[&b.ip()]), WAIT).await;
-    eventually("a Drained in the status", WAIT, || async {
-        let st = s.api.get("maint").await.ok()?.status?;
-        st.targets
-            .iter()
-            .any(|t| t.name == "a" && t.health == "Drained")
-            .then_some(())
-    })
-    .await;
-    patch_targets(false).await;
-    until_answer(&s.host, &both, WAIT).await;
-
-    // b fails; draining a now would leave nothing: refused, a keeps the traffic.
-    b.stop().await;
-    until_answer(&s.host, &set(&[&a.ip()]), WAIT).await;
-    patch_targets(true).await;
-    let d = eventually("Degraded DrainRefused", WAIT, || async {
-        degraded(&s.api, "maint")
-            .await
-            .filter(|d| d.1 == "DrainRefused")
-    })
-    .await;
-    assert!(d.2.contains("drain of a refused"), "{d:?}");
-    assert_eq!(answer(&s.host).await, set(&[&a.ip()]));
-    patch_targets(false).await;
-
-    // b recovers, but failback is Manual: it waits for an approval newer than its withdrawal.
-    b.restart().await;
-    eventually("b AwaitingFailback", WAIT, || async {
-        let st = s.api.get("maint").await.ok()?.status?;
-        st.targets
-            .iter()
-            .any(|t| t.name == "b" && t.health == "AwaitingFailback")
-            .then_some(())
-    })
-    .await;
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    assert_eq!(
-        answer(&s.host).await,
-        set(&[&a.ip()]),
-        "came back unapproved"
-    );
-    let now = jiff::Timestamp::now().to_string();
-    s.api
-        .patch(
-            "maint",
-            &PatchParams::default(),
-            &Patch::Merge(
-                json!({"metadata": {"annotations": {"globalingress.io/approve-failback": now}}}),
-            ),
-        )
-        .await
-        .unwrap();
-    let took = until_answer(&s.host, &both, WAIT).await;
-    println!(
-        "manual failback: approved -> answer restored in {:.2}s",
-        took.as_secs_f64()
-    );
 }

@@ -67,9 +67,10 @@ async fn host_names_resolve_through_the_configured_dns_server() {
     let planes = DataPlane::start_many(&["127.0.0.12"]).await;
     let lb = format!("{}.example.test", unique_name("lb"));
     let alias = format!("{}.example.test", unique_name("alias"));
-    let updater = UpdateClient::connect(env.dns_server, &env.tsig_key, Duration::from_secs(5))
-        .await
-        .unwrap();
+    let updater =
+        UpdateClient::connect(env.dns_server, &env.tsig_key, Duration::from_secs(5), None)
+            .await
+            .unwrap();
     let mut update = Update::new(env.dns_zone.clone());
     update.add(record(
         Name::from_ascii(format!("{lb}.")).unwrap(),

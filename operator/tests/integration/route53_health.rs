@@ -22,12 +22,14 @@ use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterce
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
 use globalingress::aws::budget::{Budget, BudgetConfig};
-use globalingress::aws::route53_health::plan::{TAG_NAME, TAG_OWNER, TAG_RESOURCE, TAG_TARGET};
 use globalingress::aws::route53_health::{
     CheckConfig, Config, Endpoint, EndpointCheck, HealthChecks, Protocol, RequestInterval,
     Route53HealthChecks,
 };
 use globalingress::aws::{Aws, SdkSettings};
+use globalingress::model::ownership::{
+    TAG_GLOBALINGRESS, TAG_NAME, TAG_OWNER, TAG_RESOURCE, TAG_TARGET,
+};
 
 use crate::support::{self, env};
 
@@ -35,7 +37,10 @@ use crate::support::{self, env};
 async fn budgeted() -> Aws {
     Aws::new(
         &SdkSettings::emulator(env().aws_endpoint.clone()),
-        Budget::new(BudgetConfig::default()),
+        Budget::new(
+            BudgetConfig::default(),
+            globalingress::leader::Leadership::always(),
+        ),
     )
     .await
 }
@@ -192,7 +197,11 @@ async fn health_checks_follow_their_targets() {
 
     let tags = tags_of(&r53, &eu).await;
     assert_eq!(tags.get(TAG_OWNER), Some(&owner));
-    assert_eq!(tags.get(TAG_RESOURCE), Some(&resource));
+    assert_eq!(tags.get(TAG_GLOBALINGRESS), Some(&resource));
+    assert_eq!(
+        tags.get(TAG_RESOURCE).map(String::as_str),
+        Some("healthcheck")
+    );
     assert_eq!(tags.get(TAG_TARGET).map(String::as_str), Some("eu"));
     assert_eq!(tags.get(TAG_NAME), Some(&format!("{resource}/eu")));
 
@@ -250,7 +259,7 @@ async fn health_checks_follow_their_targets() {
         &r53,
         &[
             (TAG_OWNER, &owner),
-            (TAG_RESOURCE, &gone),
+            (TAG_GLOBALINGRESS, &gone),
             (TAG_TARGET, "eu"),
         ],
     )
@@ -260,7 +269,7 @@ async fn health_checks_follow_their_targets() {
         &r53,
         &[
             (TAG_OWNER, &other_owner),
-            (TAG_RESOURCE, &gone),
+            (TAG_GLOBALINGRESS, &gone),
             (TAG_TARGET, "eu"),
         ],
     )
@@ -518,7 +527,11 @@ async fn the_operator_attaches_updates_and_removes_health_checks_with_the_record
     for (t, id) in &ids {
         let tags = tags_of(&r53, id).await;
         assert_eq!(tags.get(TAG_OWNER).map(String::as_str), Some("test-hub"));
-        assert_eq!(tags.get(TAG_RESOURCE), Some(&format!("{ns}/web")));
+        assert_eq!(tags.get(TAG_GLOBALINGRESS), Some(&format!("{ns}/web")));
+        assert_eq!(
+            tags.get(TAG_RESOURCE).map(String::as_str),
+            Some("healthcheck")
+        );
         assert_eq!(tags.get(TAG_TARGET), Some(t));
         let config = config_of(&r53, id).await;
         assert_eq!(config.port(), Some(i32::from(port)));

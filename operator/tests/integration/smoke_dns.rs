@@ -31,7 +31,7 @@ async fn ask(name: &Name, rtype: RecordType) -> Answer {
 #[tokio::test]
 async fn signed_update_is_answered_authoritatively() {
     let env = env();
-    let client = UpdateClient::connect(env.dns_server, &env.tsig_key, TIMEOUT)
+    let client = UpdateClient::connect(env.dns_server, &env.tsig_key, TIMEOUT, None)
         .await
         .expect("connect");
     let name = fresh_name();
@@ -109,7 +109,7 @@ async fn update_with_the_wrong_key_is_refused() {
         "d3Jvbmcta2V5LXdyb25nLWtleS13cm9uZy1rZXktISE=",
     )
     .unwrap();
-    let client = UpdateClient::connect(env.dns_server, &wrong, TIMEOUT)
+    let client = UpdateClient::connect(env.dns_server, &wrong, TIMEOUT, None)
         .await
         .expect("connect");
     let name = fresh_name();
@@ -138,14 +138,14 @@ async fn update_with_the_wrong_key_is_refused() {
     assert!(answer.records.is_empty());
     // The no-op update that proves update rights tells the two keys apart as well (on a fresh
     // connection, as the DNSZone controller uses it).
-    let fresh = UpdateClient::connect(env.dns_server, &wrong, TIMEOUT)
+    let fresh = UpdateClient::connect(env.dns_server, &wrong, TIMEOUT, None)
         .await
         .expect("connect");
     let verdict = fresh.verify_update_rights(&env.dns_zone).await;
     assert!(verdict.is_err(), "wrong key verified: {verdict:?}");
 
     // The same update signed with the right key goes through: the refusal was the key's doing.
-    let right = UpdateClient::connect(env.dns_server, &env.tsig_key, TIMEOUT)
+    let right = UpdateClient::connect(env.dns_server, &env.tsig_key, TIMEOUT, None)
         .await
         .expect("connect");
     let mut update = Update::new(env.dns_zone.clone());
@@ -171,10 +171,11 @@ async fn a_thousand_names_at_once_fit_in_rfc2136_messages() {
     use globalingress::dns::records::{Claim, Owner, Rrset};
     use globalingress::dns::rfc2136_zone::Rfc2136Zone;
     use globalingress::dns::zone_writer::{Config, ZoneWriter};
-    use globalingress::reconcile::plan::RecordRouting;
+    use globalingress::model::dns::RecordRouting;
 
     let env = env();
-    let provider = Rfc2136Zone::new(env.dns_server, "example.test", env.tsig_key.clone()).unwrap();
+    let provider =
+        Rfc2136Zone::new(env.dns_server, "example.test", env.tsig_key.clone(), None).unwrap();
     let writer = ZoneWriter::spawn(Arc::new(provider), Config::default());
     let prefix = crate::support::unique_name("bulk");
     let claims = (0..1000).map(|i| {
@@ -187,7 +188,7 @@ async fn a_thousand_names_at_once_fit_in_rfc2136_messages() {
             names: vec![host.clone()],
             desired: vec![Rrset {
                 name: host,
-                rtype: globalingress::reconcile::plan::RecordType::A,
+                rtype: globalingress::model::dns::RecordType::A,
                 routing: RecordRouting::Simple,
                 ttl: Some(30),
                 values: vec![format!("10.9.{}.{}", i / 250, i % 250 + 1)],

@@ -110,16 +110,16 @@ async fn thirty_percent_throttled_converges_within_the_budget() {
 
     // The rate seen by "AWS": no one-second window holds more than burst + rate requests.
     let requests = proxy.requests().await;
-    let times: Vec<f64> = requests.iter().map(|r| r.0).collect();
+    let times: Vec<f64> = requests.iter().map(|r| r.t).collect();
     let max_window = times
         .iter()
         .map(|t| times.iter().filter(|u| **u >= *t && **u < t + 1.0).count())
         .max()
         .unwrap_or(0);
-    let faults = requests.iter().filter(|r| r.2.is_some()).count();
+    let faults = requests.iter().filter(|r| r.fault.is_some()).count();
     let changes = requests
         .iter()
-        .filter(|r| r.1 == "ChangeResourceRecordSets")
+        .filter(|r| r.op == "ChangeResourceRecordSets")
         .count();
     eprintln!(
         "{count} GlobalIngresses converged in {converged:?} through {} requests ({faults} answered with faults, \
@@ -208,7 +208,7 @@ async fn a_thousand_changes_at_once_take_few_change_calls_and_a_quiet_zone_takes
         .requests()
         .await
         .iter()
-        .filter(|r| r.1 == "ChangeResourceRecordSets")
+        .filter(|r| r.op == "ChangeResourceRecordSets")
         .count();
 
     // Quiet: two resync periods (10 s each) without any change write nothing.
@@ -217,11 +217,11 @@ async fn a_thousand_changes_at_once_take_few_change_calls_and_a_quiet_zone_takes
     let quiet: Vec<_> = proxy.requests().await.into_iter().skip(before).collect();
     let quiet_writes = quiet
         .iter()
-        .filter(|r| r.1 == "ChangeResourceRecordSets")
+        .filter(|r| r.op == "ChangeResourceRecordSets")
         .count();
     assert_eq!(quiet_writes, 0, "in sync for two resync periods: no writes");
     assert!(
-        quiet.iter().all(|r| r.1 != "ListResourceRecordSets"),
+        quiet.iter().all(|r| r.op != "ListResourceRecordSets"),
         "a reconcile costs no reads: {quiet:?}"
     );
 
@@ -241,7 +241,7 @@ async fn a_thousand_changes_at_once_take_few_change_calls_and_a_quiet_zone_takes
         let held = globalingress::dns::provider::ZoneProvider::list(&listed).await.ok()?;
         let moved = held
             .iter()
-            .filter(|r| matches!(&r.routing, globalingress::reconcile::plan::RecordRouting::Latency { region, .. } if region == "us-east-1"))
+            .filter(|r| matches!(&r.routing, globalingress::model::dns::RecordRouting::Latency { region, .. } if region == "us-east-1"))
             .count();
         (moved == count).then_some(())
     })
@@ -250,7 +250,7 @@ async fn a_thousand_changes_at_once_take_few_change_calls_and_a_quiet_zone_takes
     let after: Vec<_> = proxy.requests().await.into_iter().skip(before).collect();
     let change_calls = after
         .iter()
-        .filter(|r| r.1 == "ChangeResourceRecordSets")
+        .filter(|r| r.op == "ChangeResourceRecordSets")
         .count();
     eprintln!(
         "{count} GlobalIngresses: cold convergence {cold:?} with {creates} ChangeResourceRecordSets; \

@@ -38,6 +38,9 @@ pub enum ApiError {
     VersionMismatch,
     #[error("no such health check")]
     NoSuchHealthCheck,
+    /// The CallerReference was used before: by a deleted check, or by one with other settings.
+    #[error("the caller reference is taken (HealthCheckAlreadyExists)")]
+    ReferenceTaken,
     /// Anything else (network, throttling after retries, invalid input): try again later.
     #[error("{message}")]
     Failed { message: String },
@@ -159,6 +162,7 @@ impl Route53HealthChecks {
                 let message = message("CreateHealthCheck", &e);
                 match e.into_service_error() {
                     CreateHealthCheckError::TooManyHealthChecks(_) => ApiError::TooManyHealthChecks,
+                    CreateHealthCheckError::HealthCheckAlreadyExists(_) => ApiError::ReferenceTaken,
                     _ => ApiError::Failed { message },
                 }
             })?;

@@ -3,7 +3,6 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt::Write as _;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::sync::Mutex;
@@ -13,6 +12,7 @@ use tracing::{error, info};
 use super::api::{ApiError, HealthCheckApi, Route53HealthChecks};
 use super::plan::{self, Action, CheckConfig, DesiredCheck, ExistingCheck, Scope, Tags};
 use crate::aws::Aws;
+use crate::model::ownership::{self, TAG_OWNER, tag_value};
 
 /// Route 53's default limit of health checks per account.
 pub const DEFAULT_QUOTA: usize = 200;
@@ -221,14 +221,14 @@ impl HealthChecks {
                 .iter()
                 .filter(|c| {
                     c.tags.owner.as_deref() == Some(owner)
-                        && c.tags.resource.as_deref() == Some(resource)
+                        && c.tags.global_ingress.as_deref() == Some(resource)
                 })
                 .map(|c| c.id.clone())
                 .collect();
-            let retained = plan::tag_value(&format!("{owner}/retained"));
+            let retained = tag_value(&format!("{owner}/retained"));
             for id in &ours {
                 self.api
-                    .tag(id, &[(plan::TAG_OWNER.to_owned(), retained.clone())])
+                    .tag(id, &[(TAG_OWNER.to_owned(), retained.clone())])
                     .await
                     .map_err(|source| Error::TagHealthCheck {
                         id: id.clone(),
@@ -320,7 +320,7 @@ impl HealthChecks {
                     outcome.ids.insert(check.target, id);
                 }
                 Action::Create { check } if route53_refused => refused.push(check.target),
-                Action::Create { check } => match self.create(&check).await {
+                Action::Create { check } => match self.create(cache, &check).await {
                     Ok(created) => {
                         cache.created_at.insert(created.id.clone(), Instant::now());
                         outcome.ids.insert(check.target.clone(), created.id.clone());
@@ -363,18 +363,34 @@ impl HealthChecks {
         Ok(outcome)
     }
 
-    /// Creates and tags one check. A check whose tagging fails is deleted again: untagged, no
-    /// one would ever find it.
-    async fn create(&self, check: &DesiredCheck) -> Result<ExistingCheck, Error> {
-        let reference = caller_reference(check);
-        let created = self
-            .api
-            .create(&reference, &check.config)
-            .await
-            .map_err(|source| Error::CreateHealthCheck {
-                target: check.target.clone(),
-                source,
-            })?;
+    /// Creates and tags one check (CreateHealthCheck takes no tags: tagging is a second call).
+    ///
+    /// The crash window between the two calls is closed by the CallerReference, derived from
+    /// what the check is for ([`caller_reference`]): a check created but never tagged (the
+    /// process died in between) is found again by its reference in the listed account and
+    /// adopted — tagged — instead of a second one being made; and a create retried after a lost
+    /// answer sends the same reference, for which Route 53 returns the check it already made. A
+    /// check whose tagging fails is deleted again: untagged, nothing else would find it.
+    async fn create(&self, cache: &Cache, check: &DesiredCheck) -> Result<ExistingCheck, Error> {
+        let stem = reference_stem(check);
+        let adoptable = cache.checks.iter().find(|c| {
+            c.tags.owner.is_none()
+                && c.caller_reference.starts_with(&stem)
+                && c.config.as_ref() == Some(&check.config)
+        });
+        let (created, reference) = match adoptable {
+            Some(c) => {
+                info!(id = %c.id, resource = %check.resource, target = %check.target, "adopting an untagged health check created before a restart");
+                (
+                    super::api::Created {
+                        id: c.id.clone(),
+                        version: c.version,
+                    },
+                    c.caller_reference.clone(),
+                )
+            }
+            None => self.create_fresh(cache, check, &stem).await?,
+        };
         let tags = check.tags();
         if let Err(source) = self.api.tag(&created.id, &tags).await {
             if let Err(e) = self.api.delete(&created.id).await {
@@ -393,6 +409,46 @@ impl HealthChecks {
             config: Some(check.config.clone()),
             drifted: false,
             tags: Tags::from_pairs(tags.iter().map(|(k, v)| (k.as_str(), v.as_str()))),
+        })
+    }
+
+    /// CreateHealthCheck with the first reference `<stem><n>` not taken: a reference of a
+    /// deleted check (the same target and settings before) is refused by Route 53 for days.
+    async fn create_fresh(
+        &self,
+        cache: &Cache,
+        check: &DesiredCheck,
+        stem: &str,
+    ) -> Result<(super::api::Created, String), Error> {
+        let used: HashSet<&str> = cache
+            .checks
+            .iter()
+            .map(|c| c.caller_reference.as_str())
+            .collect();
+        let mut refused = 0;
+        for n in 0..MAX_REFERENCES {
+            let reference = format!("{stem}{n}");
+            if used.contains(reference.as_str()) {
+                continue;
+            }
+            match self.api.create(&reference, &check.config).await {
+                Ok(created) => return Ok((created, reference)),
+                Err(ApiError::ReferenceTaken) => refused += 1,
+                Err(source) => {
+                    return Err(Error::CreateHealthCheck {
+                        target: check.target.clone(),
+                        source,
+                    });
+                }
+            }
+        }
+        Err(Error::CreateHealthCheck {
+            target: check.target.clone(),
+            source: ApiError::Failed {
+                message: format!(
+                    "every caller reference {stem}0..{MAX_REFERENCES} is taken ({refused} refused)"
+                ),
+            },
         })
     }
 
@@ -428,368 +484,25 @@ impl HealthChecks {
     }
 }
 
-/// A CallerReference never used before (Route 53 refuses one used by a deleted check too):
-/// a hash of owner, resource and target, the time and a counter. The SDK's retries of one
-/// create send the same reference, so a retried create after a lost answer returns the same
-/// check instead of a second one.
-fn caller_reference(check: &DesiredCheck) -> String {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let key = format!("{}\0{}\0{}", check.owner, check.resource, check.target);
-    let millis = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis());
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    format!("gi-{:016x}-{millis:x}-{n:x}", plan::fnv1a(key.as_bytes()))
+/// References tried per (check, settings) before giving up: each one used by a deleted check
+/// stays refused for days, so a target whose check is deleted and made again with the same
+/// settings moves on to the next.
+const MAX_REFERENCES: u32 = 16;
+
+/// The CallerReference of a check without its counter: `gi-<hash>-`, the hash of the owner,
+/// GlobalIngress, target and settings. The same check always gets the same references, which is
+/// what lets a restarted operator find the one it made before it could tag it.
+fn reference_stem(check: &DesiredCheck) -> String {
+    let key = format!(
+        "{}\0{}\0{}\0{:?}",
+        check.owner,
+        check.resource,
+        check.target,
+        check.config.normalized()
+    );
+    format!("gi-{:016x}-", ownership::hash64(key.as_bytes()))
 }
 
 #[cfg(test)]
-mod tests {
-    use std::sync::Mutex as StdMutex;
-
-    use futures::FutureExt as _;
-    use futures::future::BoxFuture;
-
-    use super::*;
-    use crate::aws::route53_health::api::Created;
-    use crate::aws::route53_health::plan::{
-        Endpoint, EndpointCheck, Protocol, RequestInterval, TAG_OWNER, TAG_RESOURCE, TAG_TARGET,
-    };
-
-    /// An in-memory account.
-    #[derive(Debug, Default)]
-    struct Fake {
-        state: StdMutex<FakeState>,
-    }
-
-    #[derive(Debug)]
-    struct FakeCheck {
-        config: CheckConfig,
-        version: i64,
-        tags: Vec<(String, String)>,
-    }
-
-    #[derive(Debug, Default)]
-    struct FakeState {
-        checks: BTreeMap<String, FakeCheck>,
-        next: u32,
-        lists: usize,
-        fail_tagging: bool,
-        limit: Option<usize>,
-    }
-
-    impl Fake {
-        fn state(&self) -> std::sync::MutexGuard<'_, FakeState> {
-            self.state.lock().unwrap()
-        }
-    }
-
-    impl HealthCheckApi for Fake {
-        fn list(&self) -> BoxFuture<'_, Result<Vec<ExistingCheck>, ApiError>> {
-            let mut state = self.state();
-            state.lists += 1;
-            let checks = state
-                .checks
-                .iter()
-                .map(|(id, check)| ExistingCheck {
-                    id: id.clone(),
-                    caller_reference: String::new(),
-                    version: check.version,
-                    config: Some(check.config.clone()),
-                    drifted: false,
-                    tags: Tags::from_pairs(
-                        check.tags.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-                    ),
-                })
-                .collect();
-            async move { Ok(checks) }.boxed()
-        }
-
-        fn create<'a>(
-            &'a self,
-            _caller_reference: &'a str,
-            config: &'a CheckConfig,
-        ) -> BoxFuture<'a, Result<Created, ApiError>> {
-            let mut state = self.state();
-            let result = if state.limit.is_some_and(|l| state.checks.len() >= l) {
-                Err(ApiError::TooManyHealthChecks)
-            } else {
-                state.next += 1;
-                let id = format!("hc{}", state.next);
-                state.checks.insert(
-                    id.clone(),
-                    FakeCheck {
-                        config: config.clone(),
-                        version: 1,
-                        tags: Vec::new(),
-                    },
-                );
-                Ok(Created { id, version: 1 })
-            };
-            async move { result }.boxed()
-        }
-
-        fn tag<'a>(
-            &'a self,
-            id: &'a str,
-            tags: &'a [(String, String)],
-        ) -> BoxFuture<'a, Result<(), ApiError>> {
-            let mut state = self.state();
-            let result = if state.fail_tagging {
-                Err(ApiError::Failed {
-                    message: "boom".into(),
-                })
-            } else if let Some(check) = state.checks.get_mut(id) {
-                check.tags.extend(tags.iter().cloned());
-                Ok(())
-            } else {
-                Err(ApiError::NoSuchHealthCheck)
-            };
-            async move { result }.boxed()
-        }
-
-        fn update<'a>(
-            &'a self,
-            id: &'a str,
-            version: i64,
-            config: &'a CheckConfig,
-        ) -> BoxFuture<'a, Result<i64, ApiError>> {
-            let mut state = self.state();
-            let result = match state.checks.get_mut(id) {
-                Some(check) if check.version == version => {
-                    check.config = config.clone();
-                    check.version += 1;
-                    Ok(check.version)
-                }
-                Some(_) => Err(ApiError::VersionMismatch),
-                None => Err(ApiError::NoSuchHealthCheck),
-            };
-            async move { result }.boxed()
-        }
-
-        fn delete<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<(), ApiError>> {
-            let removed = self.state().checks.remove(id);
-            async move { removed.map(|_| ()).ok_or(ApiError::NoSuchHealthCheck) }.boxed()
-        }
-    }
-
-    fn tcp(port: u16) -> CheckConfig {
-        CheckConfig::Endpoint(EndpointCheck {
-            protocol: Protocol::Tcp,
-            endpoint: Endpoint::Ip {
-                ip: "192.0.2.1".parse().unwrap(),
-                host: None,
-            },
-            port,
-            resource_path: None,
-            request_interval: RequestInterval::Standard,
-            failure_threshold: 3,
-        })
-    }
-
-    fn targets(list: &[(&str, CheckConfig)]) -> BTreeMap<String, CheckConfig> {
-        list.iter()
-            .map(|(t, c)| ((*t).to_owned(), c.clone()))
-            .collect()
-    }
-
-    fn registry(fake: &Arc<Fake>, quota: usize) -> HealthChecks {
-        HealthChecks::new(
-            fake.clone(),
-            Config {
-                quota,
-                ..Config::default()
-            },
-        )
-    }
-
-    #[tokio::test]
-    async fn released_checks_are_never_touched_again() {
-        let fake = Arc::new(Fake::default());
-        let hc = registry(&fake, 200);
-        let out = hc
-            .sync("me", "ns/app", &targets(&[("a", tcp(80))]))
-            .await
-            .unwrap();
-        assert_eq!(hc.release("me", "ns/app").await.unwrap(), 1);
-        // Neither a prune of the (deleted) resource nor garbage collection deletes it.
-        assert_eq!(hc.prune("me", "ns/app", &BTreeMap::new()).await.unwrap(), 0);
-        // (A registry that did not create it: no grace period applies.)
-        let restarted = registry(&fake, 200);
-        assert_eq!(
-            restarted
-                .collect_garbage("me", &HashSet::new())
-                .await
-                .unwrap(),
-            0
-        );
-        let state = fake.state();
-        let tags = Tags::from_pairs(
-            state.checks[&out.ids["a"]]
-                .tags
-                .iter()
-                .map(|(k, v)| (k.as_str(), v.as_str())),
-        );
-        assert_eq!(tags.owner.as_deref(), Some("me/retained"));
-    }
-
-    #[tokio::test]
-    async fn create_update_and_prune() {
-        let fake = Arc::new(Fake::default());
-        let hc = registry(&fake, 200);
-        let out = hc
-            .sync("me", "ns/app", &targets(&[("a", tcp(80)), ("b", tcp(81))]))
-            .await
-            .unwrap();
-        assert_eq!((out.created, out.updated, out.stale), (2, 0, 0));
-        let a = out.ids["a"].clone();
-        {
-            let state = fake.state();
-            let tags = &state.checks[&a].tags;
-            assert!(tags.contains(&(TAG_OWNER.into(), "me".into())));
-            assert!(tags.contains(&(TAG_RESOURCE.into(), "ns/app".into())));
-            assert!(tags.contains(&(TAG_TARGET.into(), "a".into())));
-        }
-
-        // Unchanged: nothing written, nothing listed again.
-        let again = hc
-            .sync("me", "ns/app", &targets(&[("a", tcp(80)), ("b", tcp(81))]))
-            .await
-            .unwrap();
-        assert_eq!(again.ids, out.ids);
-        assert_eq!((again.created, again.updated), (0, 0));
-        assert_eq!(fake.state().lists, 1);
-
-        // A port change is an update of the same check; dropping b makes it stale.
-        let changed = hc
-            .sync("me", "ns/app", &targets(&[("a", tcp(8080))]))
-            .await
-            .unwrap();
-        assert_eq!((changed.created, changed.updated, changed.stale), (0, 1, 1));
-        assert_eq!(changed.ids["a"], a);
-        assert_eq!(fake.state().checks[&a].version, 2);
-        assert_eq!(hc.prune("me", "ns/app", &changed.ids).await.unwrap(), 1);
-        assert_eq!(fake.state().checks.len(), 1);
-
-        // Deleting the resource: prune with nothing to keep.
-        assert_eq!(hc.prune("me", "ns/app", &BTreeMap::new()).await.unwrap(), 1);
-        assert!(fake.state().checks.is_empty());
-    }
-
-    #[tokio::test]
-    async fn a_protocol_change_replaces_the_check_and_prune_deletes_the_old_one() {
-        let fake = Arc::new(Fake::default());
-        let hc = registry(&fake, 200);
-        let before = hc
-            .sync("me", "ns/app", &targets(&[("a", tcp(80))]))
-            .await
-            .unwrap();
-        let mut http = tcp(80);
-        if let CheckConfig::Endpoint(check) = &mut http {
-            check.protocol = Protocol::Http;
-        }
-        let after = hc
-            .sync("me", "ns/app", &targets(&[("a", http)]))
-            .await
-            .unwrap();
-        assert_eq!((after.created, after.updated, after.stale), (1, 0, 1));
-        assert_ne!(after.ids["a"], before.ids["a"]);
-        // Both exist until the records name the new one.
-        assert_eq!(fake.state().checks.len(), 2);
-        assert_eq!(hc.prune("me", "ns/app", &after.ids).await.unwrap(), 1);
-        let state = fake.state();
-        assert_eq!(state.checks.keys().collect::<Vec<_>>(), [&after.ids["a"]]);
-    }
-
-    #[tokio::test]
-    async fn a_check_that_cannot_be_tagged_is_deleted() {
-        let fake = Arc::new(Fake::default());
-        fake.state().fail_tagging = true;
-        let hc = registry(&fake, 200);
-        let err = hc
-            .sync("me", "ns/app", &targets(&[("a", tcp(80))]))
-            .await
-            .unwrap_err();
-        assert!(matches!(err, Error::TagHealthCheck { .. }), "{err}");
-        assert!(fake.state().checks.is_empty());
-    }
-
-    #[tokio::test]
-    async fn the_quota_counts_every_check_of_the_account() {
-        let fake = Arc::new(Fake::default());
-        let other = registry(&fake, 200);
-        other
-            .sync("other", "ns/x", &targets(&[("a", tcp(1)), ("b", tcp(2))]))
-            .await
-            .unwrap();
-        let hc = registry(&fake, 3);
-        let out = hc
-            .sync("me", "ns/app", &targets(&[("a", tcp(80)), ("b", tcp(81))]))
-            .await
-            .unwrap();
-        assert_eq!(out.created, 1);
-        assert_eq!(out.ids.keys().collect::<Vec<_>>(), ["a"]);
-        let message = out.quota_exhausted.unwrap();
-        assert!(
-            message.contains("no Route 53 health check for b"),
-            "{message}"
-        );
-        assert!(message.contains("quota is 3"), "{message}");
-    }
-
-    #[tokio::test]
-    async fn too_many_health_checks_is_reported_not_raised() {
-        let fake = Arc::new(Fake::default());
-        fake.state().limit = Some(1);
-        let hc = registry(&fake, 200);
-        let out = hc
-            .sync("me", "ns/app", &targets(&[("a", tcp(80)), ("b", tcp(81))]))
-            .await
-            .unwrap();
-        assert_eq!(out.created, 1);
-        assert!(
-            out.quota_exhausted
-                .as_deref()
-                .is_some_and(|m| m.contains("TooManyHealthChecks")),
-            "{out:?}"
-        );
-    }
-
-    #[tokio::test]
-    async fn garbage_collection_spares_young_checks_and_foreign_ones() {
-        let fake = Arc::new(Fake::default());
-        let hc = registry(&fake, 200);
-        registry(&fake, 200)
-            .sync("me", "ns/gone", &targets(&[("a", tcp(80))]))
-            .await
-            .unwrap();
-        registry(&fake, 200)
-            .sync("other", "ns/gone", &targets(&[("a", tcp(80))]))
-            .await
-            .unwrap();
-        hc.sync("me", "ns/new", &targets(&[("a", tcp(80))]))
-            .await
-            .unwrap();
-        // ns/new is not in the (older) live set, but its check was just made here.
-        let deleted = hc.collect_garbage("me", &HashSet::new()).await.unwrap();
-        assert_eq!(deleted, 1);
-        assert_eq!(fake.state().checks.len(), 2);
-    }
-
-    #[tokio::test]
-    async fn an_error_drops_the_cached_list() {
-        let fake = Arc::new(Fake::default());
-        let hc = registry(&fake, 200);
-        hc.sync("me", "ns/app", &targets(&[("a", tcp(80))]))
-            .await
-            .unwrap();
-        fake.state().fail_tagging = true;
-        hc.sync("me", "ns/app", &targets(&[("a", tcp(80)), ("b", tcp(81))]))
-            .await
-            .unwrap_err();
-        fake.state().fail_tagging = false;
-        hc.sync("me", "ns/app", &targets(&[("a", tcp(80))]))
-            .await
-            .unwrap();
-        assert_eq!(fake.state().lists, 2);
-    }
-}
+#[path = "registry_tests.rs"]
+mod tests;

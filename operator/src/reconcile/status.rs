@@ -1,16 +1,19 @@
-//! status: the GlobalIngress status computed from the plan and the problems observe found. Pure.
+//! status: the GlobalIngress status computed from the plan, what apply did and the problems
+//! observe found. Pure: one input struct, no client, no clock (`now` is an argument).
 
 use crate::api::condition::{self, Desired, Status};
 use crate::api::global_ingress::{FailoverRecord, GlobalIngressStatus, TargetStatus};
-use crate::dns::zone_writer::Timing;
-use crate::health::tracker::{Guarded, TargetDecision, states};
-use crate::reconcile::plan::{Endpoint, Observed, Plan, Problem, RecordRouting};
+use crate::dns::zone_writer::{OwnerSync, Timing};
+use crate::model::dns::RecordRouting;
+use crate::model::health::{Guarded, TargetDecision, states};
+use crate::model::target::{Endpoint, Observed};
+pub use crate::reconcile::apply::Publish;
+use crate::reconcile::apply::Step;
+use crate::reconcile::plan::{Plan, Problem};
 
-pub const READY: &str = "Ready";
-pub const DNS_SYNCED: &str = "DNSSynced";
-pub const DEGRADED: &str = "Degraded";
-/// Present only while `healthCheck.route53` is used.
-pub const HEALTH_CHECKS_SYNCED: &str = "HealthChecksSynced";
+pub use crate::api::global_ingress::conditions::{
+    DEGRADED, DNS_SYNCED, HEALTH_CHECKS_SYNCED, READY,
+};
 
 /// Reasons of conditions.
 pub mod reasons {
@@ -19,31 +22,18 @@ pub mod reasons {
     pub const NOT_PUBLISHED: &str = "NotPublished";
     pub const IN_SYNC: &str = "InSync";
     pub const CHANGE_REFUSED: &str = "ChangeRefused";
+    /// Accepted by the provider, not reported in sync yet (Route 53 takes tens of seconds).
+    pub const SUBMITTED: &str = "Submitted";
     pub const AS_EXPECTED: &str = "AsExpected";
     pub const ALL_TARGETS_UNHEALTHY: &str = "AllTargetsUnhealthy";
     pub const TARGETS_PENDING: &str = "TargetsPending";
     pub const PANIC_THRESHOLD: &str = "PanicThreshold";
     pub const DRAIN_REFUSED: &str = "DrainRefused";
     pub const TARGETS_WITHDRAWN: &str = "TargetsWithdrawn";
-}
-
-/// What happened when the records were published.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Publish {
-    /// Not attempted: the spec has problems (the records already published stay as they are).
-    Skipped,
-    /// Written and in sync; `refused` lists changes the provider refused.
-    Done {
-        changes: usize,
-        refused: Vec<String>,
-        /// When the changes were sent and seen (nothing written: `None`).
-        timing: Option<Timing>,
-    },
-    /// The zone could not be written: (reason, message).
-    Failed {
-        reason: &'static str,
-        message: String,
-    },
+    /// A Route 53 health-check sync is running.
+    pub const SYNCING: &str = "Syncing";
+    pub const HEALTH_CHECKS_FAILED: &str = "HealthChecksFailed";
+    pub use crate::aws::route53_health::QUOTA_EXCEEDED_REASON;
 }
 
 /// Everything the status is computed from.
@@ -83,7 +73,7 @@ pub fn compute(input: &Inputs<'_>) -> GlobalIngressStatus {
             .collect();
         Desired::new(READY, Status::False, first.reason, message.join("; "))
     } else {
-        let records = input.plan.map_or(0, |p| p.records.len());
+        let records = input.plan.map_or(0, |p| p.desired.records.len());
         let mut message = format!("{records} record set(s) planned");
         if let Some(p) = input.plan.filter(|p| !p.pending_targets.is_empty()) {
             message.push_str(&format!(
@@ -111,6 +101,28 @@ pub fn compute(input: &Inputs<'_>) -> GlobalIngressStatus {
             Status::False,
             reasons::CHANGE_REFUSED,
             format!("the DNS provider refused: {}", refused.join("; ")),
+        ),
+        (
+            false,
+            Publish::Done {
+                sync:
+                    Some(OwnerSync {
+                        in_sync_at: None,
+                        submitted_at,
+                        change_id,
+                        ..
+                    }),
+                ..
+            },
+        ) => Desired::new(
+            DNS_SYNCED,
+            Status::False,
+            reasons::SUBMITTED,
+            format!(
+                "change {} submitted at {}; waiting for the provider to report it in sync",
+                change_id.as_deref().unwrap_or("-"),
+                millis(*submitted_at)
+            ),
         ),
         (false, Publish::Done { changes, .. }) => Desired::new(
             DNS_SYNCED,
@@ -214,9 +226,13 @@ pub fn compute(input: &Inputs<'_>) -> GlobalIngressStatus {
                 Some(Endpoint::Hostname { name, .. }) => vec![name.clone()],
                 None => Vec::new(),
             },
+            // The weight of the record sets carrying this target's own traffic (their set
+            // identifiers carry the owner's tag, so they are found by target, not by name).
             weight_applied: input.plan.and_then(|p| {
-                p.records.iter().find_map(|r| match &r.routing {
-                    RecordRouting::Weighted { set_id, weight } if set_id == name => {
+                p.desired.records.iter().find_map(|r| match &r.routing {
+                    RecordRouting::Weighted { weight, .. }
+                        if r.targets.as_slice() == std::slice::from_ref(name) =>
+                    {
                         Some(i32::from(*weight))
                     }
                     _ => None,
@@ -233,6 +249,63 @@ pub fn compute(input: &Inputs<'_>) -> GlobalIngressStatus {
         conditions,
         active_targets: (!active.is_empty()).then(|| active.join(",")),
         targets,
+    }
+}
+
+/// The `HealthChecksSynced` condition of a health-check step; `None` removes it.
+pub fn health_checks(step: &Step, previous: Option<&GlobalIngressStatus>) -> Option<Desired> {
+    let previous = previous.and_then(|s| condition::find(&s.conditions, HEALTH_CHECKS_SYNCED));
+    match step {
+        Step::NotUsed | Step::Released => None,
+        Step::Skipped => previous.map(|c| {
+            Desired::new(
+                HEALTH_CHECKS_SYNCED,
+                match c.status.as_str() {
+                    "True" => Status::True,
+                    "False" => Status::False,
+                    _ => Status::Unknown,
+                },
+                match c.reason.as_str() {
+                    reasons::QUOTA_EXCEEDED_REASON => reasons::QUOTA_EXCEEDED_REASON,
+                    reasons::HEALTH_CHECKS_FAILED => reasons::HEALTH_CHECKS_FAILED,
+                    reasons::SYNCING => reasons::SYNCING,
+                    _ => reasons::IN_SYNC,
+                },
+                c.message.clone(),
+            )
+        }),
+        Step::Synced {
+            quota_exhausted: Some(message),
+            ..
+        } => Some(Desired::new(
+            HEALTH_CHECKS_SYNCED,
+            Status::False,
+            reasons::QUOTA_EXCEEDED_REASON,
+            message.clone(),
+        )),
+        Step::Synced { ids, .. } => Some(Desired::new(
+            HEALTH_CHECKS_SYNCED,
+            Status::True,
+            reasons::IN_SYNC,
+            format!(
+                "{} Route 53 health check(s) attached to the records",
+                ids.len()
+            ),
+        )),
+        Step::Pending {
+            error: Some(error), ..
+        } => Some(Desired::new(
+            HEALTH_CHECKS_SYNCED,
+            Status::False,
+            reasons::HEALTH_CHECKS_FAILED,
+            format!("{error} (the records keep the checks they have; retrying)"),
+        )),
+        Step::Pending { .. } => Some(Desired::new(
+            HEALTH_CHECKS_SYNCED,
+            Status::Unknown,
+            reasons::SYNCING,
+            "creating or updating Route 53 health checks",
+        )),
     }
 }
 
@@ -310,6 +383,22 @@ pub fn failover_record(
         submitted_at: Some(millis(timing.submitted_at)),
         in_sync_at: timing.applied.in_sync_at.map(millis),
         answer_seen_at: timing.applied.answer_seen_at.map(millis),
+    })
+}
+
+/// The last failover completed with its in-sync time, once the provider reported the change
+/// that made it in sync (Route 53 says so tens of seconds after the change was submitted);
+/// `None` when there is nothing to complete.
+pub fn completed_failover(
+    record: &FailoverRecord,
+    sync: Option<&OwnerSync>,
+) -> Option<FailoverRecord> {
+    let sync = sync?;
+    let in_sync_at = sync.in_sync_at?;
+    let same_change = record.submitted_at.as_deref() == Some(millis(sync.submitted_at).as_str());
+    (record.in_sync_at.is_none() && same_change).then(|| FailoverRecord {
+        in_sync_at: Some(millis(in_sync_at)),
+        ..record.clone()
     })
 }
 
@@ -445,7 +534,7 @@ mod tests {
             message: String::new(),
             detected_at: Some(ts(detected)),
             recheck_after: None,
-            source: crate::health::tracker::Source::Probe,
+            source: crate::model::health::Source::Probe,
         };
         let decisions = vec![decision(10), decision(5)];
         let previous = serving("a,b", true);

@@ -1,5 +1,5 @@
 //! One zone writer per DNSZone, created on first use and replaced when the zone's spec or its
-//! TSIG Secret changes.
+//! TSIG Secret changes; and what it takes to reach an RFC 2136 zone (its server and TSIG key).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -7,18 +7,22 @@ use std::sync::Arc;
 use kube::ResourceExt as _;
 use tokio::sync::Mutex;
 
-use super::dns_zone::rfc2136_access;
 use crate::api::DNSZone;
+use crate::api::dns_zone::{Rfc2136Provider, TsigAlgorithm};
 use crate::dns::provider::ZoneProvider;
 use crate::dns::rfc2136_zone::Rfc2136Zone;
 use crate::dns::route53::Route53Zone;
+use crate::dns::tsig::{Algorithm, TsigKey};
 use crate::dns::zone_writer::{self, ZoneWriter};
+use crate::secrets::{self, SecretKey};
 
 /// The writers of every zone this process writes to.
 pub struct ZoneWriters {
     client: kube::Client,
     aws: crate::aws::Aws,
     config: zone_writer::Config,
+    /// Local address of connections to RFC 2136 servers (`--dns-bind-address`).
+    bind: Option<std::net::IpAddr>,
     writers: Mutex<HashMap<String, (String, ZoneWriter)>>,
 }
 
@@ -29,11 +33,17 @@ impl std::fmt::Debug for ZoneWriters {
 }
 
 impl ZoneWriters {
-    pub fn new(client: kube::Client, aws: crate::aws::Aws, config: zone_writer::Config) -> Self {
+    pub fn new(
+        client: kube::Client,
+        aws: crate::aws::Aws,
+        config: zone_writer::Config,
+        bind: Option<std::net::IpAddr>,
+    ) -> Self {
         Self {
             client,
             aws,
             config,
+            bind,
             writers: Mutex::new(HashMap::new()),
         }
     }
@@ -51,7 +61,7 @@ impl ZoneWriters {
                     (
                         format!("rfc2136:{server}:{domain}:{:x}", key.fingerprint()),
                         Some(Arc::new(
-                            Rfc2136Zone::new(server, &domain, key)
+                            Rfc2136Zone::new(server, &domain, key, self.bind)
                                 .map_err(|e| ("InvalidZone", e.to_string()))?,
                         )),
                     )
@@ -80,4 +90,61 @@ impl ZoneWriters {
         writers.insert(name, (fingerprint, writer.clone()));
         Ok(writer)
     }
+
+    /// The writer of `zone` if one runs (no Secret is read, nothing is started).
+    pub async fn existing(&self, zone: &str) -> Option<ZoneWriter> {
+        self.writers.lock().await.get(zone).map(|(_, w)| w.clone())
+    }
+}
+
+/// What an RFC 2136 DNSZone needs to be reached: the server's address and the TSIG key from
+/// its Secret. Errors are (condition reason, message), never containing the secret.
+pub async fn rfc2136_access(
+    p: &Rfc2136Provider,
+    client: &kube::Client,
+) -> Result<(std::net::SocketAddr, TsigKey), (&'static str, String)> {
+    let r = &p.tsig_secret_ref;
+    let at = SecretKey {
+        namespace: &r.namespace,
+        name: &r.name,
+        key: &r.key,
+    };
+    let bytes = secrets::read(client, at, &secrets::TSIG).await?;
+    let secret_b64 = std::str::from_utf8(&bytes).map_err(|e| {
+        (
+            "TsigKeyInvalid",
+            format!(
+                "{at}: not text (at byte {})",
+                e.valid_up_to().saturating_add(1)
+            ),
+        )
+    })?;
+    let algorithm = match p.algorithm {
+        TsigAlgorithm::HmacSha256 => Algorithm::HmacSha256,
+        TsigAlgorithm::HmacSha384 => Algorithm::HmacSha384,
+        TsigAlgorithm::HmacSha512 => Algorithm::HmacSha512,
+    };
+    // The key's errors name positions and the key's name only (see `tsig::Error`).
+    let key = TsigKey::from_base64(&p.tsig_key_name, algorithm, secret_b64)
+        .map_err(|e| ("TsigKeyInvalid", format!("{at}: {e}")))?;
+    let server = resolve(&p.server)
+        .await
+        .map_err(|m| ("ServerUnresolvable", m))?;
+    Ok((server, key))
+}
+
+async fn resolve(server: &str) -> Result<std::net::SocketAddr, String> {
+    let with_port = if server
+        .rsplit_once(':')
+        .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
+    {
+        server.to_owned()
+    } else {
+        format!("{server}:53")
+    };
+    tokio::net::lookup_host(&with_port)
+        .await
+        .map_err(|e| format!("cannot resolve {server}: {e}"))?
+        .next()
+        .ok_or_else(|| format!("{server} resolves to no address"))
 }

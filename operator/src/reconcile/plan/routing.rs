@@ -1,7 +1,5 @@
-//! plan: `(spec, zone, observed targets) -> Plan`, a pure function.
-//!
-//! No client, no clock, no I/O: everything the plan depends on is an argument, so the same plan
-//! is printed by `globalingress plan -f` and executed by the controller, and most tests live here.
+//! routing: `(spec, zone, observed targets) -> Routes`, the record sets of one GlobalIngress
+//! per routing policy (pure, like the whole plan).
 //!
 //! How each policy becomes records (Route 53):
 //! - **Weighted**: one record set per target and record type, `SetIdentifier` = target name,
@@ -24,169 +22,17 @@ use std::net::IpAddr;
 
 use serde::Serialize;
 
-use crate::api::global_ingress::{Continent, GlobalIngressSpec, RoutingPolicy, Target};
+pub use super::{Notice, Problem};
+use crate::api::global_ingress::{GlobalIngressSpec, RoutingPolicy, Target};
+pub use crate::model::dns::{
+    Alias, Location, ProviderKind, RecordRouting, RecordSet, RecordType, Zone,
+};
+pub use crate::model::target::{Endpoint, Health, Observed};
 
-/// Which kind of DNS provider a zone has (decides what the plan can express).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub enum ProviderKind {
-    Route53,
-    Rfc2136,
-}
-
-/// The zone the records go into.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Zone {
-    /// Domain without the trailing dot, lower case.
-    pub domain: String,
-    pub provider: ProviderKind,
-}
-
-/// Where a target's traffic goes, once known.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub enum Endpoint {
-    Addresses(Vec<IpAddr>),
-    Hostname {
-        name: String,
-        /// Route 53 hosted zone id of the load balancer behind `name`, for ALIAS records.
-        alias_hosted_zone_id: Option<String>,
-    },
-}
-
-/// A target's health as the plan sees it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub enum Health {
-    Healthy,
-    Unhealthy,
-    /// Not probed yet: counts as healthy (a new target must be able to receive traffic).
-    Unknown,
-}
-
-impl Health {
-    fn is_up(self) -> bool {
-        !matches!(self, Health::Unhealthy)
-    }
-}
-
-/// What is known about one target.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Observed {
-    /// `None` while the address is not known yet (load balancer not provisioned or not found).
-    pub endpoint: Option<Endpoint>,
-    /// The target's region (its own, or its SpokeCluster's).
-    pub region: Option<String>,
-    pub health: Health,
-}
-
-/// Record types the plan produces.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-pub enum RecordType {
-    A,
-    AAAA,
-    CNAME,
-    /// Only for the ownership registry; plans never publish TXT records.
-    TXT,
-}
-
-/// A geolocation of Route 53.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub enum Location {
-    /// `*`: every location no other record lists.
-    Default,
-    Continent(Continent),
-    Country(String),
-    Subdivision {
-        country: String,
-        subdivision: String,
-    },
-}
-
-/// How a record set takes part in routing.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "camelCase", tag = "policy")]
-pub enum RecordRouting {
-    /// A plain RRset (RFC 2136).
-    Simple,
-    Weighted {
-        set_id: String,
-        weight: u8,
-    },
-    Geolocation {
-        set_id: String,
-        location: Location,
-    },
-    Latency {
-        set_id: String,
-        region: String,
-    },
-}
-
-impl RecordRouting {
-    fn set_id(&self) -> &str {
-        match self {
-            Self::Simple => "",
-            Self::Weighted { set_id, .. }
-            | Self::Geolocation { set_id, .. }
-            | Self::Latency { set_id, .. } => set_id,
-        }
-    }
-}
-
-/// An ALIAS to an AWS resource (Route 53 only).
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Alias {
-    pub dns_name: String,
-    pub hosted_zone_id: String,
-    pub evaluate_target_health: bool,
-}
-
-/// One record set to publish.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct RecordSet {
-    /// Fully qualified name without the trailing dot.
-    pub name: String,
-    #[serde(rename = "type")]
-    pub rtype: RecordType,
-    pub routing: RecordRouting,
-    /// `None` for ALIAS records, which take the target's TTL.
-    pub ttl: Option<u32>,
-    /// Addresses or the CNAME target; empty for ALIAS records.
-    pub values: Vec<String>,
-    pub alias: Option<Alias>,
-    /// Route 53 health check attached to this record set (Route 53 fails the record over by
-    /// itself, even while the operator is down).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub health_check_id: Option<String>,
-    /// The targets whose traffic this record carries.
-    pub targets: Vec<String>,
-}
-
-/// Something in the spec the plan cannot publish; the object is not Ready.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Problem {
-    /// PascalCase reason for the condition.
-    pub reason: &'static str,
-    /// The field at fault, e.g. `spec.hostnames[1]`.
-    pub field: String,
-    pub message: String,
-}
-
-/// Something worth saying that does not stop publishing.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Notice {
-    pub reason: &'static str,
-    pub message: String,
-}
-
-/// The plan for one GlobalIngress.
+/// The records of one GlobalIngress and what they say about its targets.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Plan {
+pub struct Routes {
     /// Record sets to publish, sorted.
     pub records: Vec<RecordSet>,
     /// Targets that receive traffic.
@@ -201,6 +47,12 @@ pub struct Plan {
 
 /// Problem and notice reasons.
 pub mod reasons {
+    /// `spec.dnsZoneRef` names no DNSZone (of this shard).
+    pub const DNS_ZONE_NOT_FOUND: &str = "DNSZoneNotFound";
+    /// A target's `clusterRef` names no SpokeCluster (of this shard).
+    pub const SPOKE_CLUSTER_NOT_FOUND: &str = "SpokeClusterNotFound";
+    /// A hostname an older GlobalIngress claims, or a name holding records we do not own.
+    pub const HOSTNAME_CONFLICT: &str = "HostnameConflict";
     pub const HOSTNAME_OUTSIDE_ZONE: &str = "HostnameOutsideZone";
     pub const CNAME_AT_APEX: &str = "CnameAtZoneApex";
     pub const MIXED_ENDPOINT_KINDS: &str = "MixedEndpointKinds";
@@ -212,7 +64,11 @@ pub mod reasons {
 
 /// Computes the records for `spec` in `zone`, given what is known of each target (by name;
 /// a target missing from `observed` is pending). Set identifiers are the target names.
-pub fn plan(spec: &GlobalIngressSpec, zone: &Zone, observed: &BTreeMap<String, Observed>) -> Plan {
+pub fn plan(
+    spec: &GlobalIngressSpec,
+    zone: &Zone,
+    observed: &BTreeMap<String, Observed>,
+) -> Routes {
     plan_for("", spec, zone, observed)
 }
 
@@ -225,13 +81,13 @@ pub fn plan_for(
     spec: &GlobalIngressSpec,
     zone: &Zone,
     observed: &BTreeMap<String, Observed>,
-) -> Plan {
-    let tag = owner_tag(owner);
+) -> Routes {
+    let tag = crate::model::ownership::set_id_tag(owner);
     let set_id = |target: &str| match &tag {
         Some(tag) => format!("{target}.{tag}"),
         None => target.to_owned(),
     };
-    let mut out = Plan::default();
+    let mut out = Routes::default();
     let domain = zone.domain.trim_end_matches('.').to_ascii_lowercase();
 
     for (i, host) in spec.hostnames.iter().enumerate() {
@@ -461,7 +317,7 @@ pub fn plan_for(
                         ttl: Some(ttl),
                         values,
                         alias: None,
-                        health_check_id: None,
+                        health_check: None,
                         targets,
                     });
                 }
@@ -494,20 +350,6 @@ fn nearest_usable(
                 .then(is_default(b).cmp(&is_default(a)))
                 .then(a.cmp(b))
         })
-}
-
-/// FNV-1a of the owner, as 8 hex digits (stable across builds and platforms, unlike std's
-/// hasher); `None` for no owner.
-fn owner_tag(owner: &str) -> Option<String> {
-    if owner.is_empty() {
-        return None;
-    }
-    let mut h: u32 = 0x811c_9dc5;
-    for b in owner.bytes() {
-        h ^= u32::from(b);
-        h = h.wrapping_mul(0x0100_0193);
-    }
-    Some(format!("{h:08x}"))
 }
 
 fn in_zone(host: &str, domain: &str) -> bool {
@@ -573,7 +415,7 @@ fn records_for(
         ttl,
         values,
         alias,
-        health_check_id: None,
+        health_check: None,
         targets: targets.to_vec(),
     };
     match endpoint {
@@ -621,65 +463,6 @@ fn records_for(
     }
 }
 
-/// The plan as a table for people: one line per record set.
-pub fn render_table(plan: &Plan) -> String {
-    let mut rows: Vec<[String; 6]> = vec![[
-        "NAME".into(),
-        "TYPE".into(),
-        "ROUTING".into(),
-        "SET ID".into(),
-        "TTL".into(),
-        "VALUE".into(),
-    ]];
-    for r in &plan.records {
-        let routing = match &r.routing {
-            RecordRouting::Simple => "simple".to_owned(),
-            RecordRouting::Weighted { weight, .. } => format!("weight={weight}"),
-            RecordRouting::Geolocation { location, .. } => match location {
-                Location::Default => "geo=*".to_owned(),
-                Location::Continent(c) => format!("geo=continent:{c:?}"),
-                Location::Country(c) => format!("geo=country:{c}"),
-                Location::Subdivision {
-                    country,
-                    subdivision,
-                } => format!("geo=subdivision:{country}-{subdivision}"),
-            },
-            RecordRouting::Latency { region, .. } => format!("latency={region}"),
-        };
-        let value = match &r.alias {
-            Some(a) => format!("ALIAS {} ({})", a.dns_name, a.hosted_zone_id),
-            None => r.values.join(","),
-        };
-        let rtype = if r.alias.is_some() {
-            "A (alias)".to_owned()
-        } else {
-            format!("{:?}", r.rtype)
-        };
-        rows.push([
-            r.name.clone(),
-            rtype,
-            routing,
-            r.routing.set_id().to_owned(),
-            r.ttl.map_or("-".to_owned(), |t| t.to_string()),
-            value,
-        ]);
-    }
-    let widths: Vec<usize> = (0..6)
-        .map(|c| rows.iter().map(|r| r[c].len()).max().unwrap_or(0))
-        .collect();
-    let mut out = String::new();
-    for row in rows {
-        let line: Vec<String> = row
-            .iter()
-            .enumerate()
-            .map(|(c, cell)| format!("{cell:<w$}", w = widths[c]))
-            .collect();
-        out.push_str(line.join("  ").trim_end());
-        out.push('\n');
-    }
-    out
-}
-
 #[cfg(test)]
-#[path = "plan_tests.rs"]
+#[path = "routing_tests.rs"]
 mod tests;

@@ -22,18 +22,11 @@ use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
 use tracing::{debug, info};
 
-use super::tracker::Signal;
 use crate::api::{GlobalIngress, SpokeCluster};
+use crate::model::health::Signal;
+pub use crate::model::target::Backend;
 
 type GiRef = ObjectRef<GlobalIngress>;
-
-/// One backend Service in one spoke.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Backend {
-    pub spoke: String,
-    pub namespace: String,
-    pub name: String,
-}
 
 /// What is known about a backend.
 #[derive(Debug, Clone, PartialEq)]
@@ -133,7 +126,7 @@ impl SpokeSignals {
         }
     }
 
-    /// Forgets every GlobalIngress not in `live` (see [`super::Health::retain`]).
+    /// Forgets every GlobalIngress not in `live` (see [`crate::health::Health::retain`]).
     pub fn retain(&self, live: &HashSet<GiRef>) {
         let gone: Vec<GiRef> = lock(&self.inner.registrations)
             .keys()
@@ -209,7 +202,7 @@ async fn watch_backend(inner: std::sync::Weak<Inner>, backend: Backend) {
         };
         let spoke = strong.spokes.get(&ObjectRef::new(&backend.spoke));
         let client = match spoke {
-            Some(spoke) => crate::controller::spoke_cluster::spoke_client(&spoke, &strong.hub)
+            Some(spoke) => super::client::connect(&spoke, &strong.hub)
                 .await
                 .map(|(c, _)| c)
                 .map_err(|(reason, message)| format!("{reason}: {message}")),

@@ -5,6 +5,7 @@ use proptest::prelude::*;
 
 use super::*;
 use crate::api::global_ingress::{Geo, GlobalIngressSpec, Target};
+use crate::model::dns::Continent;
 
 fn spec(yaml: &str) -> GlobalIngressSpec {
     serde_saphyr::from_str(yaml).expect("spec yaml")
@@ -356,7 +357,7 @@ proptest! {
             .map(|(i, (_, h))| (format!("t{i}"), addr(&[&format!("192.0.2.{}", i + 1)], *h)))
             .collect();
         let p = plan(&s, &zone(ProviderKind::Route53), &o);
-        let weight_of = |p: &Plan, name: &str| p.records.iter().find_map(|r| match &r.routing {
+        let weight_of = |p: &Routes, name: &str| p.records.iter().find_map(|r| match &r.routing {
             RecordRouting::Weighted { set_id, weight } if set_id == name => Some(*weight),
             _ => None,
         });
@@ -387,7 +388,7 @@ proptest! {
             ("a", addr(&["192.0.2.1"], Health::Healthy)), ("b", addr(&["192.0.2.2"], Health::Healthy))]));
         let p = plan(&s, &zone(ProviderKind::Route53), &observed(&[
             ("a", addr(&["192.0.2.1"], h1)), ("b", addr(&["192.0.2.2"], h2))]));
-        let ids = |p: &Plan| p.records.iter().map(|r| r.routing.set_id().to_owned()).collect::<Vec<_>>();
+        let ids = |p: &Routes| p.records.iter().map(|r| r.routing.set_id().to_owned()).collect::<Vec<_>>();
         prop_assert_eq!(ids(&p), ids(&all_up));
     }
 }

@@ -1,0 +1,192 @@
+//! plan: `(spec, snapshot, now) -> Plan`, a pure function.
+//!
+//! No client, no clock, no I/O: everything the plan depends on is in [`Input`] (gathered by
+//! observe), so the same plan is printed by `globalingress plan -f` and executed by the
+//! controller, and most tests live here. The plan holds the desired [`Stack`] of the
+//! GlobalIngress (Route 53 health checks, record sets), the health decision about each target,
+//! what the prober and the spoke watches should follow, and the problems and notices the status
+//! reports.
+//!
+//! - [`health`]: each target's decision (hysteresis verdicts, spoke signals, failback, the
+//!   guard rails);
+//! - [`routing`]: the record sets of each routing policy;
+//! - [`health_checks`]: the Route 53 health check each target should carry;
+//! - [`probes`]: the endpoints to probe;
+//! - [`render`]: the plan as a table for people.
+
+pub mod health;
+pub mod health_checks;
+pub mod probes;
+pub mod regions;
+pub mod render;
+pub mod routing;
+
+use serde::Serialize;
+
+use crate::api::global_ingress::{GlobalIngressSpec, TargetStatus};
+use crate::model::dns::{RecordRouting, Zone};
+use crate::model::health::{Guarded, Signal, Tracker};
+use crate::model::probe::ProbeSpec;
+use crate::model::stack::{HealthChecks, Ref, Stack};
+use crate::model::target::{Backend, Endpoint, Observed};
+
+pub use routing::reasons;
+
+/// Something in the spec the plan cannot publish; the object is not Ready.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Problem {
+    /// PascalCase reason for the condition.
+    pub reason: &'static str,
+    /// The field at fault, e.g. `spec.hostnames[1]`.
+    pub field: String,
+    pub message: String,
+}
+
+/// Something worth saying that does not stop publishing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Notice {
+    pub reason: &'static str,
+    pub message: String,
+}
+
+/// What observe found about one target, in spec order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TargetView {
+    /// `None` while the address is not known (an adopted Service without a load balancer yet).
+    pub endpoint: Option<Endpoint>,
+    /// The target's own region, else its SpokeCluster's.
+    pub region: Option<String>,
+    /// The endpoints its probes go to ([`probes::specs`] of the endpoint), with the prober's
+    /// state of each (`None`: not probed yet).
+    pub probes: Vec<(ProbeSpec, Option<Tracker>)>,
+    /// What the spoke says about the backend.
+    pub signal: Signal,
+}
+
+/// Everything the plan of one GlobalIngress depends on.
+#[derive(Debug, Clone)]
+pub struct Input<'a> {
+    /// The GlobalIngress as owner, `namespace/name`.
+    pub owner: &'a str,
+    pub spec: &'a GlobalIngressSpec,
+    /// The zone, when its DNSZone exists (without it nothing is routed).
+    pub zone: Option<&'a Zone>,
+    /// One per `spec.targets`, in order.
+    pub targets: &'a [TargetView],
+    /// More than this object's `panicThreshold` of every probed endpoint is failing now.
+    pub panic: bool,
+    /// The targets of the previous status (their health and since when).
+    pub previous: &'a [TargetStatus],
+    /// The time in the `globalingress.io/approve-failback` annotation.
+    pub failback_approved_at: Option<jiff::Timestamp>,
+    /// When the decisions are taken.
+    pub now: jiff::Timestamp,
+}
+
+/// The plan of one GlobalIngress.
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Plan {
+    /// The resources to apply.
+    pub desired: Stack,
+    /// Targets that receive traffic.
+    pub active_targets: Vec<String>,
+    /// Targets whose endpoint is not known yet (they get no records until it is).
+    pub pending_targets: Vec<String>,
+    /// Every target is unhealthy: all are published anyway (fail open).
+    pub failing_open: bool,
+    pub problems: Vec<Problem>,
+    pub notices: Vec<Notice>,
+    /// The zone was known (without it nothing was routed and there is nothing to apply).
+    #[serde(skip)]
+    pub routed: bool,
+    /// Each target's decision, in spec order.
+    #[serde(skip)]
+    pub health: Guarded,
+    /// What is known of each target after the decisions, in spec order.
+    #[serde(skip)]
+    pub targets: Vec<(String, Observed)>,
+    /// Every endpoint the prober should follow for this object.
+    #[serde(skip)]
+    pub probes: Vec<ProbeSpec>,
+    /// Every backend whose spoke signals this object follows.
+    #[serde(skip)]
+    pub backends: Vec<Backend>,
+}
+
+/// Plans one GlobalIngress.
+pub fn plan(input: &Input<'_>) -> Plan {
+    let spec = input.spec;
+    let health = health::decide(input);
+    let targets: Vec<(String, Observed)> = spec
+        .targets
+        .iter()
+        .zip(input.targets)
+        .zip(&health.decisions)
+        .map(|((t, view), decision)| {
+            (
+                t.name.clone(),
+                Observed {
+                    endpoint: view.endpoint.clone(),
+                    region: view.region.clone(),
+                    health: health::as_observed(decision),
+                },
+            )
+        })
+        .collect();
+    let routes = input
+        .zone
+        .map(|zone| routing::plan_for(input.owner, spec, zone, &targets.iter().cloned().collect()));
+    let health_checks = match input.zone {
+        Some(zone) => health_checks::desired(spec, input.owner, zone, &targets, input.targets),
+        None => HealthChecks::NotUsed,
+    };
+    let routes = routes.unwrap_or_default();
+    let mut records = routes.records;
+    if let HealthChecks::Wanted(checks) = &health_checks {
+        // A record set carrying one target's traffic follows that target's check; a plain RRset
+        // (RFC 2136) has no checks at all.
+        for record in &mut records {
+            if let [target] = record.targets.as_slice()
+                && !matches!(record.routing, RecordRouting::Simple)
+                && checks.contains_key(target)
+            {
+                record.health_check = Some(Ref::HealthCheckOf(target.clone()));
+            }
+        }
+    }
+    Plan {
+        desired: Stack {
+            health_checks,
+            records,
+        },
+        active_targets: routes.active_targets,
+        pending_targets: routes.pending_targets,
+        failing_open: routes.failing_open,
+        problems: routes.problems,
+        notices: routes.notices,
+        routed: input.zone.is_some(),
+        probes: input
+            .targets
+            .iter()
+            .flat_map(|t| t.probes.iter().map(|(spec, _)| spec.clone()))
+            .collect(),
+        backends: spec.targets.iter().filter_map(backend_of).collect(),
+        health,
+        targets,
+    }
+}
+
+/// The backend whose spoke signals a target follows: any target naming a spoke and a Service.
+pub fn backend_of(t: &crate::api::global_ingress::Target) -> Option<Backend> {
+    match (&t.cluster_ref, &t.backend) {
+        (Some(spoke), Some(b)) => Some(Backend {
+            spoke: spoke.clone(),
+            namespace: b.service.namespace.clone(),
+            name: b.service.name.clone(),
+        }),
+        _ => None,
+    }
+}
