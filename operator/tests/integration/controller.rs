@@ -32,7 +32,7 @@ pub(crate) async fn knot_zone(client: &kube::Client, ns: &str) -> String {
     let name = support::unique_name("zone");
     let zone: DNSZone = serde_json::from_value(json!({
         "apiVersion": "globalingress.io/v1alpha1", "kind": "DNSZone",
-        "metadata": { "name": name },
+        "metadata": { "name": name, "labels": support::shard(ns) },
         "spec": {
             "domain": env.dns_zone.to_string().trim_end_matches('.'),
             "ownerId": "test-hub",
@@ -52,10 +52,16 @@ pub(crate) async fn knot_zone(client: &kube::Client, ns: &str) -> String {
     name
 }
 
-pub(crate) fn external_gi(name: &str, zone: &str, host: &str, policy: &str) -> GlobalIngress {
+pub(crate) fn external_gi(
+    ns: &str,
+    name: &str,
+    zone: &str,
+    host: &str,
+    policy: &str,
+) -> GlobalIngress {
     serde_json::from_value(json!({
         "apiVersion": "globalingress.io/v1alpha1", "kind": "GlobalIngress",
-        "metadata": { "name": name },
+        "metadata": { "name": name, "labels": support::shard(ns) },
         "spec": {
             "hostnames": [host],
             "dnsZoneRef": zone,
@@ -115,7 +121,7 @@ async fn global_ingress_gets_finalizer_status_and_is_deleted_with_either_policy(
         let host = format!("{}.example.test", support::unique_name(name));
         api.create(
             &PostParams::default(),
-            &external_gi(name, &zone, &host, policy),
+            &external_gi(&ns, name, &zone, &host, policy),
         )
         .await
         .unwrap();
@@ -192,7 +198,7 @@ async fn missing_references_and_hostname_conflicts_are_conditions_and_events() {
 
     api.create(
         &PostParams::default(),
-        &external_gi("orphan", "no-such-zone", &host, "Delete"),
+        &external_gi(&ns, "orphan", "no-such-zone", &host, "Delete"),
     )
     .await
     .unwrap();
@@ -215,7 +221,7 @@ async fn missing_references_and_hostname_conflicts_are_conditions_and_events() {
 
     api.create(
         &PostParams::default(),
-        &external_gi("first", &zone, &host, "Delete"),
+        &external_gi(&ns, "first", &zone, &host, "Delete"),
     )
     .await
     .unwrap();
@@ -227,7 +233,7 @@ async fn missing_references_and_hostname_conflicts_are_conditions_and_events() {
     tokio::time::sleep(Duration::from_millis(1100)).await;
     api.create(
         &PostParams::default(),
-        &external_gi("second", &zone, &host, "Delete"),
+        &external_gi(&ns, "second", &zone, &host, "Delete"),
     )
     .await
     .unwrap();
@@ -304,7 +310,7 @@ async fn spoke_clusters_report_reachability_without_leaking_credentials() {
     for (name, secret) in names.iter().zip(["good", "bad"]) {
         let spoke: SpokeCluster = serde_json::from_value(json!({
             "apiVersion": "globalingress.io/v1alpha1", "kind": "SpokeCluster",
-            "metadata": { "name": name },
+            "metadata": { "name": name, "labels": support::shard(&ns) },
             "spec": { "region": "eu-west-1", "kubeconfigSecretRef": { "namespace": ns, "name": secret } }
         }))
         .unwrap();
@@ -451,7 +457,7 @@ async fn a_new_dns_zone_triggers_the_global_ingresses_that_reference_it() {
     let host = format!("{}.example.test", support::unique_name("trig"));
     api.create(
         &PostParams::default(),
-        &external_gi("waiting", &zone_name, &host, "Delete"),
+        &external_gi(&ns, "waiting", &zone_name, &host, "Delete"),
     )
     .await
     .unwrap();
@@ -462,6 +468,7 @@ async fn a_new_dns_zone_triggers_the_global_ingresses_that_reference_it() {
     // Create the zone under the referenced name (the TSIG Secret does not matter here).
     let mut zone = serde_json::to_value(support::example("dnszone-rfc2136.yaml")).unwrap();
     zone["metadata"]["name"] = json!(zone_name);
+    zone["metadata"]["labels"] = support::shard(&ns);
     zone["spec"]["domain"] = json!("example.test");
     let zone: DNSZone = serde_json::from_value(zone).unwrap();
     Api::<DNSZone>::all(client.clone())
@@ -500,7 +507,7 @@ async fn dns_zones_are_checked_at_route53_and_with_the_tsig_key() {
     let make = |name: &str, domain: &str, zone_id: &str| -> DNSZone {
         serde_json::from_value(json!({
             "apiVersion": "globalingress.io/v1alpha1", "kind": "DNSZone",
-            "metadata": { "name": name },
+            "metadata": { "name": name, "labels": support::shard(&ns) },
             "spec": { "domain": domain, "ownerId": "test-hub", "provider": { "route53": { "hostedZoneId": zone_id } } }
         }))
         .unwrap()
@@ -543,7 +550,7 @@ async fn dns_zones_are_checked_at_route53_and_with_the_tsig_key() {
         .unwrap();
     let mut wrong = serde_json::to_value(zones.get(&right).await.unwrap()).unwrap();
     let wrong_name = support::unique_name("wrong-key");
-    wrong["metadata"] = json!({ "name": wrong_name });
+    wrong["metadata"] = json!({ "name": wrong_name, "labels": support::shard(&ns) });
     wrong["spec"]["provider"]["rfc2136"]["tsigSecretRef"]["name"] = json!("wrong-tsig");
     wrong.as_object_mut().unwrap().remove("status");
     zones

@@ -85,6 +85,7 @@ pub(crate) fn external(name: &str, ip: &str) -> Value {
 }
 
 pub(crate) fn global_ingress(
+    ns: &str,
     name: &str,
     zone: &str,
     host: &str,
@@ -98,7 +99,7 @@ pub(crate) fn global_ingress(
     }
     serde_json::from_value(json!({
         "apiVersion": "globalingress.io/v1alpha1", "kind": "GlobalIngress",
-        "metadata": { "name": name }, "spec": spec
+        "metadata": { "name": name, "labels": support::shard(ns) }, "spec": spec
     }))
     .unwrap()
 }
@@ -169,6 +170,7 @@ async fn a_stopped_region_is_withdrawn_in_seconds_and_returns_after_failback_aft
         .create(
             &PostParams::default(),
             &global_ingress(
+                &s.ns,
                 "shop",
                 &s.zone,
                 &s.host,
@@ -306,6 +308,7 @@ async fn a_flapping_endpoint_is_withdrawn_at_most_once_per_failback_window() {
         .create(
             &PostParams::default(),
             &global_ingress(
+                &s.ns,
                 "flappy",
                 &s.zone,
                 &s.host,
@@ -352,6 +355,7 @@ async fn every_region_down_at_once_withdraws_nothing_then_fails_open() {
         .create(
             &PostParams::default(),
             &global_ingress(
+                &s.ns,
                 "guarded",
                 &s.zone,
                 &s.host,

@@ -68,6 +68,7 @@ async fn zero_ready_endpoints_in_the_spoke_withdraw_a_target_whose_probe_passes(
         .create(
             &PostParams::default(),
             &global_ingress(
+                &s.ns,
                 "shop",
                 &s.zone,
                 &s.host,
@@ -139,6 +140,7 @@ async fn drains_are_refused_when_nothing_would_be_left_and_manual_failback_waits
         .create(
             &PostParams::default(),
             &global_ingress(
+                &s.ns,
                 "maint",
                 &s.zone,
                 &s.host,

@@ -55,7 +55,7 @@ async fn one_leader_writes_and_a_follower_takes_over_within_the_lease_duration()
     let host = format!("{}.example.test", support::unique_name("lead"));
     api.create(
         &PostParams::default(),
-        &external_gi("one", &zone, &host, "Delete"),
+        &external_gi(&ns, "one", &zone, &host, "Delete"),
     )
     .await
     .unwrap();
@@ -105,7 +105,7 @@ async fn one_leader_writes_and_a_follower_takes_over_within_the_lease_duration()
     // The new leader writes: a new object gets its status.
     api.create(
         &PostParams::default(),
-        &external_gi("two", &zone, &format!("two-{host}"), "Delete"),
+        &external_gi(&ns, "two", &zone, &format!("two-{host}"), "Delete"),
     )
     .await
     .unwrap();

@@ -47,6 +47,7 @@ pub(crate) fn synced(gi: &GlobalIngress) -> Option<(String, String)> {
 }
 
 pub(crate) fn gi(
+    ns: &str,
     name: &str,
     zone: &str,
     host: &str,
@@ -55,7 +56,7 @@ pub(crate) fn gi(
 ) -> GlobalIngress {
     serde_json::from_value(json!({
         "apiVersion": "globalingress.io/v1alpha1", "kind": "GlobalIngress",
-        "metadata": { "name": name },
+        "metadata": { "name": name, "labels": support::shard(ns) },
         // About publishing, not health: no probes of these documentation addresses.
         "spec": { "hostnames": [host], "dnsZoneRef": zone, "routing": { "policy": policy },
                   "healthCheck": { "protocol": "None" }, "targets": targets }
@@ -124,7 +125,7 @@ async fn knot_answers_follow_the_active_targets_and_foreign_names_are_left_alone
     ]);
     api.create(
         &PostParams::default(),
-        &gi("web", &zone, &host, "Weighted", targets),
+        &gi(&ns, "web", &zone, &host, "Weighted", targets),
     )
     .await
     .unwrap();
@@ -161,6 +162,7 @@ async fn knot_answers_follow_the_active_targets_and_foreign_names_are_left_alone
     api.create(
         &PostParams::default(),
         &gi(
+            &ns,
             "intruder",
             &zone,
             &foreign,
@@ -272,7 +274,7 @@ async fn an_adopted_spoke_load_balancer_is_published_and_followed() {
           "loadBalancer": { "mode": "Adopt" } },
         external("legacy", &["127.0.0.17"], json!({"weight": 1}))
     ]);
-    let mut shop = gi("shop", &zone, &host, "Weighted", targets);
+    let mut shop = gi(&ns, "shop", &zone, &host, "Weighted", targets);
     shop.spec.health_check.protocol = globalingress::api::global_ingress::ProbeProtocol::HTTP;
     shop.spec.health_check.port = Some(i32::from(planes[0].port()));
     shop.spec.health_check.interval = "1s".into();
@@ -282,8 +284,12 @@ async fn an_adopted_spoke_load_balancer_is_published_and_followed() {
         (answer(&host, RecordType::A).await == set(&["127.0.0.15", "127.0.0.17"])).then_some(())
     })
     .await;
-    let status = api.get("shop").await.unwrap().status.unwrap();
-    let eu = status.targets.iter().find(|t| t.name == "eu").unwrap();
+    // The status follows the records (it is patched once they are published).
+    let eu = eventually("eu's address in the status", WAIT, || async {
+        let status = api.get("shop").await.ok()?.status?;
+        status.targets.into_iter().find(|t| t.name == "eu")
+    })
+    .await;
     assert_eq!(eu.addresses, vec!["127.0.0.15".to_owned()]);
 
     // The spoke's load balancer moves: the next resync follows it.

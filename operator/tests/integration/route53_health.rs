@@ -472,7 +472,7 @@ async fn the_operator_attaches_updates_and_removes_health_checks_with_the_record
     let client = support::kube(support::Cluster::Hub).await;
     support::install_crds(&client).await;
     let ns = support::namespace(&client, "r53hc").await;
-    let zone = support::route53_zone(Some(&client), "r53hc").await;
+    let zone = support::route53_zone(Some((&client, &ns)), "r53hc").await;
     let r53 = raw().await;
     let planes = DataPlane::start_many(&["127.0.0.10", "127.0.0.11"]).await;
     let port = planes[0].port();
@@ -505,7 +505,7 @@ async fn the_operator_attaches_updates_and_removes_health_checks_with_the_record
     };
     let gi: GlobalIngress = serde_json::from_value(json!({
         "apiVersion": "globalingress.io/v1alpha1", "kind": "GlobalIngress",
-        "metadata": { "name": "web" },
+        "metadata": { "name": "web", "labels": support::shard(&ns) },
         "spec": { "hostnames": [host], "dnsZoneRef": zone.name, "routing": { "policy": "Weighted" },
                   "healthCheck": { "protocol": "HTTP", "path": "/healthz", "port": port,
                                    "interval": "1s", "timeout": "500ms", "route53": "Public" },

@@ -203,7 +203,7 @@ async fn route53_holds_exactly_the_planned_records_and_a_thousand_foreign_record
     let zone_name = support::unique_name("r53zone");
     let zone: DNSZone = serde_json::from_value(json!({
         "apiVersion": "globalingress.io/v1alpha1", "kind": "DNSZone",
-        "metadata": { "name": zone_name },
+        "metadata": { "name": zone_name, "labels": support::shard(&ns) },
         "spec": { "domain": domain, "ownerId": "test-hub", "provider": { "route53": { "hostedZoneId": zone_id } } }
     }))
     .unwrap();
@@ -263,7 +263,7 @@ async fn route53_holds_exactly_the_planned_records_and_a_thousand_foreign_record
         let host = format!("{name}.{domain}");
         api.create(
             &PostParams::default(),
-            &gi(name, &zone_name, &host, policy, targets.clone()),
+            &gi(&ns, name, &zone_name, &host, policy, targets.clone()),
         )
         .await
         .unwrap();
@@ -300,6 +300,7 @@ async fn route53_holds_exactly_the_planned_records_and_a_thousand_foreign_record
     api.create(
         &PostParams::default(),
         &gi(
+            &ns,
             "collide",
             &zone_name,
             &format!("collide.{domain}"),

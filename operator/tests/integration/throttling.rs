@@ -50,7 +50,7 @@ async fn thirty_percent_throttled_converges_within_the_budget() {
         zone_id,
         name: zone_name,
         ..
-    } = support::route53_zone(Some(&client), "throttled").await;
+    } = support::route53_zone(Some((&client, &ns)), "throttled").await;
 
     proxy
         .configure(json!({"throttle": 0.2, "prior": 0.05, "error500": 0.05, "seed": 7}))
@@ -75,7 +75,7 @@ async fn thirty_percent_throttled_converges_within_the_budget() {
     for i in 0..count {
         let gi: GlobalIngress = serde_json::from_value(json!({
             "apiVersion": "globalingress.io/v1alpha1", "kind": "GlobalIngress",
-            "metadata": { "name": format!("app{i}") },
+            "metadata": { "name": format!("app{i}"), "labels": support::shard(&ns) },
             "spec": {
                 "hostnames": [format!("app{i}.{domain}")], "dnsZoneRef": zone_name, "routing": { "policy": "Weighted" },
                 "healthCheck": { "protocol": "None" },
@@ -145,14 +145,14 @@ async fn a_thousand_changes_at_once_take_few_change_calls_and_a_quiet_zone_takes
         zone_id,
         name: zone_name,
         ..
-    } = support::route53_zone(Some(&client), "thousand").await;
+    } = support::route53_zone(Some((&client, &ns)), "thousand").await;
     // Every GlobalIngress takes its Latency region from this one spoke; changing the spoke's
     // region changes all 1,000 records at once.
     let spoke_name = support::unique_name("region");
     let spokes: Api<globalingress::api::SpokeCluster> = Api::all(client.clone());
     let spoke: globalingress::api::SpokeCluster = serde_json::from_value(json!({
         "apiVersion": "globalingress.io/v1alpha1", "kind": "SpokeCluster",
-        "metadata": { "name": spoke_name },
+        "metadata": { "name": spoke_name, "labels": support::shard(&ns) },
         "spec": { "region": "eu-west-1", "kubeconfigSecretRef": { "namespace": ns, "name": "none" } }
     }))
     .unwrap();
@@ -164,10 +164,11 @@ async fn a_thousand_changes_at_once_take_few_change_calls_and_a_quiet_zone_takes
     let mut tasks = futures::stream::iter((0..count).map(|i| {
         let api = api.clone();
         let (domain, zone_name, spoke_name) = (domain.clone(), zone_name.clone(), spoke_name.clone());
+        let shard = support::shard(&ns);
         async move {
             let gi: GlobalIngress = serde_json::from_value(json!({
                 "apiVersion": "globalingress.io/v1alpha1", "kind": "GlobalIngress",
-                "metadata": { "name": format!("svc{i}") },
+                "metadata": { "name": format!("svc{i}"), "labels": shard },
                 "spec": {
                     "hostnames": [format!("svc{i}.{domain}")], "dnsZoneRef": zone_name, "routing": { "policy": "Latency" },
                     "healthCheck": { "protocol": "None" },

@@ -34,6 +34,16 @@ pub fn unique_name(prefix: &str) -> String {
     format!("{prefix}-{}-{t}-{n}", std::process::id())
 }
 
+/// The label every object of one test carries (`globalingress.io/shard=<namespace>`): each
+/// test's operator manages only its own DNSZones, SpokeClusters and GlobalIngresses
+/// (`--selector`), however many tests run at once.
+pub const SHARD_LABEL: &str = "globalingress.io/shard";
+
+/// `{"globalingress.io/shard": ns}`, for an object's `metadata.labels`.
+pub fn shard(ns: &str) -> serde_json::Value {
+    serde_json::json!({ SHARD_LABEL: ns })
+}
+
 /// A kube client for one of the environment's clusters.
 pub async fn kube(cluster: Cluster) -> kube::Client {
     let path = env().kubeconfig(cluster);
@@ -140,9 +150,9 @@ pub struct Route53Zone {
     pub name: String,
 }
 
-/// Creates a hosted zone `<prefix>-….test`; with `client`, also a DNSZone (ownerId `test-hub`)
-/// pointing at it.
-pub async fn route53_zone(client: Option<&kube::Client>, prefix: &str) -> Route53Zone {
+/// Creates a hosted zone `<prefix>-….test`; with `(client, ns)`, also a DNSZone (ownerId
+/// `test-hub`, in the shard of test namespace `ns`) pointing at it.
+pub async fn route53_zone(client: Option<(&kube::Client, &str)>, prefix: &str) -> Route53Zone {
     let r53 = aws_sdk_route53::Client::new(&aws().await);
     let domain = format!("{}.test", unique_name(prefix));
     let hosted = r53
@@ -163,10 +173,10 @@ pub async fn route53_zone(client: Option<&kube::Client>, prefix: &str) -> Route5
         .map(|d| d.name_servers().to_vec())
         .unwrap_or_default();
     let name = unique_name(&format!("{prefix}-zone"));
-    if let Some(client) = client {
+    if let Some((client, ns)) = client {
         let zone: globalingress::api::DNSZone = serde_json::from_value(serde_json::json!({
             "apiVersion": "globalingress.io/v1alpha1", "kind": "DNSZone",
-            "metadata": { "name": name },
+            "metadata": { "name": name, "labels": shard(ns) },
             "spec": { "domain": domain, "ownerId": "test-hub", "provider": { "route53": { "hostedZoneId": zone_id } } }
         }))
         .expect("zone json");
@@ -200,7 +210,7 @@ pub async fn spoke_a(hub: &kube::Client, ns: &str) -> String {
     let name = unique_name("spoke-a");
     let spoke: globalingress::api::SpokeCluster = serde_json::from_value(serde_json::json!({
         "apiVersion": "globalingress.io/v1alpha1", "kind": "SpokeCluster",
-        "metadata": { "name": name },
+        "metadata": { "name": name, "labels": shard(ns) },
         "spec": { "region": "eu-west-1", "kubeconfigSecretRef": { "namespace": ns, "name": "spoke-a" } }
     }))
     .expect("spoke json");

@@ -50,6 +50,11 @@ impl Operator {
             .arg(options.kubeconfig)
             .args(["--admin-address", &format!("127.0.0.1:{port}")])
             .args(["--watch-namespace", options.namespace])
+            // Only this test's objects: tests run at once against one hub.
+            .args([
+                "--selector",
+                &format!("{}={}", super::SHARD_LABEL, options.namespace),
+            ])
             .args(["--lease-namespace", options.namespace])
             .args(["--lease-name", options.lease_name])
             .args(["--identity", &identity])
