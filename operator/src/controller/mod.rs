@@ -292,10 +292,7 @@ pub async fn run(
             }
         }))
     };
-    let gate = Gate {
-        leadership: leadership.clone(),
-        metrics: metrics.clone(),
-    };
+    let gate = Gate::new(leadership.clone(), metrics.clone());
     let ctx = Arc::new(Context {
         deps: Deps {
             health_checks: crate::reconcile::apply::health_checks::CheckJobs::new(

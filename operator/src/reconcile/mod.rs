@@ -57,7 +57,32 @@ pub struct Gate {
     pub metrics: Metrics,
 }
 
+/// Every (controller, write) the operator makes: their counters exist from the start, at 0, so
+/// "no write" is a reading, not a missing metric.
+pub const WRITES: &[(&str, &str)] = &[
+    ("globalingress", "status"),
+    ("globalingress", "event"),
+    ("globalingress", "dns"),
+    ("globalingress", "health-checks"),
+    ("dnszone", "status"),
+    ("dnszone", "event"),
+    ("spokecluster", "status"),
+    ("spokecluster", "event"),
+];
+
 impl Gate {
+    pub fn new(leadership: Leadership, metrics: Metrics) -> Self {
+        for &(controller, write) in WRITES {
+            let labels = WriteLabels { controller, write };
+            metrics.writes.get_or_create(&labels);
+            metrics.writes_skipped_not_leader.get_or_create(&labels);
+        }
+        Self {
+            leadership,
+            metrics,
+        }
+    }
+
     /// Whether this replica may make a write of this kind now; counts the write either way.
     pub fn may_write(&self, controller: &'static str, write: &'static str) -> bool {
         let labels = WriteLabels { controller, write };

@@ -181,7 +181,11 @@ async fn a_thousand_changes_at_once_take_few_change_calls_and_a_quiet_zone_takes
         }
     }))
     .buffer_unordered(16);
-    while tasks.next().await.is_some() {}
+    tokio::time::timeout(Duration::from_secs(120), async {
+        while tasks.next().await.is_some() {}
+    })
+    .await
+    .expect("1,000 GlobalIngresses created within 120 s");
     eprintln!(
         "created {count} GlobalIngresses in {:?}",
         creating.elapsed()

@@ -32,7 +32,7 @@ impl DataPlane {
     /// Serves on `ip` at a port that is free on every address in `ips` (so several regions can
     /// share one port, as load balancers in different regions do).
     pub async fn start_many(ips: &[&str]) -> Vec<DataPlane> {
-        'retry: loop {
+        'retry: for _ in 0..100 {
             let first = std::net::TcpListener::bind((ips[0], 0)).expect("bind loopback");
             let port = first.local_addr().expect("local addr").port();
             drop(first);
@@ -52,6 +52,7 @@ impl DataPlane {
             }
             return planes;
         }
+        panic!("no port free on every one of {ips:?} after 100 tries");
     }
 
     async fn try_start(&self) -> std::io::Result<()> {

@@ -34,9 +34,22 @@ pub struct TestEnv {
     pub tsig_key: TsigKey,
     /// The TSIG key's base64 secret, for Secrets the operator reads.
     pub tsig_secret: String,
+    /// Knot's log (one line per update, with its remote address).
+    pub knot_log: PathBuf,
+    /// The environment's directory.
+    pub dir: PathBuf,
 }
 
 impl TestEnv {
+    /// The API server URL in a cluster's kubeconfig (`https://127.0.0.1:PORT`).
+    pub fn url(&self, cluster: Cluster) -> String {
+        let text = std::fs::read_to_string(self.kubeconfig(cluster)).expect("kubeconfig");
+        text.lines()
+            .find_map(|l| l.trim().strip_prefix("server:"))
+            .map(|s| s.trim().to_owned())
+            .expect("a server: line in the kubeconfig")
+    }
+
     pub fn kubeconfig(&self, cluster: Cluster) -> &Path {
         match cluster {
             Cluster::Hub => &self.hub_kubeconfig,
@@ -149,5 +162,7 @@ fn load(file: &Path) -> Result<TestEnv, String> {
             .map_err(|e| format!("GI_DNS_ZONE: {e}"))?,
         tsig_key,
         tsig_secret: secret.trim().to_owned(),
+        knot_log: PathBuf::from(get("GI_ENV_DIR")?).join("knot/knot.log"),
+        dir: PathBuf::from(get("GI_ENV_DIR")?),
     })
 }

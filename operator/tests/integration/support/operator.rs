@@ -122,10 +122,14 @@ impl Operator {
 
     /// The value of one sample of `/metrics` (0 when absent).
     pub async fn metric(&self, sample: &str) -> f64 {
+        self.metric_opt(sample).await.unwrap_or(0.0)
+    }
+
+    /// The value of one sample of `/metrics`, `None` when the operator does not export it.
+    pub async fn metric_opt(&self, sample: &str) -> Option<f64> {
         let (_, body) = self.get("/metrics").await.expect("metrics");
         body.lines()
             .find_map(|l| l.strip_prefix(sample).and_then(|v| v.trim().parse().ok()))
-            .unwrap_or(0.0)
     }
 
     pub fn log_text(&self) -> String {
