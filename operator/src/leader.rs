@@ -57,6 +57,8 @@ struct Shared {
     forever: bool,
     /// `true` each time leadership is gained, `false` when it is lost.
     changes: watch::Sender<bool>,
+    /// Counts the times the hub answered a Lease call again after failing to.
+    hub_returns: watch::Sender<u64>,
 }
 
 /// Whether this replica holds the Lease, readable anywhere without waiting. Cheap to clone.
@@ -76,11 +78,13 @@ impl std::fmt::Debug for Leadership {
 impl Leadership {
     fn new(forever: bool) -> Self {
         let (changes, _) = watch::channel(forever);
+        let (hub_returns, _) = watch::channel(0);
         Self {
             shared: Arc::new(Shared {
                 valid_until: Mutex::new(None),
                 forever,
                 changes,
+                hub_returns,
             }),
         }
     }
@@ -106,6 +110,12 @@ impl Leadership {
     /// Resolves each time leadership is gained (`true`) or lost (`false`).
     pub fn changes(&self) -> watch::Receiver<bool> {
         self.shared.changes.subscribe()
+    }
+
+    /// Changes each time the hub answers again after an outage (the Lease calls of leader and
+    /// followers alike tell): watches opened before it are worth opening afresh.
+    pub fn hub_returns(&self) -> watch::Receiver<u64> {
+        self.shared.hub_returns.subscribe()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Option<Instant>> {
@@ -150,6 +160,7 @@ pub fn spawn(
     let handle = {
         let leadership = leadership.clone();
         tokio::spawn(async move {
+            let mut hub_failing = false;
             loop {
                 let sent = Instant::now();
                 let attempt = tokio::time::timeout(
@@ -164,6 +175,11 @@ pub fn spawn(
                         .and_then(|r| r.map_err(|e| e.to_string())),
                     () = sleep_until(deadline) => Err("renew deadline passed while renewing".to_owned()),
                 };
+                if result.is_ok() && hub_failing {
+                    info!("the hub answers again");
+                    leadership.shared.hub_returns.send_modify(|n| *n += 1);
+                }
+                hub_failing = result.is_err();
                 match result {
                     Ok(true) => {
                         let was = leadership.is_leader();

@@ -44,8 +44,9 @@ all_alive() {
 
 stop_all() {
   local pidfile pids=()
-  # dataplanes/*.pid: the loopback data planes make demo starts (tests/env/dataplane.py).
-  for pidfile in "$STATE"/*/pid "$STATE"/dataplanes/*.pid; do
+  # dataplanes/*.pid: the loopback data planes make demo starts (tests/env/dataplane.py);
+  # private/*/*/pid: components tests start for themselves (a hub to restart, a Knot to stop).
+  for pidfile in "$STATE"/*/pid "$STATE"/private/*/*/pid "$STATE"/dataplanes/*.pid; do
     [ -e "$pidfile" ] || continue
     if pid_alive "$pidfile"; then
       pids+=("$(cat "$pidfile")")

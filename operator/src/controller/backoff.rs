@@ -70,7 +70,7 @@ impl ZoneChecks {
 
 /// The watcher's reconnect backoff: kube's default grows to 30 s, so a hub that was down for a
 /// while was seen again only 10–18 s after it came back. This one starts at 250 ms and stays
-/// under 2 s (with jitter), so a change made right after the hub returns is picked up within
+/// under 1 s (with jitter), so a change made right after the hub returns is picked up within
 /// seconds.
 #[derive(Debug, Clone)]
 pub(super) struct ReconnectBackoff {
@@ -79,7 +79,7 @@ pub(super) struct ReconnectBackoff {
 
 impl ReconnectBackoff {
     const FIRST: Duration = Duration::from_millis(250);
-    const MAX: Duration = Duration::from_secs(2);
+    const MAX: Duration = Duration::from_secs(1);
 
     pub(super) fn new() -> Self {
         Self { next: Self::FIRST }

@@ -198,7 +198,11 @@ pub async fn run(
             let _ = stop.wait_for(|s| *s).await;
         }
     };
-    let mut wc = watcher::Config::default().any_semantic();
+    // Streaming lists (the initial state as watch events, from the API server's watch cache):
+    // after the hub restarts, a separate list returned a version the new watch cache no longer
+    // had, and every watch from it failed as too old (410) — ten seconds and more of relisting
+    // before a change was seen.
+    let mut wc = watcher::Config::default().streaming_lists();
     if let Some(selector) = &settings.selector {
         wc = wc.labels(selector);
     }
@@ -220,6 +224,7 @@ pub async fn run(
         gated_stream(
             zones_api.clone(),
             wc.clone(),
+            leadership.hub_returns(),
             &readiness,
             &metrics,
             "dnszones",
@@ -233,6 +238,7 @@ pub async fn run(
         gated_stream(
             spokes_api.clone(),
             wc.clone(),
+            leadership.hub_returns(),
             &readiness,
             &metrics,
             "spokeclusters",
@@ -246,6 +252,7 @@ pub async fn run(
         gated_stream(
             gi_api,
             wc.clone(),
+            leadership.hub_returns(),
             &readiness,
             &metrics,
             "globalingresses",
@@ -256,6 +263,7 @@ pub async fn run(
     .with_config(controller_config.clone())
     .graceful_shutdown_on(shutdown());
 
+    let hub_returns = leadership.hub_returns();
     let gi_store = gi_controller.store();
     let zone_mapper_store = gi_store.clone();
     let spoke_mapper_store = gi_store.clone();
@@ -338,29 +346,35 @@ pub async fn run(
     });
 
     let gi_controller = gi_controller
-        .watches(zones_api, wc.clone(), move |zone: DNSZone| {
-            let name = zone.metadata.name.unwrap_or_default();
-            zone_mapper_store
-                .state()
-                .into_iter()
-                .filter(|gi| gi.spec.dns_zone_ref == name)
-                .map(|gi| ObjectRef::from_obj(&*gi))
-                .collect::<Vec<_>>()
-        })
-        .watches(spokes_api, wc, move |spoke: SpokeCluster| {
-            let name = spoke.metadata.name.unwrap_or_default();
-            spoke_mapper_store
-                .state()
-                .into_iter()
-                .filter(|gi| {
-                    gi.spec
-                        .targets
-                        .iter()
-                        .any(|t| t.cluster_ref.as_deref() == Some(name.as_str()))
-                })
-                .map(|gi| ObjectRef::from_obj(&*gi))
-                .collect::<Vec<_>>()
-        })
+        .watches_stream(
+            in_task(reopened_on(zones_api, wc.clone(), hub_returns.clone()).applied_objects()),
+            move |zone: DNSZone| {
+                let name = zone.metadata.name.unwrap_or_default();
+                zone_mapper_store
+                    .state()
+                    .into_iter()
+                    .filter(|gi| gi.spec.dns_zone_ref == name)
+                    .map(|gi| ObjectRef::from_obj(&*gi))
+                    .collect::<Vec<_>>()
+            },
+        )
+        .watches_stream(
+            in_task(reopened_on(spokes_api, wc, hub_returns).applied_objects()),
+            move |spoke: SpokeCluster| {
+                let name = spoke.metadata.name.unwrap_or_default();
+                spoke_mapper_store
+                    .state()
+                    .into_iter()
+                    .filter(|gi| {
+                        gi.spec
+                            .targets
+                            .iter()
+                            .any(|t| t.cluster_ref.as_deref() == Some(name.as_str()))
+                    })
+                    .map(|gi| ObjectRef::from_obj(&*gi))
+                    .collect::<Vec<_>>()
+            },
+        )
         .reconcile_all_on(leader_gained)
         .reconcile_on(triggered);
 
@@ -404,11 +418,57 @@ pub async fn run(
     futures::join!(gi, zones, spokes);
 }
 
+/// A watcher of `api` that starts afresh (a new list) each time `hub_returns` changes: after
+/// an outage the old watch may sit on a request the restarted API server answers late, or
+/// resume from a version it no longer has (410 after 410) — seconds before a change is seen.
+fn reopened_on<K>(
+    api: Api<K>,
+    wc: watcher::Config,
+    hub_returns: watch::Receiver<u64>,
+) -> impl futures::Stream<Item = Result<watcher::Event<K>, watcher::Error>> + Send + 'static
+where
+    K: Resource<DynamicType = ()>
+        + Clone
+        + DeserializeOwned
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + 'static,
+{
+    type Watch<K> = futures::stream::BoxStream<'static, Result<watcher::Event<K>, watcher::Error>>;
+    let open = move || -> Watch<K> {
+        watcher(api.clone(), wc.clone())
+            .backoff(ReconnectBackoff::new())
+            .boxed()
+    };
+    futures::stream::unfold(
+        (open(), hub_returns, open),
+        |(mut current, mut returns, open)| async move {
+            loop {
+                tokio::select! {
+                    item = current.next() => return item.map(|i| (i, (current, returns, open))),
+                    changed = returns.changed() => {
+                        if changed.is_ok() {
+                            debug!("the hub is back: watching afresh");
+                            current = open();
+                        } else {
+                            // No election any more (shutting down): keep the watch as it is.
+                            let item = current.next().await;
+                            return item.map(|i| (i, (current, returns, open)));
+                        }
+                    }
+                }
+            }
+        },
+    )
+}
+
 /// The watch stream of one kind, feeding its store and opening its readiness gate when the first
 /// complete list has been applied.
 fn gated_stream<K>(
     api: Api<K>,
     wc: watcher::Config,
+    hub_returns: watch::Receiver<u64>,
     readiness: &Readiness,
     metrics: &Metrics,
     gate: &'static str,
@@ -428,8 +488,7 @@ where
     let events = metrics.watch_events.clone();
     let errors = metrics.watch_events.clone();
     let label = move |event| WatchLabels { kind: gate, event };
-    watcher(api, wc)
-        .backoff(ReconnectBackoff::new())
+    let stream = reopened_on(api, wc, hub_returns)
         .reflect(writer)
         .inspect_ok(move |event| {
             let name = match event {
@@ -446,7 +505,28 @@ where
         .inspect_err(move |_| {
             errors.get_or_create(&label("error")).inc();
         })
-        .applied_objects()
+        .applied_objects();
+    in_task(stream)
+}
+
+/// Runs `stream` in a task of its own and hands its items over a channel: a watch (and the
+/// store it feeds) keeps up however busy the controller consuming it is — when it did not, a
+/// hub that came back was seen again only seconds later.
+fn in_task<S>(stream: S) -> futures::channel::mpsc::UnboundedReceiver<S::Item>
+where
+    S: futures::Stream + Send + 'static,
+    S::Item: Send + 'static,
+{
+    let (tx, rx) = futures::channel::mpsc::unbounded();
+    tokio::spawn(async move {
+        let mut stream = std::pin::pin!(stream);
+        while let Some(item) = stream.next().await {
+            if tx.unbounded_send(item).is_err() {
+                return;
+            }
+        }
+    });
+    rx
 }
 
 fn log_result<T: std::fmt::Debug, E: std::error::Error>(kind: &str, result: Result<T, E>) {

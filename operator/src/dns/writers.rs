@@ -1,5 +1,10 @@
 //! One zone writer per DNSZone, created on first use and replaced when the zone's spec or its
 //! TSIG Secret changes; and what it takes to reach an RFC 2136 zone (its server and TSIG key).
+//!
+//! A reconcile costs no reads: the TSIG Secret is read when the writer is made, when the
+//! DNSZone's spec changes, and again at most every [`SECRET_RECHECK`] (a rotated key replaces the
+//! writer then) — not on every publish, which cost one hub request per reconcile and held every
+//! reconcile of an RFC 2136 zone on the hub while it was down.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -16,6 +21,18 @@ use crate::dns::tsig::{Algorithm, TsigKey};
 use crate::dns::zone_writer::{self, ZoneWriter};
 use crate::secrets::{self, SecretKey};
 
+/// How long a writer is used without reading its zone's TSIG Secret again.
+pub const SECRET_RECHECK: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// A writer and what it was made from.
+struct Entry {
+    fingerprint: String,
+    writer: ZoneWriter,
+    /// The DNSZone's generation when the writer was made or last checked.
+    generation: Option<i64>,
+    checked_at: std::time::Instant,
+}
+
 /// The writers of every zone this process writes to.
 pub struct ZoneWriters {
     client: kube::Client,
@@ -23,7 +40,7 @@ pub struct ZoneWriters {
     config: zone_writer::Config,
     /// Local address of connections to RFC 2136 servers (`--dns-bind-address`).
     bind: Option<std::net::IpAddr>,
-    writers: Mutex<HashMap<String, (String, ZoneWriter)>>,
+    writers: Mutex<HashMap<String, Entry>>,
 }
 
 impl std::fmt::Debug for ZoneWriters {
@@ -51,6 +68,12 @@ impl ZoneWriters {
     /// The writer for `zone`; errors are (condition reason, message).
     pub async fn for_zone(&self, zone: &DNSZone) -> Result<ZoneWriter, (&'static str, String)> {
         let name = zone.name_any();
+        if let Some(entry) = self.writers.lock().await.get(&name)
+            && entry.generation == zone.metadata.generation
+            && entry.checked_at.elapsed() < SECRET_RECHECK
+        {
+            return Ok(entry.writer.clone());
+        }
         let domain = zone.spec.domain.trim_end_matches('.').to_ascii_lowercase();
         let (fingerprint, provider): (String, Option<Arc<dyn ZoneProvider>>) =
             match (&zone.spec.provider.route53, &zone.spec.provider.rfc2136) {
@@ -71,10 +94,12 @@ impl ZoneWriters {
                 }
             };
         let mut writers = self.writers.lock().await;
-        if let Some((existing, writer)) = writers.get(&name)
-            && *existing == fingerprint
+        if let Some(entry) = writers.get_mut(&name)
+            && entry.fingerprint == fingerprint
         {
-            return Ok(writer.clone());
+            entry.generation = zone.metadata.generation;
+            entry.checked_at = std::time::Instant::now();
+            return Ok(entry.writer.clone());
         }
         let provider = match (provider, &zone.spec.provider.route53) {
             (Some(p), _) => p,
@@ -87,13 +112,21 @@ impl ZoneWriters {
             }
         };
         let writer = ZoneWriter::spawn(provider, self.config.clone());
-        writers.insert(name, (fingerprint, writer.clone()));
+        writers.insert(
+            name,
+            Entry {
+                fingerprint,
+                writer: writer.clone(),
+                generation: zone.metadata.generation,
+                checked_at: std::time::Instant::now(),
+            },
+        );
         Ok(writer)
     }
 
     /// The writer of `zone` if one runs (no Secret is read, nothing is started).
     pub async fn existing(&self, zone: &str) -> Option<ZoneWriter> {
-        self.writers.lock().await.get(zone).map(|(_, w)| w.clone())
+        self.writers.lock().await.get(zone).map(|e| e.writer.clone())
     }
 }
 

@@ -74,8 +74,8 @@ impl Gate {
     pub fn new(leadership: Leadership, metrics: Metrics) -> Self {
         for &(controller, write) in WRITES {
             let labels = WriteLabels { controller, write };
-            metrics.writes.get_or_create(&labels);
-            metrics.writes_skipped_not_leader.get_or_create(&labels);
+            drop(metrics.writes.get_or_create(&labels));
+            drop(metrics.writes_skipped_not_leader.get_or_create(&labels));
         }
         Self {
             leadership,

@@ -14,44 +14,7 @@ use serde_json::json;
 
 use crate::publishing::{WAIT, external, gi, wait_synced};
 use crate::support::operator::{Operator, Options, eventually};
-use crate::support::{self, Cluster, env};
-
-/// Every record set of a hosted zone, in a comparable form (sorted).
-async fn zone_records(r53: &aws_sdk_route53::Client, zone_id: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut start: Option<(String, RrType, Option<String>)> = None;
-    // A zone of a few thousand record sets is a few dozen pages; more means a cursor that never
-    // ends.
-    for page in 0.. {
-        assert!(page < 1000, "ListResourceRecordSets never ended");
-        let mut req = r53.list_resource_record_sets().hosted_zone_id(zone_id);
-        if let Some((n, t, i)) = &start {
-            req = req
-                .start_record_name(n)
-                .start_record_type(t.clone())
-                .set_start_record_identifier(i.clone());
-        }
-        let page = req.send().await.unwrap();
-        for r in page.resource_record_sets() {
-            out.push(format!("{r:?}"));
-        }
-        if !page.is_truncated() {
-            break;
-        }
-        let next = (
-            page.next_record_name().unwrap_or_default().to_owned(),
-            page.next_record_type().cloned().unwrap_or(RrType::A),
-            page.next_record_identifier().map(str::to_owned),
-        );
-        if start.as_ref() == Some(&next) {
-            break;
-        }
-        start = Some(next);
-    }
-    out.sort();
-    out.dedup();
-    out
-}
+use crate::support::{self, Cluster, env, zone_records};
 
 /// One record set as Route 53 holds it, TTL 30 (the spec's default).
 fn rrset(host: &str, rtype: ModelType, routing: RecordRouting, values: &[&str]) -> Rrset {
@@ -273,6 +236,23 @@ async fn route53_holds_exactly_the_planned_records_and_a_thousand_foreign_record
     }
     for (name, _, _) in &cases {
         wait_synced(&api, name, 1).await;
+    }
+    // The status says which weight each target got (the best failover tier 1, the others 0).
+    for (name, expected) in [
+        ("weighted", vec![("eu", Some(3)), ("us", Some(1))]),
+        (
+            "failover",
+            vec![("p0", Some(1)), ("p1", Some(0)), ("p2", Some(0))],
+        ),
+        ("latency", vec![("eu", None), ("ap", None)]),
+    ] {
+        let status = api.get(name).await.unwrap().status.unwrap();
+        let got: Vec<(&str, Option<i32>)> = status
+            .targets
+            .iter()
+            .map(|t| (t.name.as_str(), t.weight_applied))
+            .collect();
+        assert_eq!(got, expected, "weightApplied of {name}");
     }
     // Everything not ours is byte-identical after the creates.
     let ours = |r: &String| {

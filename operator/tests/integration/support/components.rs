@@ -151,3 +151,15 @@ fn load(file: &Path) -> HashMap<String, String> {
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
         .collect()
 }
+
+/// A directory for one test's private components, inside the environment's (so `env.sh down`
+/// of the environment stops them too, whatever happened to the test).
+pub fn private_dir(prefix: &str) -> PathBuf {
+    let dir = super::env()
+        .dir
+        .join("private")
+        .join(super::unique_name(prefix));
+    std::fs::create_dir_all(&dir)
+        .unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()));
+    dir
+}

@@ -221,3 +221,42 @@ pub async fn spoke_a(hub: &kube::Client, ns: &str) -> String {
         .expect("create the SpokeCluster");
     name
 }
+
+/// Every record set of a hosted zone, in a comparable form (sorted).
+pub async fn zone_records(r53: &aws_sdk_route53::Client, zone_id: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut start: Option<(String, aws_sdk_route53::types::RrType, Option<String>)> = None;
+    // A zone of a few thousand record sets is a few dozen pages; more means a cursor that never
+    // ends.
+    for page in 0.. {
+        assert!(page < 1000, "ListResourceRecordSets never ended");
+        let mut req = r53.list_resource_record_sets().hosted_zone_id(zone_id);
+        if let Some((n, t, i)) = &start {
+            req = req
+                .start_record_name(n)
+                .start_record_type(t.clone())
+                .set_start_record_identifier(i.clone());
+        }
+        let page = req.send().await.unwrap();
+        for r in page.resource_record_sets() {
+            out.push(format!("{r:?}"));
+        }
+        if !page.is_truncated() {
+            break;
+        }
+        let next = (
+            page.next_record_name().unwrap_or_default().to_owned(),
+            page.next_record_type()
+                .cloned()
+                .unwrap_or(aws_sdk_route53::types::RrType::A),
+            page.next_record_identifier().map(str::to_owned),
+        );
+        if start.as_ref() == Some(&next) {
+            break;
+        }
+        start = Some(next);
+    }
+    out.sort();
+    out.dedup();
+    out
+}
