@@ -92,3 +92,48 @@ pub fn describe<E: ProvideErrorMetadata, R>(operation: &str, error: &SdkError<E,
     };
     format!("{operation}: {what}")
 }
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_route53::operation::list_hosted_zones::ListHostedZonesError;
+    use aws_smithy_runtime_api::http::{Response, StatusCode};
+    use aws_smithy_types::body::SdkBody;
+    use aws_smithy_types::error::ErrorMetadata;
+
+    use super::*;
+
+    type Error = SdkError<ListHostedZonesError, Response>;
+
+    fn service(code: &str, message: &str) -> Error {
+        SdkError::service_error(
+            ListHostedZonesError::generic(
+                ErrorMetadata::builder().code(code).message(message).build(),
+            ),
+            Response::new(StatusCode::try_from(400).unwrap(), SdkBody::empty()),
+        )
+    }
+
+    #[test]
+    fn errors_say_what_they_are_not_unhandled_error() {
+        let throttled = service("Throttling", "Rate exceeded");
+        assert_eq!(kind(&throttled), Kind::Throttled);
+        assert_eq!(
+            describe("ListHostedZones", &throttled),
+            "ListHostedZones: throttled by AWS after every retry (Throttling: Rate exceeded)"
+        );
+        let timed_out = Error::timeout_error("attempt timeout");
+        assert_eq!(kind(&timed_out), Kind::TimedOut);
+        assert_eq!(describe("GetChange", &timed_out), "GetChange: timed out");
+        let refused = service("InvalidChangeBatch", "bad");
+        assert_eq!(kind(&refused), Kind::Refused);
+        assert_eq!(
+            describe("ChangeResourceRecordSets", &refused),
+            "ChangeResourceRecordSets: InvalidChangeBatch: bad"
+        );
+        // What the converted error said before: the kind of failure is lost.
+        assert_eq!(
+            timed_out.into_service_error().to_string(),
+            "unhandled error"
+        );
+    }
+}

@@ -125,7 +125,20 @@ async fn reconcile_inner(zone: Arc<DNSZone>, ctx: &Context) -> Result<Action, Er
     // Found at this generation a short while ago (our own status patch, a GlobalIngress's
     // change, a restart of the watch all reconcile the zone again): no call.
     if let Some(wait) = ctx.zone_checks.fresh(&name, zone.metadata.generation) {
-        return Ok(Action::requeue(wait));
+        // Only the count moves: from the writer's copy of the zone, no call.
+        let previous = zone.status.clone().unwrap_or_default();
+        let count = owned_records(&zone, ctx).await.or(previous.record_count);
+        if count != previous.record_count && ctx.may_write(CONTROLLER, "status") {
+            let api: Api<DNSZone> = Api::all(ctx.deps.client.clone());
+            let new = DNSZoneStatus {
+                record_count: count,
+                ..previous
+            };
+            super::apply_status(&api, &name, &new)
+                .await
+                .map_err(|source| Error::PatchStatus { source })?;
+        }
+        return Ok(Action::requeue(wait.min(ctx.settings.resync)));
     }
     let domain = zone.spec.domain.trim_end_matches('.').to_ascii_lowercase();
     let previous = zone.status.clone().unwrap_or_default();

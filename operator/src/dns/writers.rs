@@ -126,7 +126,11 @@ impl ZoneWriters {
 
     /// The writer of `zone` if one runs (no Secret is read, nothing is started).
     pub async fn existing(&self, zone: &str) -> Option<ZoneWriter> {
-        self.writers.lock().await.get(zone).map(|e| e.writer.clone())
+        self.writers
+            .lock()
+            .await
+            .get(zone)
+            .map(|e| e.writer.clone())
     }
 }
 

@@ -16,7 +16,7 @@ use crate::support::{self, Cluster, env};
 
 pub(crate) const WAIT: Duration = Duration::from_secs(30);
 
-async fn answer(host: &str, rtype: RecordType) -> BTreeSet<String> {
+pub(crate) async fn answer(host: &str, rtype: RecordType) -> BTreeSet<String> {
     let name = Name::from_ascii(format!("{host}.")).unwrap();
     query::authoritative(env().dns_server, &name, rtype, Duration::from_secs(2))
         .await
@@ -37,7 +37,7 @@ async fn answer(host: &str, rtype: RecordType) -> BTreeSet<String> {
         .collect()
 }
 
-fn set(items: &[&str]) -> BTreeSet<String> {
+pub(crate) fn set(items: &[&str]) -> BTreeSet<String> {
     items.iter().map(|s| (*s).to_owned()).collect()
 }
 

@@ -267,3 +267,53 @@ async fn a_thousand_changes_at_once_take_few_change_calls_and_a_quiet_zone_takes
         "{change_calls} change calls for 1,000 one-record changes"
     );
 }
+
+#[tokio::test]
+async fn waits_for_a_budget_token_do_not_count_against_the_attempt_timeout() {
+    use globalingress::aws::budget::{Budget, BudgetConfig, DEFAULT_ATTEMPT_TIMEOUT, Rate};
+    use globalingress::aws::{Aws, SdkSettings};
+
+    // One Route 53 request a second and a queue of 24: the last one waits 23 s for its token,
+    // longer than the 20 s an attempt may take. It must still succeed: its clock starts when it
+    // has the token.
+    let calls = 24;
+    let budget = Budget::new(
+        BudgetConfig {
+            route53: Rate {
+                per_second: 1,
+                burst: 1,
+            },
+            ..BudgetConfig::default()
+        },
+        globalingress::leader::Leadership::always(),
+    );
+    assert!(Duration::from_secs(calls - 1) > DEFAULT_ATTEMPT_TIMEOUT);
+    let aws = Aws::new(
+        &SdkSettings {
+            max_attempts: 1,
+            ..SdkSettings::emulator(env().aws_endpoint.clone())
+        },
+        budget,
+    )
+    .await;
+    let r53 = aws.route53();
+    let started = Instant::now();
+    let results =
+        futures::future::join_all((0..calls).map(|_| r53.list_hosted_zones().max_items(1).send()))
+            .await;
+    let failed: Vec<String> = results
+        .iter()
+        .filter_map(|r| r.as_ref().err())
+        .map(|e| globalingress::aws::errors::describe("ListHostedZones", e))
+        .collect();
+    println!(
+        "{calls} calls at 1/s, attempt timeout {DEFAULT_ATTEMPT_TIMEOUT:?}: {} failed, all done in {:?}",
+        failed.len(),
+        started.elapsed()
+    );
+    assert!(failed.is_empty(), "{failed:?}");
+    assert!(
+        started.elapsed() >= Duration::from_secs(calls - 2),
+        "the budget paced them"
+    );
+}

@@ -88,7 +88,11 @@ pub(super) async fn process(
             stats
                 .batches
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            debug!(changes = changes.len(), "writing a change batch");
+            debug!(
+                changes = changes.len(),
+                first = %describe(&changes[0]),
+                "writing a change batch"
+            );
             config
                 .metrics
                 .batch_size

@@ -51,12 +51,6 @@ impl Component {
         self.check_same();
     }
 
-    /// Stops it, waits `seconds`, starts it again.
-    pub fn restart(&self, seconds: u64) {
-        env_sh("restart", &self.dir, &self.name, &[&seconds.to_string()]);
-        self.check_same();
-    }
-
     /// A value of its env file: for a cluster `GI_KUBECONFIG`, `GI_URL`,
     /// `GI_UNPRIVILEGED_KUBECONFIG`; for Knot `GI_DNS_SERVER`, `GI_DNS_ZONE`, `GI_TSIG_KEY_NAME`,
     /// `GI_TSIG_ALGORITHM`, `GI_TSIG_SECRET_FILE`, `GI_KNOT_LOG`.
@@ -68,11 +62,6 @@ impl Component {
                 self.vars.keys().collect::<Vec<_>>()
             )
         })
-    }
-
-    /// Its state directory, `DIR/NAME`.
-    pub fn path(&self) -> PathBuf {
-        self.dir.join(&self.name)
     }
 
     /// Clients hold the addresses and keys read at the first start: a restart must not move them.

@@ -3,7 +3,7 @@
 //! stamp is within tens of milliseconds of the update.
 
 use std::io::{BufRead as _, BufReader, Seek as _, SeekFrom};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
@@ -12,7 +12,6 @@ use std::time::{Duration, SystemTime};
 pub struct Tail {
     lines: Arc<Mutex<Vec<(SystemTime, String)>>>,
     stop: Arc<AtomicBool>,
-    path: PathBuf,
 }
 
 impl Tail {
@@ -42,11 +41,7 @@ impl Tail {
                 }
             }
         });
-        Self {
-            lines,
-            stop,
-            path: path.to_owned(),
-        }
+        Self { lines, stop }
     }
 
     /// The lines seen so far that contain `needle`, with when each appeared.
@@ -58,10 +53,6 @@ impl Tail {
             .filter(|(_, l)| l.contains(needle))
             .cloned()
             .collect()
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.path
     }
 }
 

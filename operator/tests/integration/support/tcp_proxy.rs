@@ -7,7 +7,6 @@ use std::io::{BufRead as _, BufReader};
 use std::path::Path;
 use std::process::{Child, ChildStdin, Command, Stdio};
 
-use serde_json::Value;
 
 use super::proxy::http;
 
@@ -78,20 +77,6 @@ impl TcpProxy {
         )
         .await;
         assert_eq!(code, 200, "tcp proxy blackhole({on}): {body}");
-    }
-
-    /// Closes every connection (the client sees them reset or ended, and reconnects).
-    pub async fn close_all(&self) {
-        let (code, body) = http("POST", &self.control("/close"), "{}").await;
-        assert_eq!(code, 200, "tcp proxy close: {body}");
-    }
-
-    /// `{"connections": accepted in all, "open": n, "bytes_up": n, "bytes_down": n,
-    /// "blackhole": bool}`.
-    pub async fn stats(&self) -> Value {
-        let (code, body) = http("GET", &self.control("/stats"), "").await;
-        assert_eq!(code, 200, "tcp proxy stats: {body}");
-        serde_json::from_str(&body).expect("tcp proxy stats json")
     }
 
     fn control(&self, path: &str) -> String {
