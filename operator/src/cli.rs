@@ -379,6 +379,11 @@ mod tests {
             "GLOBALINGRESS_AWS_ENDPOINT_URL",
             "GLOBALINGRESS_LOG_FORMAT",
             "GLOBALINGRESS_LOG",
+            "GLOBALINGRESS_SELECTOR",
+            "GLOBALINGRESS_ZONE_RELIST_INTERVAL",
+            "GLOBALINGRESS_ZONE_CHECK_INTERVAL",
+            "GLOBALINGRESS_DNS_BIND_ADDRESS",
+            "GLOBALINGRESS_AWS_ATTEMPT_TIMEOUT",
         ] {
             assert!(
                 help.contains(&format!("[env: {var}")),

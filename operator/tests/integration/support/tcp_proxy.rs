@@ -7,7 +7,6 @@ use std::io::{BufRead as _, BufReader};
 use std::path::Path;
 use std::process::{Child, ChildStdin, Command, Stdio};
 
-
 use super::proxy::http;
 
 /// A running proxy; killed when dropped (its stdin, the lifeline, closes too).
