@@ -4,9 +4,7 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use aws_sdk_route53::types::{
-    Change, ChangeAction, ChangeBatch, ResourceRecord, ResourceRecordSet, RrType,
-};
+use aws_sdk_route53::types::RrType;
 use globalingress::api::condition::find;
 use globalingress::api::{DNSZone, GlobalIngress};
 use globalingress::dns::records::Rrset;
@@ -84,57 +82,42 @@ fn expected(ns: &str, i: usize, domain: &str, wa: u8, wb: u8) -> Vec<Rrset> {
 /// Foreign records in the zone before the operator ever runs: plain and weighted (with our
 /// target names as set identifiers) and an MX.
 async fn foreign_records(r53: &aws_sdk_route53::Client, zone_id: &str, domain: &str) {
-    let mut batch = ChangeBatch::builder();
-    for i in 0..40 {
-        let mut rr = ResourceRecordSet::builder()
-            .name(format!("foreign-{i}.{domain}."))
-            .r#type(RrType::A)
-            .ttl(300)
-            .resource_records(
-                ResourceRecord::builder()
-                    .value(format!("198.51.100.{}", i + 1))
-                    .build()
-                    .unwrap(),
+    let mut sets: Vec<_> = (0..40)
+        .map(|i| {
+            let set = support::record_set(
+                &format!("foreign-{i}.{domain}"),
+                RrType::A,
+                &[&format!("198.51.100.{}", i + 1)],
             );
-        if i % 2 == 0 {
-            rr = rr
-                .set_identifier(if i % 4 == 0 { "a" } else { "b" })
-                .weight(7);
-        }
-        batch = batch.changes(
-            Change::builder()
-                .action(ChangeAction::Create)
-                .resource_record_set(rr.build().unwrap())
-                .build()
-                .unwrap(),
-        );
-    }
-    batch = batch.changes(
-        Change::builder()
-            .action(ChangeAction::Create)
-            .resource_record_set(
-                ResourceRecordSet::builder()
-                    .name(format!("mail.{domain}."))
-                    .r#type(RrType::Mx)
-                    .ttl(300)
-                    .resource_records(
-                        ResourceRecord::builder()
-                            .value(format!("10 mx.{domain}."))
-                            .build()
-                            .unwrap(),
-                    )
-                    .build()
-                    .unwrap(),
-            )
-            .build()
-            .unwrap(),
-    );
-    r53.change_resource_record_sets()
-        .hosted_zone_id(zone_id)
-        .change_batch(batch.build().unwrap())
-        .send()
-        .await
-        .unwrap();
+            if i % 2 == 0 {
+                set.set_identifier(if i % 4 == 0 { "a" } else { "b" })
+                    .weight(7)
+            } else {
+                set
+            }
+        })
+        .collect();
+    sets.push(support::record_set(
+        &format!("mail.{domain}"),
+        RrType::Mx,
+        &[&format!("10 mx.{domain}.")],
+    ));
+    support::create_records(r53, zone_id, sets).await;
+}
+
+/// Waits until `gi0` reports `DNSSynced=False` for its second generation: (reason, message).
+async fn publish_failing(api: &Api<GlobalIngress>) -> (String, String) {
+    eventually(
+        "DNSSynced False with a reason",
+        Duration::from_secs(9),
+        || async {
+            let gi = api.get("gi0").await.ok()?;
+            let c = find(&gi.status.as_ref()?.conditions, "DNSSynced")?.clone();
+            (c.status == "False" && gi.status?.observed_generation == Some(2))
+                .then_some((c.reason, c.message))
+        },
+    )
+    .await
 }
 
 /// Our record sets in the zone (names `gi<N>.` and their registry), as the operator reads them.
@@ -320,17 +303,7 @@ async fn aws_unreachable_for_ten_seconds_is_reported_then_converges() {
     api.patch("gi0", &PatchParams::default(), &Patch::Merge(&patch))
         .await
         .unwrap();
-    let reason = eventually(
-        "DNSSynced False with a reason",
-        Duration::from_secs(9),
-        || async {
-            let gi = api.get("gi0").await.ok()?;
-            let c = find(&gi.status.as_ref()?.conditions, "DNSSynced")?.clone();
-            (c.status == "False" && gi.status?.observed_generation == Some(2))
-                .then_some((c.reason, c.message))
-        },
-    )
-    .await;
+    let reason = publish_failing(&api).await;
     println!("while AWS is unreachable: DNSSynced False, {reason:?}");
     assert_eq!(reason.0, "PublishFailed");
     assert!(
@@ -445,17 +418,7 @@ async fn knot_stopped_for_ten_seconds_is_reported_then_converges() {
     api.patch("gi0", &PatchParams::default(), &Patch::Merge(&patch))
         .await
         .unwrap();
-    let reason = eventually(
-        "DNSSynced False with a reason",
-        Duration::from_secs(9),
-        || async {
-            let gi = api.get("gi0").await.ok()?;
-            let c = find(&gi.status.as_ref()?.conditions, "DNSSynced")?.clone();
-            (c.status == "False" && gi.status?.observed_generation == Some(2))
-                .then_some((c.reason, c.message))
-        },
-    )
-    .await;
+    let reason = publish_failing(&api).await;
     println!("while Knot is stopped: DNSSynced False, {reason:?}");
     assert_eq!(reason.0, "PublishFailed");
     tokio::time::sleep(Duration::from_secs(10).saturating_sub(stopped.elapsed())).await;

@@ -5,9 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use aws_sdk_route53::types::{
-    Change, ChangeAction, ChangeBatch, ResourceRecord, ResourceRecordSet, RrType,
-};
+use aws_sdk_route53::types::RrType;
 use globalingress::api::condition::find;
 use globalingress::api::{DNSZone, GlobalIngress};
 use k8s_openapi::api::core::v1::Event;
@@ -152,37 +150,13 @@ async fn a_name_holding_only_a_foreign_mx_is_never_taken() {
     let ns = support::namespace(&client, "mx").await;
     let zone = support::route53_zone(Some((&client, &ns)), "mx").await;
     let host = format!("mail.{}", zone.domain);
-    zone.r53
-        .change_resource_record_sets()
-        .hosted_zone_id(&zone.zone_id)
-        .change_batch(
-            ChangeBatch::builder()
-                .changes(
-                    Change::builder()
-                        .action(ChangeAction::Create)
-                        .resource_record_set(
-                            ResourceRecordSet::builder()
-                                .name(format!("{host}."))
-                                .r#type(RrType::Mx)
-                                .ttl(300)
-                                .resource_records(
-                                    ResourceRecord::builder()
-                                        .value(format!("10 mx1.{}.", zone.domain))
-                                        .build()
-                                        .unwrap(),
-                                )
-                                .build()
-                                .unwrap(),
-                        )
-                        .build()
-                        .unwrap(),
-                )
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap();
+    let mx = format!("10 mx1.{}.", zone.domain);
+    support::create_records(
+        &zone.r53,
+        &zone.zone_id,
+        vec![support::record_set(&host, RrType::Mx, &[&mx])],
+    )
+    .await;
     let before = zone_records(&zone.r53, &zone.zone_id).await;
     let _op = Operator::start(&Options {
         kubeconfig: &env().hub_kubeconfig,
@@ -286,37 +260,16 @@ async fn the_records_column_counts_our_record_sets_and_known_zones_are_not_reche
     let ns = support::namespace(&client, "count").await;
     let zone = support::route53_zone(None, "count").await;
     // Foreign records do not count.
-    zone.r53
-        .change_resource_record_sets()
-        .hosted_zone_id(&zone.zone_id)
-        .change_batch(
-            ChangeBatch::builder()
-                .changes(
-                    Change::builder()
-                        .action(ChangeAction::Create)
-                        .resource_record_set(
-                            ResourceRecordSet::builder()
-                                .name(format!("foreign.{}.", zone.domain))
-                                .r#type(RrType::A)
-                                .ttl(300)
-                                .resource_records(
-                                    ResourceRecord::builder()
-                                        .value("198.51.100.9")
-                                        .build()
-                                        .unwrap(),
-                                )
-                                .build()
-                                .unwrap(),
-                        )
-                        .build()
-                        .unwrap(),
-                )
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap();
+    support::create_records(
+        &zone.r53,
+        &zone.zone_id,
+        vec![support::record_set(
+            &format!("foreign.{}", zone.domain),
+            RrType::A,
+            &["198.51.100.9"],
+        )],
+    )
+    .await;
     let zone_name = support::unique_name("count");
     let zones: Api<DNSZone> = Api::all(client.clone());
     zones

@@ -19,6 +19,7 @@ struct FakeCheck {
     config: CheckConfig,
     version: i64,
     tags: Vec<(String, String)>,
+    reference: String,
 }
 
 #[derive(Debug, Default)]
@@ -28,6 +29,8 @@ struct FakeState {
     lists: usize,
     fail_tagging: bool,
     limit: Option<usize>,
+    /// Every CallerReference ever used (Route 53 refuses one of a deleted check for days).
+    references: std::collections::HashSet<String>,
 }
 
 impl Fake {
@@ -45,7 +48,7 @@ impl HealthCheckApi for Fake {
             .iter()
             .map(|(id, check)| ExistingCheck {
                 id: id.clone(),
-                caller_reference: String::new(),
+                caller_reference: check.reference.clone(),
                 version: check.version,
                 config: Some(check.config.clone()),
                 drifted: false,
@@ -57,13 +60,28 @@ impl HealthCheckApi for Fake {
 
     fn create<'a>(
         &'a self,
-        _caller_reference: &'a str,
+        caller_reference: &'a str,
         config: &'a CheckConfig,
     ) -> BoxFuture<'a, Result<Created, ApiError>> {
         let mut state = self.state();
-        let result = if state.limit.is_some_and(|l| state.checks.len() >= l) {
+        let existing = state
+            .checks
+            .iter()
+            .find(|(_, c)| c.reference == caller_reference)
+            .map(|(id, c)| (id.clone(), c.version, c.config == *config));
+        let result = if let Some((id, version, same)) = existing {
+            // Route 53: the same reference and settings return the existing check.
+            if same {
+                Ok(Created { id, version })
+            } else {
+                Err(ApiError::ReferenceTaken)
+            }
+        } else if state.references.contains(caller_reference) {
+            Err(ApiError::ReferenceTaken)
+        } else if state.limit.is_some_and(|l| state.checks.len() >= l) {
             Err(ApiError::TooManyHealthChecks)
         } else {
+            state.references.insert(caller_reference.to_owned());
             state.next += 1;
             let id = format!("hc{}", state.next);
             state.checks.insert(
@@ -72,6 +90,7 @@ impl HealthCheckApi for Fake {
                     config: config.clone(),
                     version: 1,
                     tags: Vec::new(),
+                    reference: caller_reference.to_owned(),
                 },
             );
             Ok(Created { id, version: 1 })
@@ -342,4 +361,57 @@ async fn an_error_drops_the_cached_list() {
         .await
         .unwrap();
     assert_eq!(fake.state().lists, 2);
+}
+
+#[tokio::test]
+async fn a_check_made_but_not_tagged_before_a_crash_is_adopted_not_duplicated() {
+    let fake = Arc::new(Fake::default());
+    let check = DesiredCheck {
+        owner: "me".into(),
+        resource: "ns/app".into(),
+        target: "a".into(),
+        config: tcp(80).normalized(),
+    };
+    // The process died between CreateHealthCheck and ChangeTagsForResource.
+    let made = fake
+        .create(&format!("{}0", reference_stem(&check)), &check.config)
+        .await
+        .unwrap();
+    assert!(fake.state().checks[&made.id].tags.is_empty());
+    // The restarted operator lists the account, finds it by its reference and tags it.
+    let outcome = registry(&fake, 200)
+        .sync("me", "ns/app", &targets(&[("a", tcp(80))]))
+        .await
+        .unwrap();
+    assert_eq!(outcome.ids.get("a"), Some(&made.id));
+    assert_eq!(fake.state().checks.len(), 1, "no second check");
+    let tags = &fake.state().checks[&made.id].tags;
+    assert!(tags.contains(&(TAG_GLOBALINGRESS.into(), "ns/app".into())));
+}
+
+#[tokio::test]
+async fn a_check_made_again_after_its_deletion_takes_the_next_reference() {
+    let fake = Arc::new(Fake::default());
+    let checks = registry(&fake, 200);
+    let wanted = targets(&[("a", tcp(80))]);
+    let first = checks.sync("me", "ns/app", &wanted).await.unwrap();
+    checks
+        .prune("me", "ns/app", &BTreeMap::new())
+        .await
+        .unwrap();
+    assert!(fake.state().checks.is_empty());
+    // The same target and settings again: the first reference is refused (it belonged to the
+    // deleted check), the next one is used.
+    let second = checks.sync("me", "ns/app", &wanted).await.unwrap();
+    assert_eq!(second.created, 1);
+    assert_ne!(first.ids.get("a"), second.ids.get("a"));
+    let reference = fake
+        .state()
+        .checks
+        .values()
+        .next()
+        .unwrap()
+        .reference
+        .clone();
+    assert!(reference.ends_with("-1"), "{reference}");
 }

@@ -260,3 +260,49 @@ pub async fn zone_records(r53: &aws_sdk_route53::Client, zone_id: &str) -> Vec<S
     out.dedup();
     out
 }
+
+/// A record set someone else made: `name` (without the final dot), `rtype`, TTL 300, `values`.
+pub fn record_set(
+    name: &str,
+    rtype: aws_sdk_route53::types::RrType,
+    values: &[&str],
+) -> aws_sdk_route53::types::builders::ResourceRecordSetBuilder {
+    let mut set = aws_sdk_route53::types::ResourceRecordSet::builder()
+        .name(format!("{name}."))
+        .r#type(rtype)
+        .ttl(300);
+    for value in values {
+        set = set.resource_records(
+            aws_sdk_route53::types::ResourceRecord::builder()
+                .value(*value)
+                .build()
+                .unwrap(),
+        );
+    }
+    set
+}
+
+/// Creates `sets` in a hosted zone directly, in one change (records the operator did not make).
+pub async fn create_records(
+    r53: &aws_sdk_route53::Client,
+    zone_id: &str,
+    sets: Vec<aws_sdk_route53::types::builders::ResourceRecordSetBuilder>,
+) {
+    use aws_sdk_route53::types::{Change, ChangeAction, ChangeBatch};
+    let mut batch = ChangeBatch::builder();
+    for set in sets {
+        batch = batch.changes(
+            Change::builder()
+                .action(ChangeAction::Create)
+                .resource_record_set(set.build().unwrap())
+                .build()
+                .unwrap(),
+        );
+    }
+    r53.change_resource_record_sets()
+        .hosted_zone_id(zone_id)
+        .change_batch(batch.build().unwrap())
+        .send()
+        .await
+        .unwrap();
+}
