@@ -305,6 +305,8 @@ up() {
     return 0
   fi
   stop_all # whatever half of an earlier environment is left
+  # Servers tests started for themselves last time (stopped just above): their data goes too.
+  rm -rf "$STATE/private"
   local started=$SECONDS moto_port
   moto_port=$(free_ports 1)
   start_clusters
