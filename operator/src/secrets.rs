@@ -101,6 +101,12 @@ pub const TSIG: Reasons = Reasons {
     key_missing: "TsigSecretKeyMissing",
 };
 
+pub const EXTERNAL_ID: Reasons = Reasons {
+    not_found: "ExternalIdSecretNotFound",
+    unreadable: "ExternalIdSecretUnreadable",
+    key_missing: "ExternalIdKeyMissing",
+};
+
 /// Where in a YAML document a parser failed, as `line L, column C` (nothing of the text).
 pub fn yaml_position(error: &serde_saphyr::Error) -> String {
     error.location().map_or_else(

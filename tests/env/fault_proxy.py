@@ -8,9 +8,10 @@ except a configurable share answered with Route 53-style errors (Throttling,
 PriorRequestNotComplete, HTTP 500) or delayed first. Control endpoints (not forwarded):
 
     POST /__proxy/config  {"throttle": 0.3, "prior": 0.0, "error500": 0.0, "delay_ms": 0, "seed": 1,
-                           "pending_s": 0, "refuse_s": 0}
+                           "pending_s": 0, "refuse_s": 0, "deny": ["AssumeRole"]}
     GET  /__proxy/stats   {"requests": [{"t": <unix seconds>, "op": "...", "fault": null|"...",
-                                         "method": "POST", "status": 200|null, "write": true}]}
+                                         "method": "POST", "status": 200|null, "write": true,
+                                         "params": {...}}]}
     POST /__proxy/reset   forget the recorded requests
 
 pending_s > 0 paces Route 53 like AWS does (moto answers every change INSYNC at once): the answer
@@ -18,11 +19,13 @@ of each ChangeResourceRecordSets sent afterwards carries an id the proxy mints, 
 and GetChange of that id answers PENDING until pending_s seconds after the change was sent, INSYNC
 afterwards (other ids are forwarded). refuse_s = S closes the listening socket and every open
 connection right after answering the config call, and listens again on the same port S seconds
-later: meanwhile connections are refused, the control endpoints included.
+later: meanwhile connections are refused, the control endpoints included. deny lists operations
+answered 403 AccessDenied (fault "deny"), as IAM refuses what a policy does not grant.
 
 "op" names the AWS operation: Route 53's from its REST path, Query-protocol services' (ELBv2,
 EC2, STS) from Action=, JSON-protocol ones' (ACM) from X-Amz-Target. "write" is false for
 operations named Get*, List*, Describe*. "status" is what the client got (null: no answer).
+"params" holds a Query-protocol request's parameters (Action=... form), {} for the others.
 
 Standard library only; stops on SIGTERM or when its standard input closes.
 """
@@ -41,7 +44,7 @@ from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 LOCK = threading.Lock()
-CONFIG = {"throttle": 0.0, "prior": 0.0, "error500": 0.0, "delay_ms": 0, "pending_s": 0}
+CONFIG = {"throttle": 0.0, "prior": 0.0, "error500": 0.0, "delay_ms": 0, "pending_s": 0, "deny": []}
 RNG = random.Random(1)
 REQUESTS = []
 # Minted change id -> {"upstream": moto's id, "sent": unix time, "pending_s": seconds}.
@@ -54,6 +57,7 @@ ERRORS = {
     "throttle": (400, "Throttling", "Rate exceeded"),
     "prior": (400, "PriorRequestNotComplete", "The request was rejected because Route 53 was still processing a prior request."),
     "error500": (500, "InternalError", "We encountered an internal error. Please try again."),
+    "deny": (403, "AccessDenied", "User is not authorized to perform this operation (denied by the fault proxy)"),
 }
 R53_NS = "https://route53.amazonaws.com/doc/2013-04-01/"
 
@@ -88,10 +92,10 @@ def route53_operation(method, path):
 
 
 def operation(method, path, headers, body):
-    """The AWS operation of a request, whatever its protocol."""
+    """The AWS operation of a request, whatever its protocol, and its Query-protocol parameters."""
     target = headers.get("X-Amz-Target")
     if target:  # JSON protocol (ACM): "CertificateManager.RequestCertificate"
-        return target.rsplit(".", 1)[-1]
+        return target.rsplit(".", 1)[-1], {}
     ctype = headers.get("Content-Type") or ""
     form = {}
     if "x-www-form-urlencoded" in ctype and body:
@@ -99,8 +103,9 @@ def operation(method, path, headers, body):
     query = urllib.parse.parse_qs(urllib.parse.urlsplit(path).query)
     action = (form.get("Action") or query.get("Action") or [None])[0]
     if action:  # Query protocol (ELBv2, EC2, STS)
-        return action
-    return route53_operation(method, path)
+        params = {k: v[0] for k, v in {**query, **form}.items() if v}
+        return action, params
+    return route53_operation(method, path), {}
 
 
 def is_write(op):
@@ -221,7 +226,7 @@ class Handler(BaseHTTPRequestHandler):
         if self.path == "/__proxy/config":
             cfg = json.loads(body or b"{}")
             with LOCK:
-                for k in ("throttle", "prior", "error500", "delay_ms", "pending_s"):
+                for k in ("throttle", "prior", "error500", "delay_ms", "pending_s", "deny"):
                     if k in cfg:
                         CONFIG[k] = cfg[k]
                 if "seed" in cfg:
@@ -249,9 +254,10 @@ class Handler(BaseHTTPRequestHandler):
         body = self._body()
         if self.path.startswith("/__proxy/"):
             return self._control(body)
-        op = operation(self.command, self.path, self.headers, body)
+        op, params = operation(self.command, self.path, self.headers, body)
         now = time.time()
-        record = {"t": now, "op": op, "fault": None, "method": self.command, "status": None, "write": is_write(op)}
+        record = {"t": now, "op": op, "fault": None, "method": self.command, "status": None, "write": is_write(op),
+                  "params": params}
         with LOCK:
             roll = RNG.random()
             fault = None
@@ -261,6 +267,8 @@ class Handler(BaseHTTPRequestHandler):
                 if roll < edge:
                     fault = kind
                     break
+            if op in CONFIG["deny"]:
+                fault = "deny"
             record["fault"] = fault
             delay = CONFIG["delay_ms"]
             pending_s = float(CONFIG["pending_s"] or 0)

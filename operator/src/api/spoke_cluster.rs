@@ -19,6 +19,8 @@ use super::condition::Condition;
     printcolumn = r#"{"name":"Region","type":"string","jsonPath":".spec.region"}"#,
     printcolumn = r#"{"name":"Reachable","type":"boolean","jsonPath":".status.reachable"}"#,
     printcolumn = r#"{"name":"Version","type":"string","jsonPath":".status.kubernetesVersion"}"#,
+    printcolumn = r#"{"name":"AWS","type":"string","jsonPath":".status.conditions[?(@.type==\"AWSReady\")].status"}"#,
+    printcolumn = r#"{"name":"Account","type":"string","priority":1,"jsonPath":".status.aws.account"}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
 #[serde(rename_all = "camelCase")]
@@ -62,17 +64,24 @@ fn default_kubeconfig_key() -> String {
 /// The spoke's AWS account and network.
 #[derive(KubeSchema, Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("!has(self.roleArn) || self.roleArn.split(':')[4] == self.accountId").message("roleArn must be a role in accountId").field_path(".roleArn"))]
+#[x_kube(validation = Rule::new("!has(self.externalIdSecretRef) || has(self.roleArn)").message("externalIdSecretRef needs roleArn (the external id is sent when assuming it)").field_path(".externalIdSecretRef"))]
 pub struct SpokeAws {
     /// 12-digit AWS account id.
     #[schemars(pattern(r"^[0-9]{12}$"))]
     pub account_id: String,
-    /// Role the hub assumes to act in this account (else the hub's own credentials).
+    /// Role the hub assumes (STS AssumeRole) to act in this account; without it the hub's own
+    /// credentials are used, and must act in `accountId`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(
         length(max = 2048),
         pattern(r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/.+$")
     )]
     pub role_arn: Option<String>,
+    /// Secret holding the external id the role's trust policy asks for (sent with AssumeRole;
+    /// never shown in logs, Events or status).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external_id_secret_ref: Option<ExternalIdSecretRef>,
     /// VPC of the cluster.
     #[schemars(pattern(r"^vpc-[0-9a-f]{8,17}$"))]
     pub vpc_id: String,
@@ -83,6 +92,26 @@ pub struct SpokeAws {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 5), inner(pattern(r"^sg-[0-9a-f]{8,17}$")))]
     pub security_groups: Vec<String>,
+}
+
+/// The key of a Secret in the hub that holds an external id.
+#[derive(KubeSchema, Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExternalIdSecretRef {
+    /// Namespace of the Secret.
+    #[schemars(length(min = 1, max = 63))]
+    pub namespace: String,
+    /// Name of the Secret.
+    #[schemars(length(min = 1, max = 253))]
+    pub name: String,
+    /// Key within the Secret's data.
+    #[serde(default = "default_external_id_key")]
+    #[schemars(length(min = 1, max = 253))]
+    pub key: String,
+}
+
+fn default_external_id_key() -> String {
+    "externalId".to_owned()
 }
 
 /// Subnets by exposure.
@@ -115,8 +144,23 @@ pub struct SpokeClusterStatus {
     /// When the spoke last answered (RFC 3339).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_seen: Option<String>,
-    /// Ready.
+    /// Who the hub acts as in the spoke's AWS account, as AWS last said (STS
+    /// GetCallerIdentity through the spoke's credentials).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aws: Option<SpokeAwsStatus>,
+    /// `Ready` (the API server answers) and `AWSReady` (the hub can act in `spec.aws.accountId`).
     #[serde(default)]
     #[x_kube(merge_strategy = ListMerge::Map(vec!["type".into()]))]
     pub conditions: Vec<Condition>,
+}
+
+/// The AWS identity the hub uses for a spoke.
+#[derive(KubeSchema, Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SpokeAwsStatus {
+    /// The account the credentials act in.
+    pub account: String,
+    /// The caller's ARN: the assumed role's session (`arn:aws:sts::<account>:assumed-role/...`)
+    /// or the hub's own identity.
+    pub arn: String,
 }

@@ -1,7 +1,12 @@
-//! One budget of AWS calls per account and service, shared by every caller in the process.
+//! One budget of AWS calls per account, region and service, shared by every caller in the
+//! process.
 //!
 //! The budget sits in the SDK's HTTP client, under its retry loop: every attempt, retries
-//! included, waits for a token of its service's bucket (governor) before it leaves the process.
+//! included, waits for a token of its bucket (governor) before it leaves the process. A bucket
+//! is one (account, region, service): the account is the HTTP client's ([`Budget::http_client_for`]:
+//! [`HUB_ACCOUNT`] for the hub's own credentials, else the account of the role assumed), the
+//! region and service those the request is signed for. Route 53 is global: one bucket per
+//! account, whatever region its calls are signed for.
 //! So the request rate seen by AWS never exceeds the budget however many reconciles run and
 //! however often the SDK retries. Route 53's limit (10 requests/s, burst 50) is shared by every
 //! tool in the account, so the default stays well under it.
@@ -49,6 +54,10 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
 use crate::leader::Leadership;
+
+/// The budget account of the hub's own credentials (its account id is not known without a
+/// call, and needs no name: every call made with them spends the same buckets).
+pub const HUB_ACCOUNT: &str = "hub";
 
 /// The header carrying the operation name from the interceptor to the HTTP client.
 const OPERATION_HEADER: &str = "x-globalingress-operation";
@@ -152,8 +161,11 @@ pub struct CallLabels {
     pub outcome: &'static str,
 }
 
+/// One bucket: an account (see [`HUB_ACCOUNT`]), a region (empty for Route 53) and a service.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
-pub struct ServiceLabels {
+pub struct BucketLabels {
+    pub account: String,
+    pub region: String,
     pub service: String,
 }
 
@@ -163,15 +175,15 @@ pub struct Budget {
     config: BudgetConfig,
     /// Writes are sent only while this says so.
     fence: Leadership,
-    buckets: Arc<Mutex<HashMap<String, Arc<DefaultDirectRateLimiter>>>>,
+    buckets: Arc<Mutex<HashMap<BucketLabels, Arc<DefaultDirectRateLimiter>>>>,
     /// By (service, operation), built once from `config.operations`.
     operation_buckets: Arc<HashMap<(String, String), Arc<DefaultDirectRateLimiter>>>,
     /// AWS HTTP attempts by service, operation and outcome.
     pub calls: Family<CallLabels, Counter>,
-    /// Answers that said to slow down (HTTP 429, Throttling, PriorRequestNotComplete).
-    pub throttles: Family<ServiceLabels, Counter>,
-    /// Seconds attempts waited for a token.
-    pub wait: Family<ServiceLabels, Histogram>,
+    /// Answers that said to slow down (HTTP 429, Throttling, PriorRequestNotComplete), by bucket.
+    pub throttles: Family<BucketLabels, Counter>,
+    /// Seconds attempts waited for a token, by bucket.
+    pub wait: Family<BucketLabels, Histogram>,
 }
 
 impl Budget {
@@ -212,22 +224,22 @@ impl Budget {
         );
         registry.register(
             "aws_throttles",
-            "AWS answers asking to slow down, by service",
+            "AWS answers asking to slow down, by budget bucket (account, region, service)",
             self.throttles.clone(),
         );
         registry.register(
             "aws_budget_wait_seconds",
-            "Time AWS attempts waited for a budget token, by service",
+            "Time AWS attempts waited for a budget token, by bucket (account, region, service)",
             self.wait.clone(),
         );
     }
 
-    fn bucket(&self, service: &str) -> Arc<DefaultDirectRateLimiter> {
+    fn bucket(&self, key: &BucketLabels) -> Arc<DefaultDirectRateLimiter> {
         let mut buckets = self.buckets.lock().unwrap_or_else(PoisonError::into_inner);
         buckets
-            .entry(service.to_owned())
+            .entry(key.clone())
             .or_insert_with(|| {
-                let rate = if service == "route53" {
+                let rate = if key.service == ROUTE53 {
                     self.config.route53
                 } else {
                     self.config.default
@@ -252,8 +264,9 @@ impl Budget {
             .cloned()
     }
 
-    /// An SDK HTTP client whose every attempt spends from this budget.
-    pub fn http_client(&self) -> SharedHttpClient {
+    /// An SDK HTTP client whose every attempt spends from this budget, in the buckets of
+    /// `account` (see [`HUB_ACCOUNT`]).
+    pub fn http_client_for(&self, account: &str) -> SharedHttpClient {
         let inner = aws_smithy_http_client::Builder::new()
             .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
                 aws_smithy_http_client::tls::rustls_provider::CryptoMode::AwsLc,
@@ -262,6 +275,7 @@ impl Budget {
         SharedHttpClient::new(BudgetedClient {
             inner,
             budget: self.clone(),
+            account: account.to_owned(),
         })
     }
 
@@ -276,6 +290,7 @@ impl Budget {
 struct BudgetedClient {
     inner: SharedHttpClient,
     budget: Budget,
+    account: String,
 }
 
 impl HttpClient for BudgetedClient {
@@ -287,6 +302,7 @@ impl HttpClient for BudgetedClient {
         SharedHttpConnector::new(BudgetedConnector {
             inner: self.inner.http_connector(settings, components),
             budget: self.budget.clone(),
+            account: self.account.clone(),
         })
     }
 }
@@ -295,22 +311,37 @@ impl HttpClient for BudgetedClient {
 struct BudgetedConnector {
     inner: SharedHttpConnector,
     budget: Budget,
+    account: String,
 }
 
-/// The service of a SigV4-signed request: `Credential=AKID/date/region/<service>/aws4_request`.
-fn service_of(request: &HttpRequest) -> String {
-    request
+const ROUTE53: &str = "route53";
+
+/// The region and service of a SigV4-signed request:
+/// `Credential=AKID/date/<region>/<service>/aws4_request`.
+fn scope_of(request: &HttpRequest) -> (String, String) {
+    let scope: Vec<&str> = request
         .headers()
         .get("authorization")
         .and_then(|auth| auth.split("Credential=").nth(1))
-        .and_then(|cred| cred.split('/').nth(3))
-        .unwrap_or("unknown")
-        .to_owned()
+        .map(|cred| cred.split('/').collect())
+        .unwrap_or_default();
+    let part = |i: usize| scope.get(i).copied().unwrap_or("unknown").to_owned();
+    (part(2), part(3))
 }
 
 impl HttpConnector for BudgetedConnector {
     fn call(&self, mut request: HttpRequest) -> HttpConnectorFuture {
-        let service = service_of(&request);
+        let (region, service) = scope_of(&request);
+        let key = BucketLabels {
+            account: self.account.clone(),
+            // Route 53 is global: one bucket per account.
+            region: if service == ROUTE53 {
+                String::new()
+            } else {
+                region
+            },
+            service: service.clone(),
+        };
         let operation = request
             .headers_mut()
             .remove(OPERATION_HEADER)
@@ -322,12 +353,10 @@ impl HttpConnector for BudgetedConnector {
             if let Some(bucket) = budget.operation_bucket(&service, &operation) {
                 bucket.until_ready().await;
             }
-            budget.bucket(&service).until_ready().await;
+            budget.bucket(&key).until_ready().await;
             budget
                 .wait
-                .get_or_create(&ServiceLabels {
-                    service: service.clone(),
-                })
+                .get_or_create(&key)
                 .observe(started.elapsed().as_secs_f64());
             let count = |outcome: &'static str| {
                 budget
@@ -380,12 +409,7 @@ impl HttpConnector for BudgetedConnector {
                 Err(_) => "network_error",
             };
             if outcome == "throttled" {
-                budget
-                    .throttles
-                    .get_or_create(&ServiceLabels {
-                        service: service.clone(),
-                    })
-                    .inc();
+                budget.throttles.get_or_create(&key).inc();
             }
             count(outcome);
             result
@@ -439,6 +463,53 @@ mod tests {
                 .operation_bucket("route53", "ListHealthChecks")
                 .is_none()
         );
-        assert!(budget.bucket("route53").check().is_ok());
+        assert!(
+            budget
+                .bucket(&bucket(HUB_ACCOUNT, "", "route53"))
+                .check()
+                .is_ok()
+        );
+    }
+
+    fn bucket(account: &str, region: &str, service: &str) -> BucketLabels {
+        BucketLabels {
+            account: account.to_owned(),
+            region: region.to_owned(),
+            service: service.to_owned(),
+        }
+    }
+
+    #[test]
+    fn each_account_region_and_service_has_a_bucket_of_its_own() {
+        let budget = Budget::new(BudgetConfig::default(), Leadership::always());
+        let hub = bucket(HUB_ACCOUNT, "eu-west-1", "elasticloadbalancing");
+        // The default burst of 20, then nothing for a while.
+        for _ in 0..20 {
+            assert!(budget.bucket(&hub).check().is_ok());
+        }
+        assert!(budget.bucket(&hub).check().is_err());
+        // Another account, region or service is not slowed by it.
+        for other in [
+            bucket("222222222222", "eu-west-1", "elasticloadbalancing"),
+            bucket(HUB_ACCOUNT, "us-east-1", "elasticloadbalancing"),
+            bucket(HUB_ACCOUNT, "eu-west-1", "ec2"),
+        ] {
+            assert!(budget.bucket(&other).check().is_ok(), "{other:?}");
+        }
+    }
+
+    #[test]
+    fn the_bucket_comes_from_the_signature_scope() {
+        let mut request = HttpRequest::empty();
+        request.headers_mut().insert(
+            "authorization",
+            "AWS4-HMAC-SHA256 Credential=AKID/20261201/eu-west-1/sts/aws4_request, \
+             SignedHeaders=host, Signature=abc",
+        );
+        assert_eq!(scope_of(&request), ("eu-west-1".into(), "sts".into()));
+        assert_eq!(
+            scope_of(&HttpRequest::empty()),
+            ("unknown".into(), "unknown".into())
+        );
     }
 }

@@ -2,6 +2,7 @@
 //! the SDK's "unhandled error" or "service error", which is all `Display` of a converted
 //! `SdkError` says.
 
+use aws_credential_types::provider::error::CredentialsError;
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
@@ -16,6 +17,8 @@ pub enum Kind {
     Unreachable,
     /// This replica does not hold the Lease: the write was not sent.
     NotLeader,
+    /// No credentials to sign with (an assumed role refused, say): nothing was sent.
+    NoCredentials,
     /// AWS answered with an error code.
     Refused,
     /// Anything else (an unreadable answer, a request that could not be built).
@@ -47,6 +50,9 @@ pub fn kind<E: ProvideErrorMetadata, R>(error: &SdkError<E, R>) -> Kind {
                 Kind::Other
             }
         }
+        SdkError::DispatchFailure(f) if credentials_error(f.as_connector_error()).is_some() => {
+            Kind::NoCredentials
+        }
         SdkError::DispatchFailure(_) => Kind::Unreachable,
         SdkError::ServiceError(_) => match error.code() {
             Some(code) if THROTTLING.contains(&code) => Kind::Throttled,
@@ -60,6 +66,22 @@ pub fn kind<E: ProvideErrorMetadata, R>(error: &SdkError<E, R>) -> Kind {
 fn is_not_leader(e: Option<&aws_smithy_runtime_api::client::result::ConnectorError>) -> bool {
     e.and_then(|e| std::error::Error::source(e))
         .is_some_and(|s| s.is::<super::budget::NotLeader>())
+}
+
+/// The credentials failure behind a dispatch failure: the SDK reports a credentials provider
+/// that failed as a connector error of kind "other".
+fn credentials_error(
+    e: Option<&aws_smithy_runtime_api::client::result::ConnectorError>,
+) -> Option<&CredentialsError> {
+    let mut next: Option<&(dyn std::error::Error + 'static)> =
+        e.and_then(|e| std::error::Error::source(e));
+    while let Some(err) = next {
+        if let Some(found) = err.downcast_ref::<CredentialsError>() {
+            return Some(found);
+        }
+        next = err.source();
+    }
+    None
 }
 
 /// `<operation>: <what happened>` in one line, e.g. `ListResourceRecordSets: timed out`,
@@ -83,6 +105,16 @@ pub fn describe<E: ProvideErrorMetadata, R>(operation: &str, error: &SdkError<E,
             _ => "AWS not reachable".to_owned(),
         },
         Kind::NotLeader => "not sent: this replica does not hold the Lease".to_owned(),
+        Kind::NoCredentials => match error {
+            SdkError::DispatchFailure(f) => match credentials_error(f.as_connector_error()) {
+                Some(c) => format!(
+                    "not sent, no credentials ({})",
+                    crate::telemetry::error_chain(c)
+                ),
+                None => "not sent, no credentials".to_owned(),
+            },
+            _ => "not sent, no credentials".to_owned(),
+        },
         Kind::Refused => code(),
         Kind::Other => match error {
             SdkError::ResponseError(_) => "the answer could not be read".to_owned(),
@@ -129,6 +161,21 @@ mod tests {
         assert_eq!(
             describe("ChangeResourceRecordSets", &refused),
             "ChangeResourceRecordSets: InvalidChangeBatch: bad"
+        );
+        // A credentials provider that failed (an AssumeRole refused): nothing was sent.
+        let no_credentials = Error::dispatch_failure(
+            aws_smithy_runtime_api::client::result::ConnectorError::other(
+                Box::new(CredentialsError::provider_error(
+                    "cannot assume r: AccessDenied",
+                )),
+                None,
+            ),
+        );
+        assert_eq!(kind(&no_credentials), Kind::NoCredentials);
+        assert_eq!(
+            describe("GetCallerIdentity", &no_credentials),
+            "GetCallerIdentity: not sent, no credentials (an error occurred while loading \
+             credentials: cannot assume r: AccessDenied)"
         );
         // What the converted error said before: the kind of failure is lost.
         assert_eq!(

@@ -1,6 +1,8 @@
 //! AWS: one SDK configuration for every service client, pointed at AWS or at an emulator, with
-//! every HTTP attempt spending from a shared [`budget::Budget`].
+//! every HTTP attempt spending from a shared [`budget::Budget`]; clients per spoke account and
+//! region (the hub's credentials or an assumed role) in [`accounts`].
 
+pub mod accounts;
 pub mod budget;
 pub mod errors;
 pub mod route53_health;
@@ -55,6 +57,12 @@ impl Aws {
         Self { sdk, budget }
     }
 
+    /// Clients per (account, region) for spokes, built from the hub's configuration;
+    /// `replica` names this replica in role session names.
+    pub fn accounts(&self, replica: &str) -> accounts::Accounts {
+        accounts::Accounts::new(self.sdk.clone(), self.budget.clone(), replica)
+    }
+
     /// A Route 53 client under the budget.
     pub fn route53(&self) -> aws_sdk_route53::Client {
         let config = aws_sdk_route53::config::Builder::from(&self.sdk)
@@ -76,11 +84,13 @@ async fn sdk_config_with(settings: &SdkSettings, budget: Option<&budget::Budget>
         // The budget times each attempt itself, from the moment its token was taken (the SDK's
         // attempt timeout would count the wait for the token too); the number of attempts
         // bounds the whole call.
-        Some(budget) => loader.http_client(budget.http_client()).timeout_config(
-            TimeoutConfig::builder()
-                .connect_timeout(Duration::from_secs(5))
-                .build(),
-        ),
+        Some(budget) => loader
+            .http_client(budget.http_client_for(budget::HUB_ACCOUNT))
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(Duration::from_secs(5))
+                    .build(),
+            ),
         None => loader.timeout_config(
             TimeoutConfig::builder()
                 .connect_timeout(Duration::from_secs(5))

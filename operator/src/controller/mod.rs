@@ -93,6 +93,8 @@ pub struct Context {
     pub publish_backoff: Backoff,
     /// DNSZones recently found at their provider.
     pub zone_checks: ZoneChecks,
+    /// The last AWS access check of each SpokeCluster.
+    pub aws_access: crate::spoke::aws::AccessChecks,
     /// For the DNSZone checks (GetHostedZone).
     pub aws: crate::aws::Aws,
 }
@@ -322,6 +324,7 @@ pub async fn run(
                 },
                 settings.dns_bind_address,
             ),
+            accounts: aws.accounts(&settings.identity),
             client: client.clone(),
             zones: zone_controller.store(),
             spokes: spokes_store,
@@ -331,6 +334,7 @@ pub async fn run(
         last_failovers: Mutex::default(),
         publish_backoff: Backoff::default(),
         zone_checks: ZoneChecks::default(),
+        aws_access: crate::spoke::aws::AccessChecks::default(),
         aws,
         readiness: readiness.clone(),
         recorder: Recorder::new(

@@ -1,9 +1,13 @@
-//! The SpokeCluster reconciler: can the hub reach the spoke's API server?
+//! The SpokeCluster reconciler: can the hub reach the spoke's API server, and act in its AWS
+//! account?
 //!
 //! It reads the kubeconfig from the referenced Secret, asks the spoke for its version, and
-//! reports `reachable`, `kubernetesVersion`, `lastSeen` and a Ready condition. An unreachable
-//! spoke is a condition and an Event, never a crash. The kubeconfig's credentials never reach
-//! logs, Events or status: only error categories and the server's address do.
+//! reports `reachable`, `kubernetesVersion`, `lastSeen` and a Ready condition. With `spec.aws`
+//! it also asks STS whom the spoke's credentials act as (the role assumed, or the hub's own)
+//! and reports `status.aws` and an `AWSReady` condition (see [`crate::spoke::aws`]). An
+//! unreachable spoke or a refused role is a condition and an Event, never a crash. Nothing of
+//! the kubeconfig or the external id reaches logs, Events or status: only error categories,
+//! Secret names and the server's address do.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,10 +18,13 @@ use kube::{Resource as _, ResourceExt as _};
 
 use super::{Context, StatusError as Error, events};
 use crate::api::condition::{self, Desired, Status};
+use crate::api::spoke_cluster::SpokeAwsStatus;
 use crate::api::{SpokeCluster, SpokeClusterStatus};
+use crate::spoke::aws::Access;
 
 const CONTROLLER: &str = "spokecluster";
 const READY: &str = "Ready";
+const AWS_READY: &str = "AWSReady";
 
 async fn check(spoke: &SpokeCluster, ctx: &Context) -> Result<String, (&'static str, String)> {
     let (client, server) = crate::spoke::client::connect(spoke, &ctx.deps.client).await?;
@@ -61,12 +68,40 @@ async fn reconcile_inner(spoke: Arc<SpokeCluster>, ctx: &Context) -> Result<Acti
             Desired::new(READY, Status::False, reason, message.clone()),
         ),
     };
-    let conditions = condition::merge(
-        &previous.conditions,
-        &[desired],
-        spoke.metadata.generation,
-        &now,
-    );
+    let name = spoke.name_any();
+    let access = aws_access(&spoke, &name, ctx).await;
+    let mut desired = vec![desired];
+    // Without spec.aws there is nothing to check: an AWSReady of an earlier spec goes.
+    let kept: Vec<_> = previous
+        .conditions
+        .iter()
+        .filter(|c| access.is_some() || c.type_ != AWS_READY)
+        .cloned()
+        .collect();
+    if let Some(access) = &access {
+        desired.push(Desired::new(
+            AWS_READY,
+            if access.ready {
+                Status::True
+            } else {
+                Status::False
+            },
+            access.reason,
+            access.message.clone(),
+        ));
+    }
+    let conditions = condition::merge(&kept, &desired, spoke.metadata.generation, &now);
+    // A failed check keeps the identity AWS gave before (it is what was last known).
+    let aws = match &access {
+        None => None,
+        Some(a) => match &a.identity {
+            Some(i) => Some(SpokeAwsStatus {
+                account: i.account.clone(),
+                arn: i.arn.clone(),
+            }),
+            None => previous.aws.clone(),
+        },
+    };
     // lastSeen moves on every successful check, but is written only with another change or when
     // the stored value is over a minute old: a status write per check would be pure noise.
     let stale = previous
@@ -86,18 +121,40 @@ async fn reconcile_inner(spoke: Arc<SpokeCluster>, ctx: &Context) -> Result<Acti
         reachable: Some(reachable),
         kubernetes_version: version,
         last_seen,
+        aws,
         conditions,
     };
     let changed = new.observed_generation != previous.observed_generation
         || new.reachable != previous.reachable
         || new.kubernetes_version != previous.kubernetes_version
         || new.last_seen != previous.last_seen
+        || new.aws != previous.aws
         || !condition::eq_ignoring_time(&new.conditions, &previous.conditions);
     if changed && ctx.may_write(CONTROLLER, "status") {
         let api: Api<SpokeCluster> = Api::all(ctx.deps.client.clone());
-        super::apply_status(&api, &spoke.name_any(), &new)
+        super::apply_status(&api, &name, &new)
             .await
             .map_err(|source| Error::PatchStatus { source })?;
+        let was_ready = previous
+            .conditions
+            .iter()
+            .find(|c| c.type_ == AWS_READY)
+            .map(|c| c.status == "True");
+        if let Some(access) = access.filter(|a| was_ready != Some(a.ready)) {
+            let reason = if access.ready {
+                events::AWS_ACCESS_READY
+            } else {
+                events::AWS_ACCESS_FAILED
+            };
+            ctx.event(
+                CONTROLLER,
+                &spoke.object_ref(&()),
+                !access.ready,
+                reason,
+                format!("{}: {}", access.reason, access.message),
+            )
+            .await;
+        }
         if previous.reachable != Some(reachable) {
             let (reason, note) = match &result {
                 Ok(v) => (
@@ -117,6 +174,32 @@ async fn reconcile_inner(spoke: Arc<SpokeCluster>, ctx: &Context) -> Result<Acti
         }
     }
     Ok(requeue)
+}
+
+/// The AWS access of the spoke (`None` without `spec.aws`): the last check while it holds,
+/// else a new one.
+async fn aws_access(spoke: &SpokeCluster, name: &str, ctx: &Context) -> Option<Access> {
+    let target = match crate::spoke::aws::target(spoke, &ctx.deps.client).await {
+        Ok(None) => {
+            ctx.aws_access.forget(name);
+            return None;
+        }
+        Ok(Some(target)) => target,
+        Err((reason, message)) => {
+            return Some(Access {
+                ready: false,
+                reason,
+                message,
+                identity: None,
+            });
+        }
+    };
+    if let Some(access) = ctx.aws_access.fresh(name, &target) {
+        return Some(access);
+    }
+    let access = crate::spoke::aws::check(&ctx.deps.accounts, &target).await;
+    ctx.aws_access.record(name, &target, &access);
+    Some(access)
 }
 
 pub fn error_policy(_s: Arc<SpokeCluster>, _e: &Error, _ctx: Arc<Context>) -> Action {

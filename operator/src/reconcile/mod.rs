@@ -40,6 +40,8 @@ pub struct Deps {
     pub writers: crate::dns::writers::ZoneWriters,
     /// The account's Route 53 health checks, synced in the background.
     pub health_checks: apply::health_checks::CheckJobs,
+    /// AWS clients per spoke account and region (the hub's credentials or an assumed role).
+    pub accounts: crate::aws::accounts::Accounts,
     /// Whether this replica may write.
     pub gate: Gate,
 }

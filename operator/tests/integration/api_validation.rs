@@ -396,6 +396,26 @@ async fn malformed_zones_and_spokes_are_refused_naming_the_field() {
             "spec.aws.accountId",
         ),
         (
+            "role in another account",
+            "SpokeCluster",
+            &spoke,
+            vec![(
+                "/spec/aws/roleArn",
+                json!("arn:aws:iam::999988887777:role/globalingress"),
+            )],
+            "spec.aws.roleArn",
+        ),
+        (
+            "external id without a role",
+            "SpokeCluster",
+            &spoke,
+            vec![(
+                "/spec/aws/externalIdSecretRef",
+                json!({"namespace": "a", "name": "b"}),
+            )],
+            "spec.aws.externalIdSecretRef",
+        ),
+        (
             "subnet id malformed",
             "SpokeCluster",
             &spoke,

@@ -7,6 +7,7 @@
 mod support;
 
 mod api_validation;
+mod aws_accounts;
 mod controller;
 mod failover;
 mod failover_rules;

@@ -300,20 +300,7 @@ async fn the_records_column_counts_our_record_sets_and_known_zones_are_not_reche
         (z.status?.record_count == Some(4)).then_some(())
     })
     .await;
-    let output = std::process::Command::new(
-        std::fs::read_to_string(env().dir.join("env"))
-            .unwrap()
-            .lines()
-            .find_map(|l| l.strip_prefix("GI_KUBECTL="))
-            .unwrap()
-            .trim(),
-    )
-    .args(["--kubeconfig"])
-    .arg(&env().hub_kubeconfig)
-    .args(["get", "dnszone", &zone_name])
-    .output()
-    .unwrap();
-    let table = String::from_utf8_lossy(&output.stdout);
+    let table = support::kubectl_hub(&["get", "dnszone", &zone_name]);
     println!("{table}");
     let row = table.lines().nth(1).unwrap_or_default();
     assert!(

@@ -38,6 +38,8 @@ pub struct TestEnv {
     pub knot_log: PathBuf,
     /// The environment's directory.
     pub dir: PathBuf,
+    /// kubectl of the servers' version.
+    pub kubectl: PathBuf,
 }
 
 impl TestEnv {
@@ -164,5 +166,6 @@ fn load(file: &Path) -> Result<TestEnv, String> {
         tsig_secret: secret.trim().to_owned(),
         knot_log: PathBuf::from(get("GI_ENV_DIR")?).join("knot/knot.log"),
         dir: PathBuf::from(get("GI_ENV_DIR")?),
+        kubectl: existing("GI_KUBECTL")?,
     })
 }

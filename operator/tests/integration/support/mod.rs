@@ -222,6 +222,23 @@ pub async fn spoke_a(hub: &kube::Client, ns: &str) -> String {
     name
 }
 
+/// What kubectl (of the servers' version) prints for `args` against the hub; panics when it
+/// fails.
+pub fn kubectl_hub(args: &[&str]) -> String {
+    let output = std::process::Command::new(&env().kubectl)
+        .arg("--kubeconfig")
+        .arg(&env().hub_kubeconfig)
+        .args(args)
+        .output()
+        .expect("run kubectl");
+    assert!(
+        output.status.success(),
+        "kubectl {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
 /// Every record set of a hosted zone, in a comparable form (sorted).
 pub async fn zone_records(r53: &aws_sdk_route53::Client, zone_id: &str) -> Vec<String> {
     let mut out = Vec::new();

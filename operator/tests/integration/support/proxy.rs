@@ -27,6 +27,8 @@ pub struct ProxyRequest {
     /// False for the operations named `Get*`, `List*` or `Describe*`: what costs nothing in
     /// AWS's mutating-call quotas.
     pub write: bool,
+    /// The parameters of a Query-protocol request (ELBv2, EC2, STS), e.g. `RoleSessionName`.
+    pub params: std::collections::BTreeMap<String, String>,
 }
 
 /// A running proxy; stops when dropped (its stdin closes).
@@ -104,6 +106,13 @@ impl FaultProxy {
         assert_eq!(code, 200, "refuse_for({seconds}): {body}");
     }
 
+    /// Answers these operations 403 AccessDenied from now on (as IAM does what a policy does
+    /// not grant); an empty list lets everything through again.
+    pub async fn deny(&self, operations: &[&str]) {
+        self.configure(serde_json::json!({ "deny": operations }))
+            .await;
+    }
+
     /// Every request seen, in arrival order.
     pub async fn requests(&self) -> Vec<ProxyRequest> {
         let (code, body) = http("GET", &format!("{}/__proxy/stats", self.url), "").await;
@@ -120,6 +129,14 @@ impl FaultProxy {
                 method: r["method"].as_str().unwrap_or_default().to_owned(),
                 status: r["status"].as_u64().and_then(|s| u16::try_from(s).ok()),
                 write: r["write"].as_bool().unwrap_or(true),
+                params: r["params"]
+                    .as_object()
+                    .map(|p| {
+                        p.iter()
+                            .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
+                            .collect()
+                    })
+                    .unwrap_or_default(),
             })
             .collect()
     }
