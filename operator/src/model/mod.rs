@@ -8,10 +8,13 @@
 //! - [`probe`]: one endpoint to probe;
 //! - [`health`]: hysteresis, the false-failover guard and the target decision (pure rules);
 //! - [`health_check`]: Route 53 health-check settings;
+//! - [`elb`]: load balancer and target group names, target health checks clamped to ELBv2's
+//!   bounds, the registration diff (for the Provision mode's deployers);
 //! - [`stack`]: the desired resources of one GlobalIngress.
 
 pub mod dns;
 pub mod duration;
+pub mod elb;
 pub mod health;
 pub mod health_check;
 pub mod ownership;
