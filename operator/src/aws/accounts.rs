@@ -80,8 +80,6 @@ pub struct Target {
 pub struct Scope {
     sdk: SdkConfig,
     budget: Budget,
-    /// Whose budget the calls spend: the role's account, or [`HUB_ACCOUNT`].
-    budget_account: String,
 }
 
 impl Scope {
@@ -91,11 +89,6 @@ impl Scope {
             .interceptor(self.budget.interceptor())
             .build();
         aws_sdk_sts::Client::from_conf(config)
-    }
-
-    /// The account whose budget buckets this scope's calls spend.
-    pub fn budget_account(&self) -> &str {
-        &self.budget_account
     }
 
     /// The account and ARN the scope's credentials act as (STS GetCallerIdentity).
@@ -170,7 +163,6 @@ impl Accounts {
                     .http_client(self.budget.http_client_for(HUB_ACCOUNT))
                     .build(),
                 budget: self.budget.clone(),
-                budget_account: HUB_ACCOUNT.to_owned(),
             };
         };
         // AssumeRole is called with the hub's credentials, in the spoke's region.
@@ -185,19 +177,16 @@ impl Accounts {
             role: role.clone(),
             session_name: self.session_name.clone(),
         };
-        let account = role_account(&role.arn)
-            .unwrap_or(&target.account)
-            .to_owned();
+        let account = role_account(&role.arn).unwrap_or(&target.account);
         Scope {
             sdk: self
                 .hub
                 .to_builder()
                 .region(region)
                 .credentials_provider(SharedCredentialsProvider::new(provider))
-                .http_client(self.budget.http_client_for(&account))
+                .http_client(self.budget.http_client_for(account))
                 .build(),
             budget: self.budget.clone(),
-            budget_account: account,
         }
     }
 }

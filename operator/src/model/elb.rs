@@ -222,7 +222,7 @@ pub struct Clamped {
 /// thresholds 2–10, HTTP codes 200–499 for ALB target groups and 200–599 for NLB ones.
 const INTERVAL: (u64, u64) = (5, 300);
 const TIMEOUT: (u64, u64) = (2, 120);
-const THRESHOLD: (u32, u32) = (2, 10);
+const THRESHOLD: (u64, u64) = (2, 10);
 
 /// The target group health check for `wanted` on a load balancer of `kind`.
 pub fn target_health_check(kind: Kind, wanted: &WantedHealthCheck) -> Clamped {
@@ -252,8 +252,20 @@ pub fn target_health_check(kind: Kind, wanted: &WantedHealthCheck) -> Clamped {
         ));
         timeout = shorter;
     }
-    let healthy = bounded_count("healthyThreshold", wanted.healthy_threshold, &mut notes);
-    let unhealthy = bounded_count("unhealthyThreshold", wanted.unhealthy_threshold, &mut notes);
+    let healthy = bounded(
+        "healthyThreshold",
+        u64::from(wanted.healthy_threshold),
+        THRESHOLD,
+        "",
+        &mut notes,
+    );
+    let unhealthy = bounded(
+        "unhealthyThreshold",
+        u64::from(wanted.unhealthy_threshold),
+        THRESHOLD,
+        "",
+        &mut notes,
+    );
     let http = matches!(protocol, Protocol::Http | Protocol::Https);
     let matcher = http.then(|| matcher(kind, &wanted.expected_status, &mut notes));
     let to_i32 = |v: u64| i32::try_from(v).unwrap_or(i32::MAX);
@@ -266,14 +278,15 @@ pub fn target_health_check(kind: Kind, wanted: &WantedHealthCheck) -> Clamped {
                 .map_or_else(|| "traffic-port".to_owned(), |p| p.to_string()),
             interval_seconds: to_i32(interval),
             timeout_seconds: to_i32(timeout),
-            healthy_threshold: i32::try_from(healthy).unwrap_or(10),
-            unhealthy_threshold: i32::try_from(unhealthy).unwrap_or(10),
+            healthy_threshold: to_i32(healthy),
+            unhealthy_threshold: to_i32(unhealthy),
             matcher,
         },
         notes,
     }
 }
 
+/// `value` within ELBv2's `(min, max)`; a clamp is said in `notes`.
 fn bounded(
     what: &str,
     value: u64,
@@ -287,16 +300,6 @@ fn bounded(
         notes.push(format!(
             "{what} {value}{unit} set to ELBv2's {bound} {out}{unit}"
         ));
-    }
-    out
-}
-
-fn bounded_count(what: &str, value: u32, notes: &mut Vec<String>) -> u32 {
-    let (min, max) = THRESHOLD;
-    let out = value.clamp(min, max);
-    if out != value {
-        let bound = if value < min { "minimum" } else { "maximum" };
-        notes.push(format!("{what} {value} set to ELBv2's {bound} {out}"));
     }
     out
 }

@@ -222,6 +222,34 @@ pub async fn spoke_a(hub: &kube::Client, ns: &str) -> String {
     name
 }
 
+/// Fails when any of `secrets` appears in what the operator said: `statuses` (the JSON of the
+/// statuses concerned), the message of every Event in the hub, its log and its metrics.
+pub async fn assert_never_said(
+    client: &kube::Client,
+    op: &operator::Operator,
+    statuses: &[String],
+    secrets: &[&str],
+) {
+    let mut said = statuses.concat();
+    for e in Api::<k8s_openapi::api::core::v1::Event>::all(client.clone())
+        .list(&kube::api::ListParams::default())
+        .await
+        .expect("list Events")
+        .items
+    {
+        said.push_str(&e.message.unwrap_or_default());
+        said.push('\n');
+    }
+    said.push_str(&op.log_text());
+    said.push_str(&op.get("/metrics").await.map(|(_, b)| b).unwrap_or_default());
+    for secret in secrets {
+        assert!(
+            !said.contains(secret),
+            "{secret:?} reached a status, an Event, a log line or a metric"
+        );
+    }
+}
+
 /// What kubectl (of the servers' version) prints for `args` against the hub; panics when it
 /// fails.
 pub fn kubectl_hub(args: &[&str]) -> String {
