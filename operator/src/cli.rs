@@ -274,6 +274,12 @@ pub struct AwsArgs {
     #[arg(long, env = "GLOBALINGRESS_HEALTH_CHECK_GC_INTERVAL", value_name = "DURATION", default_value = "10m", value_parser = parse_duration)]
     pub health_check_gc_interval: Duration,
 
+    /// How long an account's ELBv2 listing (load balancers, target groups, their tags and our
+    /// listeners and target health) is trusted before it is listed again; our own writes keep
+    /// it current in between, and a failed write lists again at once.
+    #[arg(long, env = "GLOBALINGRESS_ELB_RESYNC_INTERVAL", value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
+    pub elb_resync_interval: Duration,
+
     /// Route 53 requests per second this process may make (retries included). AWS allows 10/s
     /// per account, shared with every other tool in it.
     #[arg(

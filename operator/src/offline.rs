@@ -222,6 +222,7 @@ pub fn plan_all(inputs: &Inputs) -> Result<Vec<Planned>, Vec<InputError>> {
             ));
             continue;
         };
+        let owner_id = zone.spec.owner_id.clone();
         let zone = zone_of(zone);
         // What the controller would see before any probe or spoke answered: External
         // endpoints, regions from the spec or the SpokeClusters given, no health yet.
@@ -230,14 +231,27 @@ pub fn plan_all(inputs: &Inputs) -> Result<Vec<Planned>, Vec<InputError>> {
             .targets
             .iter()
             .map(|t| {
-                let spoke_region = t.cluster_ref.as_ref().and_then(|c| {
+                let spoke = t.cluster_ref.as_ref().and_then(|c| {
                     inputs
                         .spokes
                         .iter()
                         .find(|s| s.metadata.name.as_ref() == Some(c))
-                        .map(|s| s.spec.region.clone())
                 });
+                let spoke_region = spoke.map(|s| s.spec.region.clone());
                 let endpoint = external_endpoint(t);
+                // A Provision target's load balancer, as it would be created (no registrations:
+                // the spoke is not asked).
+                let provision = spoke
+                    .filter(|_| {
+                        t.load_balancer.mode
+                            == crate::api::global_ingress::LoadBalancerMode::Provision
+                    })
+                    .map(|s| plan::load_balancers::ProvisionView {
+                        owner_id: owner_id.clone(),
+                        spoke: s.metadata.name.clone().unwrap_or_default(),
+                        aws: s.spec.aws.clone(),
+                        registrations: None,
+                    });
                 TargetView {
                     probes: endpoint
                         .as_ref()
@@ -249,6 +263,7 @@ pub fn plan_all(inputs: &Inputs) -> Result<Vec<Planned>, Vec<InputError>> {
                     endpoint,
                     region: t.region.clone().or(spoke_region),
                     signal: Signal::None,
+                    provision,
                 }
             })
             .collect();

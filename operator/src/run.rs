@@ -93,7 +93,9 @@ pub async fn run(args: RunArgs) -> Result<(), Error> {
     );
     let dns_metrics = WriterMetrics::default();
     let health_metrics = crate::health::manager::HealthMetrics::default();
+    let elb_metrics = crate::aws::elb::ElbMetrics::default();
     let metrics = Metrics::with_extra(|registry| {
+        elb_metrics.register(registry);
         budget.register(registry);
         dns_metrics.register(registry);
         health_metrics.register(registry);
@@ -164,6 +166,8 @@ pub async fn run(args: RunArgs) -> Result<(), Error> {
                 ..crate::aws::route53_health::Config::default()
             },
             health_check_gc_interval: args.aws.health_check_gc_interval,
+            elb_resync: args.aws.elb_resync_interval,
+            elb_metrics: elb_metrics.clone(),
             concurrency: args.controller.reconcile_concurrency,
             identity,
         },

@@ -3,7 +3,6 @@
 use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
 
-use super::condition::Condition;
 use super::geo;
 pub use crate::model::dns::Continent;
 
@@ -33,6 +32,7 @@ pub const REGION_PATTERN: &str = r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-[0-9]+$";
     printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
     printcolumn = r#"{"name":"Degraded","type":"string","jsonPath":".status.conditions[?(@.type==\"Degraded\")].reason"}"#,
     printcolumn = r#"{"name":"Last-Failover","type":"string","priority":1,"jsonPath":".status.lastFailover.detectedAt"}"#,
+    printcolumn = r#"{"name":"LBs","type":"string","priority":1,"jsonPath":".status.loadBalancers"}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
 #[serde(rename_all = "camelCase")]
@@ -250,6 +250,30 @@ pub struct LoadBalancer {
     /// Where an External target lives.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub external: Option<External>,
+    /// What an Adopt target takes the load balancer from (default: the backend Service's
+    /// `status.loadBalancer`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adopt: Option<AdoptFrom>,
+}
+
+/// The spoke object whose load balancer an Adopt target uses, in the backend's namespace.
+#[derive(KubeSchema, Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AdoptFrom {
+    /// `Service` (type LoadBalancer: `status.loadBalancer.ingress`), `Ingress` (an ALB Ingress:
+    /// `status.loadBalancer.ingress`) or `Gateway` (Gateway API: `status.addresses`).
+    pub kind: AdoptKind,
+    /// The object's name; defaults to the backend Service's name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 253))]
+    pub name: Option<String>,
+}
+
+#[derive(schemars::JsonSchema, Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AdoptKind {
+    Service,
+    Ingress,
+    Gateway,
 }
 
 /// A fixed destination.
@@ -527,83 +551,4 @@ pub enum DeletionPolicy {
     Retain,
 }
 
-/// The condition types of a GlobalIngress's status.
-pub mod conditions {
-    /// The spec can be published (references exist, no conflicts).
-    pub const READY: &str = "Ready";
-    /// The records match the plan at the provider.
-    pub const DNS_SYNCED: &str = "DNSSynced";
-    /// Some target is withdrawn, held, pending, or every one is down.
-    pub const DEGRADED: &str = "Degraded";
-    /// Present only while `healthCheck.route53` is used.
-    pub const HEALTH_CHECKS_SYNCED: &str = "HealthChecksSynced";
-}
-
-/// Observed state of a GlobalIngress.
-#[derive(KubeSchema, Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct GlobalIngressStatus {
-    /// The `metadata.generation` this status describes.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub observed_generation: Option<i64>,
-    /// Ready, DNSSynced, Degraded, ...
-    #[serde(default)]
-    #[x_kube(merge_strategy = ListMerge::Map(vec!["type".into()]))]
-    pub conditions: Vec<Condition>,
-    /// Targets that currently receive traffic, comma-separated (for `kubectl get`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub active_targets: Option<String>,
-    /// Per-target state.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub targets: Vec<TargetStatus>,
-    /// The last time traffic moved because of health (not because the spec changed).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_failover: Option<FailoverRecord>,
-}
-
-/// One failover or failback and how long each step took.
-#[derive(KubeSchema, Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct FailoverRecord {
-    /// `Failover` (targets left) or `Failback` (targets came back).
-    pub kind: String,
-    /// Targets receiving traffic before, comma-separated.
-    pub from: String,
-    /// Targets receiving traffic after, comma-separated.
-    pub to: String,
-    /// When the health change behind it was observed (probe verdict or spoke signal).
-    pub detected_at: String,
-    /// When the record change was sent to the DNS provider.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub submitted_at: Option<String>,
-    /// When the provider reported the change in sync.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub in_sync_at: Option<String>,
-    /// When the authoritative server answered with the new records (RFC 2136 zones).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub answer_seen_at: Option<String>,
-}
-
-/// Observed state of one target.
-#[derive(KubeSchema, Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct TargetStatus {
-    /// The target's name.
-    pub name: String,
-    /// `Healthy`, `Unhealthy`, `Unknown` (not probed yet; receives traffic), `Recovering`
-    /// (healthy again, waiting `failbackAfter`), `AwaitingFailback` (Manual failback), `Held`
-    /// (failing, but kept in service by the false-failover guard) or `Drained`.
-    pub health: String,
-    /// Addresses or hostname the target's records point at, once known.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub addresses: Vec<String>,
-    /// The weight published for this target, when the policy has weights.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub weight_applied: Option<i32>,
-    /// Since when `health` holds (RFC 3339).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub since: Option<String>,
-    /// Why: the last probe's result and the spoke's signal.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub message: Option<String>,
-}
+pub use super::global_ingress_status::*;

@@ -7,6 +7,7 @@ pub mod condition;
 pub mod dns_zone;
 pub mod geo;
 pub mod global_ingress;
+pub mod global_ingress_status;
 pub mod schema_check;
 pub mod spoke_cluster;
 

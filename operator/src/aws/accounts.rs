@@ -91,6 +91,14 @@ impl Scope {
         aws_sdk_sts::Client::from_conf(config)
     }
 
+    /// An Elastic Load Balancing (v2) client of this scope.
+    pub fn elbv2(&self) -> aws_sdk_elasticloadbalancingv2::Client {
+        let config = aws_sdk_elasticloadbalancingv2::config::Builder::from(&self.sdk)
+            .interceptor(self.budget.interceptor())
+            .build();
+        aws_sdk_elasticloadbalancingv2::Client::from_conf(config)
+    }
+
     /// The account and ARN the scope's credentials act as (STS GetCallerIdentity).
     pub async fn identity(&self) -> Result<Identity, String> {
         let out = self

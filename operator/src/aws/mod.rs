@@ -4,6 +4,7 @@
 
 pub mod accounts;
 pub mod budget;
+pub mod elb;
 pub mod errors;
 pub mod route53_health;
 

@@ -182,9 +182,20 @@ async fn reconcile_apply(
         failover: failover.clone().map(|(record, _)| record),
         health_checks: status::health_checks(&applied.checks, gi.status.as_ref()),
         publish: &applied.publish,
+        load_balancers: &applied.load_balancers,
         now: &now,
     });
     record_condition(ctx);
+    for note in &applied.notes {
+        ctx.event(
+            CONTROLLER,
+            &gi.object_ref(&()),
+            note.warning,
+            note.reason,
+            note.message.clone(),
+        )
+        .await;
+    }
     if let Some((record, true)) = &failover {
         observe_failover(record, ctx);
     }
@@ -215,6 +226,26 @@ async fn reconcile_apply(
         return Ok(Action::requeue(ctx.publish_backoff.failed(&key)));
     }
     ctx.publish_backoff.succeeded(&key);
+    // A load balancer still provisioning (or failing): look again soon; that is progress, not
+    // an error.
+    if let apply::load_balancers::Step::Done(reports) = &applied.load_balancers
+        && reports.iter().any(|r| {
+            r.waiting.is_some()
+                || r.error.is_some()
+                // Created just now: its records can be written at once.
+                || (plan.pending_targets.contains(&r.target) && r.dns_name.is_some())
+        })
+    {
+        let failing = reports.iter().any(|r| r.error.is_some());
+        let waiting = reports.iter().any(|r| r.waiting.is_some());
+        return Ok(Action::requeue(if failing {
+            Duration::from_secs(10).min(ctx.settings.resync)
+        } else if waiting {
+            Duration::from_secs(2)
+        } else {
+            Duration::from_millis(100)
+        }));
+    }
     // A recovered target waiting for failbackAfter: look again when it is due — counted from
     // the decision, not from now: a wave of reconciles that finish at different times must
     // still fail back together (one change batch).

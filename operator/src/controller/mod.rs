@@ -74,6 +74,9 @@ pub struct Settings {
     /// Route 53 health checks: the account's quota and the orphan collection interval.
     pub health_checks: crate::aws::route53_health::Config,
     pub health_check_gc_interval: Duration,
+    /// How long an ELBv2 listing is trusted.
+    pub elb_resync: Duration,
+    pub elb_metrics: crate::aws::elb::ElbMetrics,
 }
 
 /// What every reconcile gets.
@@ -302,8 +305,15 @@ pub async fn run(
         }))
     };
     let gate = Gate::new(leadership.clone(), metrics.clone());
+    let nodes =
+        crate::spoke::nodes::SpokeNodes::new(client.clone(), spokes_store.clone(), trigger.clone());
     let ctx = Arc::new(Context {
         deps: Deps {
+            load_balancers: crate::aws::elb::LoadBalancers::new(
+                settings.elb_resync,
+                settings.elb_metrics.clone(),
+            ),
+            nodes,
             health_checks: crate::reconcile::apply::health_checks::CheckJobs::new(
                 crate::aws::route53_health::HealthChecks::route53(
                     &aws,

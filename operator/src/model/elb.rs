@@ -330,7 +330,7 @@ fn matcher(kind: Kind, expected: &[u16], notes: &mut Vec<String>) -> String {
 }
 
 /// One registered (or wanted) target: an IP or instance id and a port.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
 pub struct Registration {
     pub id: String,
     pub port: u16,

@@ -9,7 +9,9 @@
 //! - [`health`]: hysteresis, the false-failover guard and the target decision (pure rules);
 //! - [`health_check`]: Route 53 health-check settings;
 //! - [`elb`]: load balancer and target group names, target health checks clamped to ELBv2's
-//!   bounds, the registration diff (for the Provision mode's deployers);
+//!   bounds, the registration diff;
+//! - [`load_balancer`]: the load balancers a GlobalIngress wants, what discovery found, and
+//!   the decisions between them (ownership, in-place changes, what is stale);
 //! - [`stack`]: the desired resources of one GlobalIngress.
 
 pub mod dns;
@@ -17,6 +19,7 @@ pub mod duration;
 pub mod elb;
 pub mod health;
 pub mod health_check;
+pub mod load_balancer;
 pub mod ownership;
 pub mod probe;
 pub mod stack;

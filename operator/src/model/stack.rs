@@ -11,6 +11,7 @@ use serde::Serialize;
 
 use super::dns::RecordSet;
 use super::health_check::CheckConfig;
+use super::load_balancer::WantedLoadBalancer;
 
 /// A value of another resource of the stack, resolved at apply time.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -43,6 +44,9 @@ pub enum HealthChecks {
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Stack {
+    /// Load balancers of Provision targets, each with its target group, listener and
+    /// registrations (applied first: the records point at them).
+    pub load_balancers: Vec<WantedLoadBalancer>,
     /// Route 53 health checks (applied first: the records name them).
     pub health_checks: HealthChecks,
     /// Record sets to publish, sorted (applied last; deleted first).

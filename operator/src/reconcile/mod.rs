@@ -11,6 +11,7 @@
 //! The controller (`crate::controller`) keeps the wiring: watches, finalizer, leadership, Events.
 
 pub mod apply;
+pub mod discover;
 pub mod index;
 pub mod observe;
 pub mod plan;
@@ -42,6 +43,10 @@ pub struct Deps {
     pub health_checks: apply::health_checks::CheckJobs,
     /// AWS clients per spoke account and region (the hub's credentials or an assumed role).
     pub accounts: crate::aws::accounts::Accounts,
+    /// ELBv2 listings and writes per spoke account and region.
+    pub load_balancers: crate::aws::elb::LoadBalancers,
+    /// Node watches of the spokes (Instance targets).
+    pub nodes: crate::spoke::nodes::SpokeNodes,
     /// Whether this replica may write.
     pub gate: Gate,
 }
@@ -66,6 +71,7 @@ pub const WRITES: &[(&str, &str)] = &[
     ("globalingress", "event"),
     ("globalingress", "dns"),
     ("globalingress", "health-checks"),
+    ("globalingress", "load-balancers"),
     ("dnszone", "status"),
     ("dnszone", "event"),
     ("spokecluster", "status"),

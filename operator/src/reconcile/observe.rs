@@ -15,8 +15,9 @@ use kube::runtime::reflector::ObjectRef;
 use tracing::debug;
 
 use super::Deps;
+use super::discover;
 use super::plan::{self, Problem, TargetView, reasons};
-use crate::api::global_ingress::{GlobalIngress, LoadBalancerMode, ServiceRef, Target};
+use crate::api::global_ingress::{AdoptKind, GlobalIngress, LoadBalancerMode, ServiceRef, Target};
 use crate::api::{DNSZone, SpokeCluster};
 use crate::model::dns::{ProviderKind, Zone};
 use crate::model::health::Signal;
@@ -87,35 +88,46 @@ pub async fn gather(gi: &GlobalIngress, deps: &Deps) -> Snapshot {
             message: format!("DNSZone {:?} does not exist", gi.spec.dns_zone_ref),
         });
     }
+    let owner = owner_key(&gi.namespace().unwrap_or_default(), &gi.name_any());
+    let owner_id = zone_object.as_ref().map(|z| z.spec.owner_id.clone());
     let mut targets = Vec::new();
     for (i, t) in gi.spec.targets.iter().enumerate() {
         let backend_state = plan::backend_of(t).and_then(|b| deps.signals.state(&b));
         let mut region = t.region.clone();
         let mut endpoint = external_endpoint(t);
+        let mut provision = None;
         if let Some(cluster) = &t.cluster_ref {
             match deps.spokes.get(&ObjectRef::new(cluster)) {
                 Some(spoke) => {
                     region = region.or_else(|| Some(spoke.spec.region.clone()));
-                    if t.load_balancer.mode == LoadBalancerMode::Adopt
-                        && let Some(backend) = &t.backend
-                    {
-                        // The spoke watch's copy of the Service when it has one; a read
-                        // otherwise (the watch has not listed yet).
-                        let watched = backend_state.as_ref().and_then(|s| match &s.signal {
-                            Signal::ServiceMissing { .. } => Some(Ok(None)),
-                            Signal::Unreachable => Some(Err(())),
-                            _ => s.service.as_ref().map(|svc| Ok(service_endpoint(svc))),
-                        });
-                        let found = match watched {
-                            Some(found) => found,
-                            None => adopted_endpoint(&spoke, &backend.service, deps).await,
-                        };
-                        endpoint = match found {
-                            Ok(found) => found,
-                            // The spoke could not be asked: keep serving the address published
-                            // last rather than withdraw a target nobody saw fail.
-                            Err(()) => last_known_endpoint(gi, &t.name),
-                        };
+                    match (t.load_balancer.mode, &owner_id) {
+                        (LoadBalancerMode::Provision, Some(owner_id)) => {
+                            let found = discover::provisioned(
+                                owner_id,
+                                &owner,
+                                i,
+                                t,
+                                &spoke,
+                                backend_state.as_ref(),
+                                deps,
+                            )
+                            .await;
+                            problems.extend(found.problem);
+                            endpoint = match found.endpoint {
+                                Ok(found) => found,
+                                Err(message) => {
+                                    // The account could not be listed: keep serving what was
+                                    // published last.
+                                    debug!(target = %t.name, %message, "load balancers not listed");
+                                    last_known_endpoint(gi, &t.name)
+                                }
+                            };
+                            provision = Some(found.view);
+                        }
+                        (LoadBalancerMode::Adopt, _) => {
+                            endpoint = adopted(gi, t, &spoke, backend_state.as_ref(), deps).await;
+                        }
+                        _ => {}
                     }
                 }
                 None => problems.push(Problem {
@@ -140,12 +152,13 @@ pub async fn gather(gi: &GlobalIngress, deps: &Deps) -> Snapshot {
             region,
             probes,
             signal: backend_state.map_or(Signal::None, |s| s.signal),
+            provision,
         });
     }
     let threshold = u32::try_from(gi.spec.failover.panic_threshold).unwrap_or(50);
     problems.extend(hostname_conflicts(gi, deps));
     Snapshot {
-        owner: owner_key(&gi.namespace().unwrap_or_default(), &gi.name_any()),
+        owner,
         zone,
         zone_object,
         problems,
@@ -156,6 +169,60 @@ pub async fn gather(gi: &GlobalIngress, deps: &Deps) -> Snapshot {
             .get(APPROVE_FAILBACK)
             .and_then(|v| v.trim().parse::<jiff::Timestamp>().ok()),
         now: jiff::Timestamp::now(),
+    }
+}
+
+/// The endpoint of an Adopt target: what the spoke's Service (its watch's copy, or one read),
+/// Ingress or Gateway reports, with the hosted zone of the load balancer behind a hostname
+/// when the spoke's account has it (an ALIAS record then).
+async fn adopted(
+    gi: &GlobalIngress,
+    t: &Target,
+    spoke: &SpokeCluster,
+    backend_state: Option<&crate::spoke::signals::BackendState>,
+    deps: &Deps,
+) -> Option<Endpoint> {
+    let backend = t.backend.as_ref()?;
+    let from = t.load_balancer.adopt.as_ref();
+    let found = match from.map_or(AdoptKind::Service, |a| a.kind) {
+        AdoptKind::Service => {
+            // The spoke watch's copy of the Service when it has one; a read otherwise (the
+            // watch has not listed yet).
+            let watched = backend_state.and_then(|s| match &s.signal {
+                Signal::ServiceMissing { .. } => Some(Ok(None)),
+                Signal::Unreachable => Some(Err(())),
+                _ => s.service.as_ref().map(|svc| Ok(service_endpoint(svc))),
+            });
+            match watched {
+                Some(found) => found,
+                None => adopted_endpoint(spoke, &backend.service, deps).await,
+            }
+        }
+        kind => {
+            let name = from
+                .and_then(|a| a.name.as_deref())
+                .unwrap_or(&backend.service.name);
+            discover::adopted_object(spoke, kind, &backend.service.namespace, name, deps).await
+        }
+    };
+    let found = match found {
+        Ok(found) => found,
+        // The spoke could not be asked: keep serving the address published last rather than
+        // withdraw a target nobody saw fail.
+        Err(()) => return last_known_endpoint(gi, &t.name),
+    };
+    match found {
+        Some(Endpoint::Hostname {
+            name,
+            alias_hosted_zone_id: None,
+        }) => {
+            let zone = discover::alias_zone(spoke, &name, deps).await;
+            Some(Endpoint::Hostname {
+                name,
+                alias_hosted_zone_id: zone,
+            })
+        }
+        other => other,
     }
 }
 
@@ -197,8 +264,7 @@ pub fn service_endpoint(svc: &Service) -> Option<Endpoint> {
     ingress.iter().find_map(|i| {
         i.hostname.as_ref().map(|h| Endpoint::Hostname {
             name: h.trim_end_matches('.').to_ascii_lowercase(),
-            // Finding the load balancer's hosted zone (for ALIAS) needs the ELBv2 API: the
-            // load balancer issue adds it. Until then a hostname is published as CNAME.
+            // Found by DNS name in the spoke's account by the caller (see `adopted`).
             alias_hosted_zone_id: None,
         })
     })
@@ -206,19 +272,24 @@ pub fn service_endpoint(svc: &Service) -> Option<Endpoint> {
 
 /// The addresses this object's status last reported for a target.
 fn last_known_endpoint(gi: &GlobalIngress, target: &str) -> Option<Endpoint> {
-    let addresses = &gi
+    let status = gi
         .status
         .as_ref()?
         .targets
         .iter()
-        .find(|t| t.name == target)?
-        .addresses;
+        .find(|t| t.name == target)?;
+    let addresses = &status.addresses;
     let ips: Vec<IpAddr> = addresses.iter().filter_map(|a| a.parse().ok()).collect();
     match (ips.is_empty(), addresses.first()) {
         (false, _) => Some(Endpoint::Addresses(ips)),
         (true, Some(host)) => Some(Endpoint::Hostname {
             name: host.clone(),
-            alias_hosted_zone_id: None,
+            // A provisioned load balancer's ALIAS stays an ALIAS.
+            alias_hosted_zone_id: status
+                .load_balancer
+                .as_ref()
+                .filter(|lb| lb.dns_name.as_ref() == Some(host))
+                .and_then(|lb| lb.hosted_zone_id.clone()),
         }),
         (true, None) => None,
     }

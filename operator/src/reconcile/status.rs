@@ -2,17 +2,20 @@
 //! observe found. Pure: one input struct, no client, no clock (`now` is an argument).
 
 use crate::api::condition::{self, Desired, Status};
-use crate::api::global_ingress::{FailoverRecord, GlobalIngressStatus, TargetStatus};
+use crate::api::global_ingress::{
+    FailoverRecord, GlobalIngressStatus, LoadBalancerStatus, TargetStatus,
+};
 use crate::dns::zone_writer::{OwnerSync, Timing};
 use crate::model::dns::RecordRouting;
 use crate::model::health::{Guarded, TargetDecision, states};
 use crate::model::target::{Endpoint, Observed};
 pub use crate::reconcile::apply::Publish;
 use crate::reconcile::apply::Step;
+use crate::reconcile::apply::load_balancers::{self as lb, Step as LbStep};
 use crate::reconcile::plan::{Plan, Problem};
 
 pub use crate::api::global_ingress::conditions::{
-    DEGRADED, DNS_SYNCED, HEALTH_CHECKS_SYNCED, READY,
+    DEGRADED, DNS_SYNCED, HEALTH_CHECKS_SYNCED, LOAD_BALANCERS_READY, READY,
 };
 
 /// Reasons of conditions.
@@ -53,6 +56,8 @@ pub struct Inputs<'a> {
     /// The Route 53 health checks' condition; `None` removes it (no checks used).
     pub health_checks: Option<Desired>,
     pub publish: &'a Publish,
+    /// Where the provisioned load balancers stand.
+    pub load_balancers: &'a LbStep,
     /// RFC 3339, for transition times.
     pub now: &'a str,
 }
@@ -192,10 +197,14 @@ pub fn compute(input: &Inputs<'_>) -> GlobalIngressStatus {
         .unwrap_or_default()
         .iter()
         .filter(|c| c.type_ != HEALTH_CHECKS_SYNCED || input.health_checks.is_some())
+        .filter(|c| {
+            c.type_ != LOAD_BALANCERS_READY || !matches!(input.load_balancers, LbStep::NotUsed)
+        })
         .cloned()
         .collect();
     let mut desired = vec![ready, dns, degraded];
     desired.extend(input.health_checks.clone());
+    desired.extend(load_balancers_condition(input.load_balancers));
     let conditions = condition::merge(&existing, &desired, input.generation, input.now);
 
     let active = input
@@ -238,9 +247,33 @@ pub fn compute(input: &Inputs<'_>) -> GlobalIngressStatus {
                     _ => None,
                 })
             }),
+            load_balancer: match input.load_balancers {
+                LbStep::NotUsed => None,
+                LbStep::Skipped => input
+                    .previous
+                    .and_then(|p| p.targets.iter().find(|t| t.name == *name))
+                    .and_then(|t| t.load_balancer.clone()),
+                LbStep::Done(reports) => reports
+                    .iter()
+                    .find(|r| r.target == *name)
+                    .map(load_balancer_status),
+            },
         })
         .collect();
+    let load_balancers = match input.load_balancers {
+        LbStep::NotUsed => None,
+        LbStep::Skipped => input.previous.and_then(|p| p.load_balancers.clone()),
+        LbStep::Done(reports) => Some(format!(
+            "{}/{}",
+            reports
+                .iter()
+                .filter(|r| r.error.is_none() && r.waiting.is_none() && r.state.is_some())
+                .count(),
+            reports.len()
+        )),
+    };
     GlobalIngressStatus {
+        load_balancers,
         last_failover: input
             .failover
             .clone()
@@ -250,6 +283,68 @@ pub fn compute(input: &Inputs<'_>) -> GlobalIngressStatus {
         active_targets: (!active.is_empty()).then(|| active.join(",")),
         targets,
     }
+}
+
+/// A target's load balancer as the status shows it.
+fn load_balancer_status(r: &lb::Report) -> LoadBalancerStatus {
+    let mut message: Vec<String> = r.error.iter().map(|(_, m)| m.clone()).collect();
+    message.extend(r.waiting.clone());
+    message.extend(r.notes.iter().cloned());
+    LoadBalancerStatus {
+        arn: r.arn.clone(),
+        dns_name: r.dns_name.clone(),
+        hosted_zone_id: r.hosted_zone_id.clone(),
+        state: r.state.clone(),
+        registered_targets: r.registered,
+        healthy_targets: r.healthy,
+        message: (!message.is_empty()).then(|| message.join("; ")),
+    }
+}
+
+/// `LoadBalancersReady` of a load-balancer step; `None` keeps the condition as it is
+/// (skipped) or, with no Provision target, the filter above removes it.
+fn load_balancers_condition(step: &LbStep) -> Option<Desired> {
+    let LbStep::Done(reports) = step else {
+        return None;
+    };
+    let failed: Vec<&lb::Report> = reports.iter().filter(|r| r.error.is_some()).collect();
+    if let Some(first) = failed.first() {
+        let reason = first
+            .error
+            .as_ref()
+            .map_or(lb::reasons::FAILED, |(r, _)| *r);
+        let message: Vec<String> = failed
+            .iter()
+            .filter_map(|r| r.error.as_ref().map(|(_, m)| format!("{}: {m}", r.target)))
+            .collect();
+        return Some(Desired::new(
+            LOAD_BALANCERS_READY,
+            Status::False,
+            reason,
+            message.join("; "),
+        ));
+    }
+    let waiting: Vec<String> = reports
+        .iter()
+        .filter_map(|r| r.waiting.as_ref().map(|w| format!("{}: {w}", r.target)))
+        .collect();
+    if !waiting.is_empty() {
+        return Some(Desired::new(
+            LOAD_BALANCERS_READY,
+            Status::False,
+            lb::reasons::PROVISIONING,
+            waiting.join("; "),
+        ));
+    }
+    Some(Desired::new(
+        LOAD_BALANCERS_READY,
+        Status::True,
+        lb::reasons::READY,
+        format!(
+            "{} load balancer(s) active with their listeners and registrations",
+            reports.len()
+        ),
+    ))
 }
 
 /// The `HealthChecksSynced` condition of a health-check step; `None` removes it.
@@ -413,185 +508,5 @@ pub fn changed(old: Option<&GlobalIngressStatus>, new: &GlobalIngressStatus) -> 
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::api::condition::{Desired, Status};
-    use crate::reconcile::plan::reasons as plan_reasons;
-
-    fn inputs<'a>(
-        problems: &'a [Problem],
-        plan: Option<&'a Plan>,
-        previous: Option<&'a GlobalIngressStatus>,
-        now: &'a str,
-    ) -> Inputs<'a> {
-        Inputs {
-            previous,
-            generation: Some(3),
-            paused: false,
-            problems,
-            plan,
-            targets: &[],
-            health: None,
-            failover: None,
-            health_checks: None,
-            publish: &Publish::Skipped,
-            now,
-        }
-    }
-
-    #[test]
-    fn problems_make_ready_false_with_the_first_reason_and_every_field() {
-        let problems = vec![
-            Problem {
-                reason: "DNSZoneNotFound",
-                field: "spec.dnsZoneRef".into(),
-                message: "no DNSZone z".into(),
-            },
-            Problem {
-                reason: plan_reasons::HOSTNAME_OUTSIDE_ZONE,
-                field: "spec.hostnames[0]".into(),
-                message: "x".into(),
-            },
-        ];
-        let s = compute(&inputs(&problems, None, None, "t1"));
-        let ready = condition::find(&s.conditions, READY).unwrap();
-        assert_eq!(
-            (ready.status.as_str(), ready.reason.as_str()),
-            ("False", "DNSZoneNotFound")
-        );
-        assert!(
-            ready.message.contains("spec.dnsZoneRef")
-                && ready.message.contains("spec.hostnames[0]")
-        );
-        assert_eq!(ready.observed_generation, Some(3));
-        assert_eq!(s.observed_generation, Some(3));
-    }
-
-    #[test]
-    fn recomputing_the_same_status_is_not_a_change() {
-        let plan = Plan::default();
-        let first = compute(&inputs(&[], Some(&plan), None, "t1"));
-        let again = compute(&inputs(&[], Some(&plan), Some(&first), "t2"));
-        assert!(!changed(Some(&first), &again));
-        assert_eq!(
-            again.conditions, first.conditions,
-            "transition times stay put"
-        );
-        let broken = [Problem {
-            reason: "X",
-            field: "f".into(),
-            message: "m".into(),
-        }];
-        let failed = compute(&inputs(&broken, None, Some(&first), "t3"));
-        assert!(changed(Some(&first), &failed));
-        assert_eq!(
-            condition::find(&failed.conditions, READY)
-                .unwrap()
-                .last_transition_time,
-            "t3"
-        );
-    }
-
-    fn serving(active: &str, synced: bool) -> GlobalIngressStatus {
-        GlobalIngressStatus {
-            observed_generation: Some(3),
-            active_targets: Some(active.to_owned()),
-            conditions: condition::merge(
-                &[],
-                &[Desired::new(
-                    DNS_SYNCED,
-                    if synced { Status::True } else { Status::False },
-                    reasons::IN_SYNC,
-                    "",
-                )],
-                Some(3),
-                "t0",
-            ),
-            ..GlobalIngressStatus::default()
-        }
-    }
-
-    fn ts(s: i64) -> jiff::Timestamp {
-        jiff::Timestamp::from_second(1_800_000_000 + s).unwrap()
-    }
-
-    fn timing() -> Timing {
-        Timing {
-            submitted_at: ts(12),
-            applied: crate::dns::provider::Applied {
-                in_sync_at: Some(ts(13)),
-                answer_seen_at: Some(ts(14)),
-            },
-        }
-    }
-
-    #[test]
-    fn failovers_and_failbacks_are_recorded_only_when_health_moved_traffic() {
-        let names = vec!["a".to_owned(), "b".to_owned()];
-        let decision = |detected: i64| TargetDecision {
-            up: false,
-            state: states::UNHEALTHY,
-            message: String::new(),
-            detected_at: Some(ts(detected)),
-            recheck_after: None,
-            source: crate::model::health::Source::Probe,
-        };
-        let decisions = vec![decision(10), decision(5)];
-        let previous = serving("a,b", true);
-        let b_only = vec!["b".to_owned()];
-        let record = failover_record(
-            Some(&previous),
-            Some(3),
-            &b_only,
-            &names,
-            &decisions,
-            Some(&timing()),
-            ts(11),
-        )
-        .unwrap();
-        assert_eq!(
-            (
-                record.kind.as_str(),
-                record.from.as_str(),
-                record.to.as_str()
-            ),
-            ("Failover", "a,b", "b")
-        );
-        assert_eq!(record.detected_at, millis(ts(10)), "a's fall");
-        assert_eq!(record.answer_seen_at, Some(millis(ts(14))));
-
-        let back = vec!["a".to_owned(), "b".to_owned()];
-        let record = failover_record(
-            Some(&serving("b", true)),
-            Some(3),
-            &back,
-            &names,
-            &decisions,
-            Some(&timing()),
-            ts(11),
-        )
-        .unwrap();
-        assert_eq!(
-            (record.kind.as_str(), record.detected_at.clone()),
-            ("Failback", millis(ts(10)))
-        );
-
-        // A spec change, a first publish, records that were never in sync, nothing written:
-        // no record.
-        let none = |prev: &GlobalIngressStatus, generation: i64, t: Option<&Timing>| {
-            failover_record(
-                Some(prev),
-                Some(generation),
-                &b_only,
-                &names,
-                &decisions,
-                t,
-                ts(11),
-            )
-        };
-        assert!(none(&previous, 4, Some(&timing())).is_none());
-        assert!(none(&serving("", true), 3, Some(&timing())).is_none());
-        assert!(none(&serving("a,b", false), 3, Some(&timing())).is_none());
-        assert!(none(&previous, 3, None).is_none());
-    }
-}
+#[path = "status_tests.rs"]
+mod tests;

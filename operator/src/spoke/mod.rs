@@ -4,4 +4,5 @@
 
 pub mod aws;
 pub mod client;
+pub mod nodes;
 pub mod signals;

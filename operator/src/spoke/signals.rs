@@ -34,6 +34,8 @@ pub struct BackendState {
     pub signal: Signal,
     /// The Service, when it exists (its `status.loadBalancer` is an adopted target's address).
     pub service: Option<Service>,
+    /// Its EndpointSlices (a provisioned target group registers their ready endpoints).
+    pub slices: Vec<EndpointSlice>,
 }
 
 struct Watch {
@@ -105,6 +107,7 @@ impl SpokeSignals {
                             state: BackendState {
                                 signal: Signal::None,
                                 service: None,
+                                slices: Vec::new(),
                             },
                             users: HashSet::from([gi.clone()]),
                             ready_since: None,
@@ -170,8 +173,36 @@ pub fn ready_endpoints<'a>(slices: impl IntoIterator<Item = &'a EndpointSlice>) 
         .count()
 }
 
+/// The addresses a target group would register: ready, not terminating (a terminating
+/// endpoint is deregistered before it goes), with the slice's port of that name.
+pub fn serving_endpoints(slices: &[EndpointSlice], port_name: Option<&str>) -> Vec<(String, u16)> {
+    let mut out = Vec::new();
+    for slice in slices.iter().filter(|s| s.address_type == "IPv4") {
+        let port = slice.ports.iter().flatten().find(|p| {
+            p.name.as_deref().filter(|n| !n.is_empty()) == port_name.filter(|n| !n.is_empty())
+        });
+        let Some(port) = port
+            .and_then(|p| p.port)
+            .and_then(|p| u16::try_from(p).ok())
+        else {
+            continue;
+        };
+        for e in slice.endpoints.iter().flatten() {
+            let conditions = e.conditions.as_ref();
+            let ready = conditions.and_then(|c| c.ready).unwrap_or(true);
+            let terminating = conditions.and_then(|c| c.terminating).unwrap_or(false);
+            if ready && !terminating {
+                out.extend(e.addresses.iter().map(|a| (a.clone(), port)));
+            }
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
 /// The part of a state whose change concerns the GlobalIngresses using it.
-fn essence(state: &BackendState) -> (u8, Option<String>) {
+fn essence(state: &BackendState) -> (u8, Option<String>, Vec<(String, u16)>) {
     let kind = match &state.signal {
         Signal::None => 0,
         Signal::Endpoints { ready: 0, .. } => 1,
@@ -185,7 +216,18 @@ fn essence(state: &BackendState) -> (u8, Option<String>) {
         .and_then(|s| s.status.as_ref())
         .and_then(|s| s.load_balancer.as_ref())
         .map(|lb| format!("{:?}", lb.ingress));
-    (kind, lb)
+    // Every port's endpoints: a provisioned target group follows them.
+    let mut endpoints = Vec::new();
+    for slice in &state.slices {
+        for port in slice.ports.iter().flatten() {
+            endpoints.extend(serving_endpoints(
+                std::slice::from_ref(slice),
+                port.name.as_deref(),
+            ));
+        }
+    }
+    endpoints.sort();
+    (kind, lb, endpoints)
 }
 
 enum Update {
@@ -213,7 +255,7 @@ async fn watch_backend(inner: std::sync::Weak<Inner>, backend: Backend) {
             Ok(c) => c,
             Err(message) => {
                 debug!(spoke = %backend.spoke, %message, "spoke not readable");
-                publish(&inner, &backend, Signal::Unreachable, None);
+                publish(&inner, &backend, Signal::Unreachable, None, Vec::new());
                 attempt += 1;
                 tokio::time::sleep(backoff(attempt)).await;
                 continue;
@@ -259,7 +301,7 @@ async fn run_watches(inner: &std::sync::Weak<Inner>, backend: &Backend, client: 
                 // The watcher retries by itself; after a few failures in a row the spoke is
                 // unreachable until a list succeeds again.
                 if failures >= 2 {
-                    publish(inner, backend, Signal::Unreachable, None);
+                    publish(inner, backend, Signal::Unreachable, None, Vec::new());
                 }
                 if failures >= 3 {
                     return;
@@ -307,7 +349,13 @@ async fn run_watches(inner: &std::sync::Weak<Inner>, backend: &Backend, client: 
                 since: Timestamp::now(),
             },
         };
-        publish(inner, backend, signal, service.clone());
+        publish(
+            inner,
+            backend,
+            signal,
+            service.clone(),
+            slices.values().cloned().collect(),
+        );
     }
 }
 
@@ -318,6 +366,7 @@ fn publish(
     backend: &Backend,
     signal: Signal,
     service: Option<Service>,
+    slices: Vec<EndpointSlice>,
 ) {
     let Some(inner) = inner.upgrade() else { return };
     let mut watches = lock(&inner.watches);
@@ -332,7 +381,11 @@ fn publish(
         Signal::Endpoints { .. } | Signal::ServiceMissing { .. } => watch.ready_since = None,
         Signal::Unreachable | Signal::None => {}
     }
-    let new = BackendState { signal, service };
+    let new = BackendState {
+        signal,
+        service,
+        slices,
+    };
     let changed = essence(&new) != essence(&watch.state);
     if !changed {
         // Same verdict: keep the time it began; take the newer count and Service.
@@ -343,6 +396,7 @@ fn publish(
         }
         if new.service.is_some() {
             watch.state.service = new.service;
+            watch.state.slices = new.slices;
         }
         return;
     }
@@ -353,14 +407,18 @@ fn publish(
         "spoke signal changed"
     );
     let keep_service = new.signal == Signal::Unreachable;
-    let service = if keep_service {
-        watch.state.service.take()
+    let (service, slices) = if keep_service {
+        (
+            watch.state.service.take(),
+            std::mem::take(&mut watch.state.slices),
+        )
     } else {
-        new.service
+        (new.service, new.slices)
     };
     watch.state = BackendState {
         signal: new.signal,
         service,
+        slices,
     };
     for gi in &watch.users {
         let _ = inner.trigger.unbounded_send(gi.clone());

@@ -6,17 +6,21 @@
 //! until apply handles it.
 
 pub mod health_checks;
+pub mod load_balancers;
 pub mod records;
 
 use kube::runtime::reflector::ObjectRef;
 
+use std::collections::BTreeSet;
+
 use super::Deps;
 use super::plan::{Plan, Problem};
 use crate::api::DNSZone;
-use crate::api::global_ingress::{DeletionPolicy, GlobalIngress};
+use crate::api::global_ingress::{DeletionPolicy, GlobalIngress, LoadBalancerMode};
 use crate::dns::provider::ProviderError;
 use crate::dns::records::Claim;
 use crate::model::stack::Stack;
+use crate::model::target::Endpoint;
 pub use health_checks::Step;
 pub use records::Publish;
 
@@ -28,6 +32,10 @@ pub const ABANDON_RECORDS: &str = "globalingress.io/abandon-records";
 /// What one apply did.
 #[derive(Debug)]
 pub struct Applied {
+    /// Where the provisioned load balancers stand.
+    pub load_balancers: load_balancers::Step,
+    /// Events to send (load balancers created, replaced, deleted).
+    pub notes: Vec<load_balancers::Note>,
     pub publish: Publish,
     /// Where the Route 53 health checks stand.
     pub checks: Step,
@@ -42,7 +50,22 @@ pub fn follow(gi: &GlobalIngress, plan: &Plan, deps: &Deps) {
     let threshold = u32::try_from(gi.spec.failover.panic_threshold).unwrap_or(50);
     deps.health
         .register(me.clone(), plan.probes.clone(), threshold);
-    deps.signals.register(me, plan.backends.clone());
+    deps.signals.register(me.clone(), plan.backends.clone());
+    deps.nodes.register(me, plan.node_spokes.clone());
+}
+
+/// The spokes (with `spec.aws`) the targets of `gi` name: where its load balancers can be.
+fn aws_spokes(gi: &GlobalIngress, deps: &Deps) -> BTreeSet<String> {
+    gi.spec
+        .targets
+        .iter()
+        .filter_map(|t| t.cluster_ref.clone())
+        .filter(|s| {
+            deps.spokes
+                .get(&ObjectRef::new(s))
+                .is_some_and(|s| s.spec.aws.is_some())
+        })
+        .collect()
 }
 
 /// Applies the plan's stack in `zone`; with `publishing` false (problems, paused) nothing is
@@ -55,25 +78,86 @@ pub async fn apply(
     deps: &Deps,
 ) -> Applied {
     let Stack {
+        load_balancers,
         health_checks,
         records,
     } = &plan.desired;
+    let provisioning = gi
+        .spec
+        .targets
+        .iter()
+        .any(|t| t.load_balancer.mode == LoadBalancerMode::Provision);
     let Some(zone) = zone.filter(|_| publishing && plan.routed) else {
         return Applied {
+            load_balancers: if provisioning {
+                load_balancers::Step::Skipped
+            } else {
+                load_balancers::Step::NotUsed
+            },
+            notes: Vec::new(),
             publish: Publish::Skipped,
             checks: Step::Skipped,
             conflicts: Vec::new(),
         };
     };
+    let owner_id = zone.spec.owner_id.clone();
+    let owner = records::claim_owner(gi, zone).resource;
+    let mut notes = Vec::new();
+    let lbs = if !provisioning {
+        load_balancers::Step::NotUsed
+    } else if deps.gate.may_write("globalingress", "load-balancers") {
+        load_balancers::Step::Done(
+            load_balancers::deploy(&owner_id, &owner, load_balancers, deps, &mut notes).await,
+        )
+    } else {
+        load_balancers::Step::Skipped
+    };
     let checks = health_checks::before_publish(gi, zone, health_checks, deps);
     let (publish, conflicts) = records::deploy(gi, zone, records, &checks, deps).await;
-    // Checks no record names any more go once the records are written.
+    // Checks no record names any more go once the records are written; so do load balancers
+    // no target wants and no record points at (a replaced one, a removed target's).
     if let Publish::Done { refused, .. } = &publish
         && refused.is_empty()
     {
         health_checks::after_publish(gi, zone, &checks, deps);
+        let keep: BTreeSet<String> = load_balancers
+            .iter()
+            .flat_map(|lb| [lb.name.clone(), lb.target_group.name.clone()])
+            .collect();
+        let published: BTreeSet<String> = plan
+            .targets
+            .iter()
+            .filter_map(|(_, o)| match &o.endpoint {
+                Some(Endpoint::Hostname { name, .. }) => Some(name.clone()),
+                _ => None,
+            })
+            .collect();
+        let spokes = aws_spokes(gi, deps);
+        if !spokes.is_empty()
+            && let Err(why) = load_balancers::prune(
+                &load_balancers::Prune {
+                    owner_id: &owner_id,
+                    owner: &owner,
+                    keep: &keep,
+                    published: &published,
+                    retain: false,
+                },
+                &spokes,
+                deps,
+                &mut notes,
+            )
+            .await
+        {
+            notes.push(load_balancers::Note {
+                warning: true,
+                reason: load_balancers::events::FAILED,
+                message: format!("could not remove a replaced load balancer: {why}"),
+            });
+        }
     }
     Applied {
+        load_balancers: lbs,
+        notes,
         publish,
         checks,
         conflicts,
@@ -124,14 +208,17 @@ pub async fn delete(gi: &GlobalIngress, deps: &Deps) -> Result<Deleted, String> 
     };
     match gi.spec.deletion_policy {
         DeletionPolicy::Retain => {
-            // The retained records still name their health checks: hand those over too.
+            // The retained records still name their health checks and point at the load
+            // balancers: hand those over too.
             if let Some(zone) = &zone {
                 health_checks::on_delete(gi, zone, true, deps).await?;
+                delete_load_balancers(gi, zone, true, deps).await?;
             }
             Ok(Deleted {
                 reason: deletion_reasons::RETAINED_RECORDS,
                 note: "deletionPolicy Retain: records and resources are left in place (Route 53 \
-                       health checks are re-tagged <ownerId>/retained and no longer managed)"
+                       health checks, load balancers and target groups are re-tagged \
+                       <ownerId>/retained and no longer managed)"
                     .to_owned(),
                 warning: false,
             })
@@ -157,8 +244,13 @@ pub async fn delete(gi: &GlobalIngress, deps: &Deps) -> Result<Deleted, String> 
                     ));
                 }
             };
-            // The records are gone: their health checks may go too.
+            // The records are gone: their health checks and load balancers may go too.
             match health_checks::on_delete(gi, &zone, false, deps).await {
+                Ok(()) => {}
+                Err(why) if abandon => return Ok(left_behind(why)),
+                Err(why) => return Err(why),
+            }
+            match delete_load_balancers(gi, &zone, false, deps).await {
                 Ok(()) => {}
                 Err(why) if abandon => return Ok(left_behind(why)),
                 Err(why) => return Err(why),
@@ -170,6 +262,35 @@ pub async fn delete(gi: &GlobalIngress, deps: &Deps) -> Result<Deleted, String> 
             })
         }
     }
+}
+
+/// Deletes (or, with `retain`, re-tags) every load balancer and target group of `gi` in the
+/// accounts of its spokes.
+async fn delete_load_balancers(
+    gi: &GlobalIngress,
+    zone: &DNSZone,
+    retain: bool,
+    deps: &Deps,
+) -> Result<(), String> {
+    let spokes = aws_spokes(gi, deps);
+    if spokes.is_empty() {
+        return Ok(());
+    }
+    let mut notes = Vec::new();
+    let none = BTreeSet::new();
+    load_balancers::prune(
+        &load_balancers::Prune {
+            owner_id: &zone.spec.owner_id,
+            owner: &records::claim_owner(gi, zone).resource,
+            keep: &none,
+            published: &none,
+            retain,
+        },
+        &spokes,
+        deps,
+        &mut notes,
+    )
+    .await
 }
 
 /// Releases every name `gi` holds in `zone`: exactly its records and registry entries go.

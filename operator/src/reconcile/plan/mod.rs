@@ -16,6 +16,7 @@
 
 pub mod health;
 pub mod health_checks;
+pub mod load_balancers;
 pub mod probes;
 pub mod regions;
 pub mod render;
@@ -63,6 +64,9 @@ pub struct TargetView {
     pub probes: Vec<(ProbeSpec, Option<Tracker>)>,
     /// What the spoke says about the backend.
     pub signal: Signal,
+    /// A Provision target's spoke and registrations (`None` for other modes, or before the
+    /// zone's owner id is known).
+    pub provision: Option<load_balancers::ProvisionView>,
 }
 
 /// Everything the plan of one GlobalIngress depends on.
@@ -114,6 +118,9 @@ pub struct Plan {
     /// Every backend whose spoke signals this object follows.
     #[serde(skip)]
     pub backends: Vec<Backend>,
+    /// The spokes whose nodes this object registers (Instance targets).
+    #[serde(skip)]
+    pub node_spokes: Vec<String>,
 }
 
 /// Plans one GlobalIngress.
@@ -144,6 +151,7 @@ pub fn plan(input: &Input<'_>) -> Plan {
         None => HealthChecks::NotUsed,
     };
     let routes = routes.unwrap_or_default();
+    let (load_balancers, lb_problems) = load_balancers::desired(input.owner, spec, input.targets);
     let mut records = routes.records;
     if let HealthChecks::Wanted(checks) = &health_checks {
         // A record set carrying one target's traffic follows that target's check; a plain RRset
@@ -159,13 +167,14 @@ pub fn plan(input: &Input<'_>) -> Plan {
     }
     Plan {
         desired: Stack {
+            load_balancers,
             health_checks,
             records,
         },
         active_targets: routes.active_targets,
         pending_targets: routes.pending_targets,
         failing_open: routes.failing_open,
-        problems: routes.problems,
+        problems: routes.problems.into_iter().chain(lb_problems).collect(),
         notices: routes.notices,
         routed: input.zone.is_some(),
         probes: input
@@ -174,6 +183,16 @@ pub fn plan(input: &Input<'_>) -> Plan {
             .flat_map(|t| t.probes.iter().map(|(spec, _)| spec.clone()))
             .collect(),
         backends: spec.targets.iter().filter_map(backend_of).collect(),
+        node_spokes: spec
+            .targets
+            .iter()
+            .filter(|t| {
+                t.load_balancer.mode == crate::api::global_ingress::LoadBalancerMode::Provision
+                    && t.load_balancer.target_type
+                        == crate::api::global_ingress::TargetType::Instance
+            })
+            .filter_map(|t| t.cluster_ref.clone())
+            .collect(),
         health,
         targets,
     }

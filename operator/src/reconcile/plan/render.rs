@@ -1,4 +1,5 @@
-//! The plan as a table for people: one line per record set (`globalingress plan -f`).
+//! The plan as a table for people: one line per record set, then one per load balancer to
+//! provision (`globalingress plan -f`).
 
 use super::Plan;
 use crate::model::dns::{Location, RecordRouting};
@@ -55,6 +56,70 @@ pub fn table(plan: &Plan) -> String {
         }
         rows.push(row);
     }
+    let mut out = aligned(rows);
+    let lbs = &plan.desired.load_balancers;
+    if !lbs.is_empty() {
+        let mut rows: Vec<Vec<String>> = vec![
+            [
+                "LOAD BALANCER",
+                "TARGET",
+                "TYPE",
+                "SCHEME",
+                "LISTENER",
+                "TARGET GROUP",
+                "TARGETS",
+                "DNS NAME",
+            ]
+            .into_iter()
+            .map(str::to_owned)
+            .collect(),
+        ];
+        for lb in lbs {
+            let dns = plan
+                .targets
+                .iter()
+                .find(|(name, _)| *name == lb.target)
+                .and_then(|(_, o)| match &o.endpoint {
+                    Some(crate::model::target::Endpoint::Hostname { name, .. }) => {
+                        Some(name.clone())
+                    }
+                    _ => None,
+                })
+                .unwrap_or_else(|| format!("(dns name of {}, known once created)", lb.name));
+            rows.push(vec![
+                lb.name.clone(),
+                lb.target.clone(),
+                lb.kind.as_str().to_owned(),
+                lb.scheme.as_str().to_owned(),
+                format!("{}:{}", lb.listener.protocol.as_str(), lb.listener.port),
+                format!(
+                    "{} ({} {})",
+                    lb.target_group.name,
+                    lb.target_group.target_kind.as_str(),
+                    lb.target_group.protocol.as_str()
+                ),
+                lb.target_group
+                    .registrations
+                    .as_ref()
+                    .map_or_else(|| "(from the spoke)".to_owned(), |r| r.len().to_string()),
+                dns,
+            ]);
+        }
+        out.push_str(&aligned(rows));
+        for target in &plan.pending_targets {
+            if let Some(lb) = lbs.iter().find(|lb| lb.target == *target) {
+                out.push_str(&format!(
+                    "target {target}: its records wait for the DNS name of load balancer {}\n",
+                    lb.name
+                ));
+            }
+        }
+    }
+    out
+}
+
+/// Rows as columns padded to their widest cell.
+fn aligned(rows: Vec<Vec<String>>) -> String {
     let columns = rows[0].len();
     let widths: Vec<usize> = (0..columns)
         .map(|c| rows.iter().map(|r| r[c].len()).max().unwrap_or(0))

@@ -1,0 +1,278 @@
+//! Elastic Load Balancing (v2) per account and region: what exists, found by tags, and the
+//! writes that change it.
+//!
+//! Each (account, region, role) has one [`Inventory`]: every load balancer and target group of
+//! the region (DescribeLoadBalancers and DescribeTargetGroups in pages of 400, DescribeTags 20
+//! ARNs a call), the listeners of ours, and the target health of our target groups. It is
+//! listed again when older than the resync interval (or after a write failed), and updated from
+//! our own writes in between — never a remembered ARN across restarts: after a crash the next
+//! listing finds what the last process created by its tags. Every load balancer of the region
+//! is listed, not only ours: a name another tool already uses is refused before a create (ELBv2
+//! answers a create of an existing name with identical settings with the existing resource),
+//! and adopted load balancers are found by DNS name.
+
+pub mod sdk;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::registry::Registry;
+
+use super::accounts::{Scope, Target};
+use crate::model::elb::{Registered, Registration};
+use crate::model::load_balancer::{SeenListener, SeenLoadBalancer, SeenTargetGroup};
+use crate::model::ownership::TAG_OWNER;
+
+/// How long a listing is trusted (our own writes keep it current in between).
+pub const DEFAULT_RESYNC: Duration = Duration::from_secs(300);
+
+/// Labels of ELBv2 resource changes.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct ChangeLabels {
+    /// `loadbalancer`, `targetgroup`, `listener`.
+    pub resource: &'static str,
+    /// `created`, `modified`, `deleted`, `retained`.
+    pub action: &'static str,
+}
+
+/// Labels of target registrations.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct RegistrationLabels {
+    /// `register`, `deregister`.
+    pub action: &'static str,
+}
+
+/// Metrics of the load balancers (the calls themselves are counted by the budget).
+#[derive(Debug, Clone, Default)]
+pub struct ElbMetrics {
+    pub changes: Family<ChangeLabels, Counter>,
+    pub registrations: Family<RegistrationLabels, Counter>,
+}
+
+impl ElbMetrics {
+    pub fn register(&self, registry: &mut Registry) {
+        registry.register(
+            "elb_resource_changes",
+            "ELBv2 resources created, modified, deleted or retained, by resource",
+            self.changes.clone(),
+        );
+        registry.register(
+            "elb_target_registrations",
+            "Targets registered with and deregistered from target groups",
+            self.registrations.clone(),
+        );
+    }
+
+    pub fn changed(&self, resource: &'static str, action: &'static str) {
+        self.changes
+            .get_or_create(&ChangeLabels { resource, action })
+            .inc();
+    }
+}
+
+/// What one listing (and our writes since) say.
+#[derive(Debug, Clone, Default)]
+pub struct Listing {
+    /// Every load balancer of the region, by ARN.
+    pub load_balancers: BTreeMap<String, SeenLoadBalancer>,
+    /// Every target group of the region, by ARN.
+    pub target_groups: BTreeMap<String, SeenTargetGroup>,
+    /// The listeners of the load balancers carrying an owner tag of ours, by load balancer ARN.
+    pub listeners: BTreeMap<String, Vec<SeenListener>>,
+}
+
+impl Listing {
+    /// The load balancer whose DNS name is `dns_name`.
+    pub fn by_dns_name(&self, dns_name: &str) -> Option<&SeenLoadBalancer> {
+        let name = dns_name.trim_end_matches('.').to_ascii_lowercase();
+        self.load_balancers.values().find(|lb| lb.dns_name == name)
+    }
+}
+
+/// A target group's targets as DescribeTargetHealth reports them: registration, state,
+/// healthy.
+pub type TargetHealth = Vec<(Registration, Registered, bool)>;
+
+/// An inventory's key: account, region, role ARN.
+type ScopeKey = (String, String, Option<String>);
+
+#[derive(Debug, Default)]
+struct State {
+    listed_at: Option<Instant>,
+    listing: Listing,
+    /// Target health of our target groups, by ARN, with when it was read.
+    health: HashMap<String, (Instant, TargetHealth)>,
+}
+
+/// The ELBv2 state of one (account, region, role), shared by every reconcile.
+#[derive(Debug)]
+pub struct Inventory {
+    pub client: aws_sdk_elasticloadbalancingv2::Client,
+    resync: Duration,
+    /// Held while listing (one listing at a time; readers wait for it rather than list too).
+    state: tokio::sync::Mutex<State>,
+}
+
+impl Inventory {
+    /// What exists, listed again first when older than the resync interval (or `fresh`).
+    pub async fn listing(&self, owners: &[&str]) -> Result<Listing, String> {
+        let mut state = self.state.lock().await;
+        if state.listed_at.is_none_or(|at| at.elapsed() >= self.resync) {
+            state.listing = list(&self.client, owners).await?;
+            state.listed_at = Some(Instant::now());
+            state.health.clear();
+        }
+        Ok(state.listing.clone())
+    }
+
+    /// Lists again at the next [`Self::listing`] (a write failed: what we remember may be
+    /// wrong).
+    pub async fn invalidate(&self) {
+        self.state.lock().await.listed_at = None;
+    }
+
+    /// Records a load balancer we created or looked at.
+    pub async fn put_load_balancer(&self, lb: SeenLoadBalancer) {
+        let mut state = self.state.lock().await;
+        state.listing.load_balancers.insert(lb.arn.clone(), lb);
+    }
+
+    pub async fn put_target_group(&self, tg: SeenTargetGroup) {
+        let mut state = self.state.lock().await;
+        state.listing.target_groups.insert(tg.arn.clone(), tg);
+    }
+
+    pub async fn put_listeners(&self, lb: &str, listeners: Vec<SeenListener>) {
+        let mut state = self.state.lock().await;
+        state.listing.listeners.insert(lb.to_owned(), listeners);
+    }
+
+    pub async fn forget_load_balancer(&self, arn: &str) {
+        let mut state = self.state.lock().await;
+        state.listing.load_balancers.remove(arn);
+        state.listing.listeners.remove(arn);
+    }
+
+    pub async fn forget_target_group(&self, arn: &str) {
+        let mut state = self.state.lock().await;
+        state.listing.target_groups.remove(arn);
+        state.health.remove(arn);
+    }
+
+    /// The target health of `tg`: remembered when read (or written) within the resync
+    /// interval, else read.
+    pub async fn target_health(&self, tg: &str) -> Result<TargetHealth, String> {
+        {
+            let state = self.state.lock().await;
+            if let Some((at, health)) = state.health.get(tg)
+                && at.elapsed() < self.resync
+            {
+                return Ok(health.clone());
+            }
+        }
+        let health = sdk::target_health(&self.client, tg).await?;
+        self.state
+            .lock()
+            .await
+            .health
+            .insert(tg.to_owned(), (Instant::now(), health.clone()));
+        Ok(health)
+    }
+
+    /// Forgets the remembered target health of `tg` (read again next time).
+    pub async fn forget_health(&self, tg: &str) {
+        self.state.lock().await.health.remove(tg);
+    }
+}
+
+/// Lists the region: every load balancer and target group with its tags, and the listeners of
+/// those tagged with an owner in `owners` (or any owner tag, when `owners` is empty).
+async fn list(
+    client: &aws_sdk_elasticloadbalancingv2::Client,
+    owners: &[&str],
+) -> Result<Listing, String> {
+    let mut load_balancers: BTreeMap<String, SeenLoadBalancer> = sdk::load_balancers(client)
+        .await?
+        .into_iter()
+        .map(|lb| (lb.arn.clone(), lb))
+        .collect();
+    let mut target_groups: BTreeMap<String, SeenTargetGroup> = sdk::target_groups(client)
+        .await?
+        .into_iter()
+        .map(|tg| (tg.arn.clone(), tg))
+        .collect();
+    let arns: Vec<String> = load_balancers
+        .keys()
+        .chain(target_groups.keys())
+        .cloned()
+        .collect();
+    let mut tags = sdk::tags(client, &arns).await?;
+    for (arn, lb) in &mut load_balancers {
+        lb.tags = tags.remove(arn).unwrap_or_default();
+    }
+    for (arn, tg) in &mut target_groups {
+        tg.tags = tags.remove(arn).unwrap_or_default();
+    }
+    let mut listeners = BTreeMap::new();
+    for lb in load_balancers.values() {
+        let ours = lb.tags.get(TAG_OWNER).is_some_and(|o| {
+            owners.is_empty()
+                || owners
+                    .iter()
+                    .any(|mine| crate::model::ownership::tag_value(mine) == *o)
+        });
+        if ours {
+            listeners.insert(lb.arn.clone(), sdk::listeners(client, &lb.arn).await?);
+        }
+    }
+    Ok(Listing {
+        load_balancers,
+        target_groups,
+        listeners,
+    })
+}
+
+/// The inventories of every scope. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct LoadBalancers {
+    inventories: Arc<Mutex<HashMap<ScopeKey, Arc<Inventory>>>>,
+    resync: Duration,
+    pub metrics: ElbMetrics,
+}
+
+impl LoadBalancers {
+    pub fn new(resync: Duration, metrics: ElbMetrics) -> Self {
+        Self {
+            inventories: Arc::default(),
+            resync,
+            metrics,
+        }
+    }
+
+    /// The inventory of `target`'s account and region (built on first use, with `scope`'s
+    /// client).
+    pub fn inventory(&self, target: &Target, scope: &Scope) -> Arc<Inventory> {
+        let key = (
+            target.account.clone(),
+            target.region.clone(),
+            target.role.as_ref().map(|r| r.arn.clone()),
+        );
+        let mut all = self
+            .inventories
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        all.entry(key)
+            .or_insert_with(|| {
+                Arc::new(Inventory {
+                    client: scope.elbv2(),
+                    resync: self.resync,
+                    state: tokio::sync::Mutex::new(State::default()),
+                })
+            })
+            .clone()
+    }
+}
