@@ -12,6 +12,7 @@ mod controller;
 mod failover;
 mod failover_rules;
 mod leadership;
+mod load_balancers;
 mod probing;
 mod publishing;
 mod resilience;

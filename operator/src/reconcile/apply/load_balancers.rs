@@ -188,6 +188,18 @@ async fn deploy_one(
     let client = &inventory.client;
     let metrics = &deps.load_balancers.metrics;
 
+    // The load balancer's name is checked first: a foreign one with our name stops
+    // everything (no target group is made for a load balancer that cannot be).
+    let existing = find_mine(
+        listing
+            .load_balancers
+            .values()
+            .map(|l| (l.name.as_str(), &l.tags, l)),
+        &lb.name,
+        who,
+        "load balancer",
+    )?
+    .cloned();
     // Target group first: the listener forwards to it.
     let tg = find_mine(
         listing
@@ -226,16 +238,6 @@ async fn deploy_one(
         }
     };
 
-    let existing = find_mine(
-        listing
-            .load_balancers
-            .values()
-            .map(|l| (l.name.as_str(), &l.tags, l)),
-        &lb.name,
-        who,
-        "load balancer",
-    )?
-    .cloned();
     let mut seen = match existing {
         Some(seen) => {
             let changes = load_balancer_changes(lb, &seen);

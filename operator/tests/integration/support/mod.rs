@@ -11,6 +11,7 @@ pub mod components;
 pub mod dataplane;
 pub mod env;
 pub mod logs;
+pub mod network;
 pub mod operator;
 pub mod proxy;
 pub mod tcp_proxy;
