@@ -20,9 +20,9 @@ use crate::support::network::{self, HUB_ACCOUNT, REGION};
 use crate::support::operator::{Operator, Options, eventually};
 use crate::support::{self, Cluster};
 
-const WAIT: Duration = Duration::from_secs(60);
+pub const WAIT: Duration = Duration::from_secs(60);
 /// moto's one canonical hosted zone id of every load balancer.
-const MOTO_LB_ZONE: &str = "Z2P70J7EXAMPLE";
+pub const MOTO_LB_ZONE: &str = "Z2P70J7EXAMPLE";
 
 /// A backend Service `web` (port 80 → target port `http` 8080, NodePort allocated) in a fresh
 /// namespace of spoke-a; returns the namespace.
@@ -42,7 +42,7 @@ pub async fn backend(spoke: &kube::Client, service_type: &str) -> String {
 }
 
 /// Sets the EndpointSlice of `web` to `endpoints` (address, ready, terminating).
-async fn set_endpoints(spoke: &kube::Client, ns: &str, endpoints: &[(&str, bool, bool)]) {
+pub async fn set_endpoints(spoke: &kube::Client, ns: &str, endpoints: &[(&str, bool, bool)]) {
     let slice: EndpointSlice = serde_json::from_value(json!({
         "metadata": { "name": "web-1", "labels": { "kubernetes.io/service-name": "web" } },
         "addressType": "IPv4",
@@ -63,7 +63,7 @@ async fn set_endpoints(spoke: &kube::Client, ns: &str, endpoints: &[(&str, bool,
         .unwrap();
 }
 
-fn gi(ns: &str, name: &str, zone: &str, host: &str, targets: Value) -> GlobalIngress {
+pub fn gi(ns: &str, name: &str, zone: &str, host: &str, targets: Value) -> GlobalIngress {
     serde_json::from_value(json!({
         "apiVersion": "globalingress.io/v1alpha1", "kind": "GlobalIngress",
         "metadata": { "name": name, "namespace": ns, "labels": support::shard(ns) },
@@ -75,14 +75,14 @@ fn gi(ns: &str, name: &str, zone: &str, host: &str, targets: Value) -> GlobalIng
     .unwrap()
 }
 
-fn provisioned(spoke: &str, app_ns: &str, lb: Value) -> Value {
+pub fn provisioned(spoke: &str, app_ns: &str, lb: Value) -> Value {
     json!({ "name": "eu", "weight": 1, "clusterRef": spoke,
             "backend": { "service": { "namespace": app_ns, "name": "web", "port": 80 } },
             "loadBalancer": lb })
 }
 
 /// The ALIAS of `host` in the zone: (DNS name without the final dot, hosted zone id).
-async fn alias(
+pub async fn alias(
     r53: &aws_sdk_route53::Client,
     zone_id: &str,
     host: &str,
@@ -104,7 +104,7 @@ async fn alias(
     })
 }
 
-fn operator(ns: &str) -> Operator {
+pub fn operator(ns: &str) -> Operator {
     Operator::start(&Options {
         kubeconfig: &support::env().hub_kubeconfig,
         namespace: ns,
@@ -113,7 +113,11 @@ fn operator(ns: &str) -> Operator {
     })
 }
 
-async fn condition(api: &Api<GlobalIngress>, name: &str, type_: &str) -> Option<(String, String)> {
+pub async fn condition(
+    api: &Api<GlobalIngress>,
+    name: &str,
+    type_: &str,
+) -> Option<(String, String)> {
     let gi = api.get(name).await.ok()?;
     let c = find(&gi.status?.conditions, type_)?.clone();
     Some((c.status, c.reason))

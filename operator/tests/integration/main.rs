@@ -6,6 +6,7 @@
 
 mod support;
 
+mod adoption;
 mod api_validation;
 mod aws_accounts;
 mod controller;
@@ -14,6 +15,7 @@ mod failover_rules;
 mod leadership;
 mod load_balancers;
 mod probing;
+mod provision_restarts;
 mod publishing;
 mod resilience;
 mod restarts;
