@@ -91,6 +91,14 @@ impl Scope {
         aws_sdk_sts::Client::from_conf(config)
     }
 
+    /// A CloudWatch client of this scope (the alarms `Private` Route 53 health checks follow).
+    pub fn cloudwatch(&self) -> aws_sdk_cloudwatch::Client {
+        let config = aws_sdk_cloudwatch::config::Builder::from(&self.sdk)
+            .interceptor(self.budget.interceptor())
+            .build();
+        aws_sdk_cloudwatch::Client::from_conf(config)
+    }
+
     /// An Elastic Load Balancing (v2) client of this scope.
     pub fn elbv2(&self) -> aws_sdk_elasticloadbalancingv2::Client {
         let config = aws_sdk_elasticloadbalancingv2::config::Builder::from(&self.sdk)

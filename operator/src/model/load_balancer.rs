@@ -20,6 +20,7 @@ pub mod resources {
     pub const LOAD_BALANCER: &str = "loadbalancer";
     pub const TARGET_GROUP: &str = "targetgroup";
     pub const LISTENER: &str = "listener";
+    pub const ALARM: &str = "alarm";
 }
 
 /// The owner tag of a resource whose GlobalIngress was deleted with `deletionPolicy: Retain`:
@@ -46,6 +47,9 @@ pub struct WantedLoadBalancer {
     pub security_groups: BTreeSet<String>,
     pub listener: WantedListener,
     pub target_group: WantedTargetGroup,
+    /// The CloudWatch alarm a `Private` Route 53 health check of this target follows (on the
+    /// target group's healthy host count), by name.
+    pub alarm: Option<String>,
     /// The four ownership tags (and `Name`), set in every create call.
     pub tags: BTreeMap<String, String>,
 }

@@ -37,6 +37,7 @@ fn wanted(kind: Kind) -> WantedLoadBalancer {
             health_check_notes: Vec::new(),
             registrations: None,
         },
+        alarm: None,
         tags: tags("hub-1", "shop/web", "eu", resources::LOAD_BALANCER),
     }
 }

@@ -12,6 +12,7 @@ mod aws_accounts;
 mod controller;
 mod failover;
 mod failover_rules;
+mod lb_lifecycle;
 mod leadership;
 mod load_balancers;
 mod probing;

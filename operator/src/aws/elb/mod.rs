@@ -11,6 +11,7 @@
 //! answers a create of an existing name with identical settings with the existing resource),
 //! and adopted load balancers are found by DNS name.
 
+pub mod alarms;
 pub mod sdk;
 
 use std::collections::{BTreeMap, HashMap};
@@ -106,12 +107,15 @@ struct State {
     listing: Listing,
     /// Target health of our target groups, by ARN, with when it was read.
     health: HashMap<String, (Instant, TargetHealth)>,
+    /// Alarms of ours seen or written since the listing, by name: their dimensions.
+    alarms: HashMap<String, BTreeMap<String, String>>,
 }
 
 /// The ELBv2 state of one (account, region, role), shared by every reconcile.
 #[derive(Debug)]
 pub struct Inventory {
     pub client: aws_sdk_elasticloadbalancingv2::Client,
+    pub cloudwatch: aws_sdk_cloudwatch::Client,
     resync: Duration,
     /// Held while listing (one listing at a time; readers wait for it rather than list too).
     state: tokio::sync::Mutex<State>,
@@ -125,6 +129,7 @@ impl Inventory {
             state.listing = list(&self.client, owners).await?;
             state.listed_at = Some(Instant::now());
             state.health.clear();
+            state.alarms.clear();
         }
         Ok(state.listing.clone())
     }
@@ -181,6 +186,23 @@ impl Inventory {
             .health
             .insert(tg.to_owned(), (Instant::now(), health.clone()));
         Ok(health)
+    }
+
+    /// The dimensions of alarm `name`, when it was seen or written since the listing.
+    pub async fn alarm(&self, name: &str) -> Option<BTreeMap<String, String>> {
+        self.state.lock().await.alarms.get(name).cloned()
+    }
+
+    pub async fn put_alarm(&self, name: &str, dimensions: BTreeMap<String, String>) {
+        self.state
+            .lock()
+            .await
+            .alarms
+            .insert(name.to_owned(), dimensions);
+    }
+
+    pub async fn forget_alarm(&self, name: &str) {
+        self.state.lock().await.alarms.remove(name);
     }
 
     /// Forgets the remembered target health of `tg` (read again next time).
@@ -269,6 +291,7 @@ impl LoadBalancers {
             .or_insert_with(|| {
                 Arc::new(Inventory {
                     client: scope.elbv2(),
+                    cloudwatch: scope.cloudwatch(),
                     resync: self.resync,
                     state: tokio::sync::Mutex::new(State::default()),
                 })

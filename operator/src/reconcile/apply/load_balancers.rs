@@ -16,7 +16,7 @@ use tracing::info;
 
 use super::super::Deps;
 use crate::aws::accounts::Target;
-use crate::aws::elb::{Inventory, Listing, RegistrationLabels, sdk};
+use crate::aws::elb::{Inventory, Listing, RegistrationLabels, alarms, sdk};
 use crate::model::elb::registration_diff;
 use crate::model::load_balancer::{
     LbState, ListenerChange, Owned, SeenLoadBalancer, WantedLoadBalancer, health_check_differs,
@@ -407,6 +407,12 @@ async fn deploy_one(
         *s == crate::model::elb::Registered::Serving
     }));
     report.healthy = Some(count(&|(_, _, healthy)| *healthy));
+    if let Some(name) = &lb.alarm {
+        ensure_alarm(
+            owner_id, owner, lb, name, &seen.arn, &tg.arn, inventory, deps,
+        )
+        .await?;
+    }
     if !seen.state.serving() {
         report.waiting = Some(format!(
             "load balancer {} is {}",
@@ -414,6 +420,54 @@ async fn deploy_one(
             seen.state.as_str()
         ));
     }
+    Ok(())
+}
+
+/// Makes the alarm of a `Private` health check follow this target group.
+#[allow(clippy::too_many_arguments)]
+async fn ensure_alarm(
+    owner_id: &str,
+    owner: &str,
+    lb: &WantedLoadBalancer,
+    name: &str,
+    lb_arn: &str,
+    tg_arn: &str,
+    inventory: &Inventory,
+    deps: &Deps,
+) -> Result<(), Failure> {
+    let wanted = alarms::dimensions(lb_arn, tg_arn);
+    if inventory.alarm(name).await.as_ref() == Some(&wanted) {
+        return Ok(());
+    }
+    let action = match alarms::existing(&inventory.cloudwatch, name, owner_id)
+        .await
+        .map_err(failed)?
+    {
+        alarms::Existing::Foreign(tag) => {
+            return Err((
+                reasons::NAME_TAKEN,
+                format!(
+                    "a CloudWatch alarm named {name} exists without this hub's owner tag                      ({TAG_OWNER}={}): it is never modified; the Private health check of                      target {} cannot follow it",
+                    tag.as_deref().unwrap_or("none"),
+                    lb.target
+                ),
+            ));
+        }
+        alarms::Existing::Ours(d) if d == wanted => None,
+        alarms::Existing::Ours(_) => Some("modified"),
+        alarms::Existing::None => Some("created"),
+    };
+    if let Some(action) = action {
+        let tags = tags(owner_id, owner, &lb.target, resources::ALARM);
+        alarms::put(&inventory.cloudwatch, name, lb.kind, &wanted, &tags)
+            .await
+            .map_err(failed)?;
+        deps.load_balancers
+            .metrics
+            .changed(resources::ALARM, action);
+        info!(alarm = %name, action, "alarm of the Private health check");
+    }
+    inventory.put_alarm(name, wanted).await;
     Ok(())
 }
 
@@ -584,6 +638,25 @@ async fn prune_scope(
         sdk::delete_target_group(client, &tg.arn).await?;
         metrics.changed(resources::TARGET_GROUP, "deleted");
         inventory.forget_target_group(&tg.arn).await;
+    }
+    // The alarms of the targets whose load balancers went, unless still wanted (a replaced
+    // load balancer's target keeps its alarm, pointed at the new one).
+    let targets: BTreeSet<&str> = stale_lbs
+        .iter()
+        .filter_map(|lb| lb.tags.get(TAG_TARGET).map(String::as_str))
+        .collect();
+    for target in targets {
+        let name = crate::model::health_check::alarm_name(owner, target);
+        if keep.contains(&name) {
+            continue;
+        }
+        if let alarms::Existing::Ours(_) =
+            alarms::existing(&inventory.cloudwatch, &name, owner_id).await?
+        {
+            alarms::delete(&inventory.cloudwatch, &name).await?;
+            metrics.changed(resources::ALARM, "deleted");
+        }
+        inventory.forget_alarm(&name).await;
     }
     Ok(())
 }

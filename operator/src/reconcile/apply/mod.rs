@@ -123,6 +123,7 @@ pub async fn apply(
         let keep: BTreeSet<String> = load_balancers
             .iter()
             .flat_map(|lb| [lb.name.clone(), lb.target_group.name.clone()])
+            .chain(load_balancers.iter().filter_map(|lb| lb.alarm.clone()))
             .collect();
         let published: BTreeSet<String> = plan
             .targets

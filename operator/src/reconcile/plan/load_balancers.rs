@@ -10,13 +10,14 @@ use std::collections::BTreeSet;
 
 use super::{Problem, TargetView};
 use crate::api::global_ingress::{
-    GlobalIngressSpec, LoadBalancerMode, LoadBalancerType, ProbeProtocol, Scheme as SpecScheme,
-    Target, TargetType,
+    GlobalIngressSpec, LoadBalancerMode, LoadBalancerType, ProbeProtocol, Route53HealthCheck,
+    Scheme as SpecScheme, Target, TargetType,
 };
 use crate::api::spoke_cluster::SpokeAws;
 use crate::model::elb::{
     self, Kind, LoadBalancerKey, Protocol, Registration, Scheme, TargetKind, WantedHealthCheck,
 };
+use crate::model::health_check::alarm_name;
 use crate::model::load_balancer::{
     WantedListener, WantedLoadBalancer, WantedTargetGroup, resources, tags,
 };
@@ -63,10 +64,13 @@ fn kind(t: LoadBalancerType) -> Kind {
 }
 
 /// The load balancers the spec wants, and why a Provision target cannot have one.
+/// `route53`: the zone is a Route 53 one (a `Private` health check there follows an alarm
+/// made with the load balancer).
 pub fn desired(
     owner: &str,
     spec: &GlobalIngressSpec,
     views: &[TargetView],
+    route53: bool,
 ) -> (Vec<WantedLoadBalancer>, Vec<Problem>) {
     let mut wanted = Vec::new();
     let mut problems = Vec::new();
@@ -110,7 +114,11 @@ pub fn desired(
             });
             continue;
         }
-        wanted.push(one(spec, target, &key, provision, aws, subnets));
+        let mut lb = one(spec, target, &key, provision, aws, subnets);
+        if route53 && spec.health_check.route53 == Route53HealthCheck::Private {
+            lb.alarm = Some(alarm_name(owner, &target.name));
+        }
+        wanted.push(lb);
     }
     (wanted, problems)
 }
@@ -178,6 +186,7 @@ fn one(
             Kind::Network => BTreeSet::new(),
         },
         listener: WantedListener { port, protocol },
+        alarm: None,
         target_group: WantedTargetGroup {
             name: elb::target_group_name(key, protocol, tg_port, target_kind),
             protocol,

@@ -151,7 +151,11 @@ pub fn plan(input: &Input<'_>) -> Plan {
         None => HealthChecks::NotUsed,
     };
     let routes = routes.unwrap_or_default();
-    let (load_balancers, lb_problems) = load_balancers::desired(input.owner, spec, input.targets);
+    let route53 = input
+        .zone
+        .is_some_and(|z| z.provider == crate::model::dns::ProviderKind::Route53);
+    let (load_balancers, lb_problems) =
+        load_balancers::desired(input.owner, spec, input.targets, route53);
     let mut records = routes.records;
     if let HealthChecks::Wanted(checks) = &health_checks {
         // A record set carrying one target's traffic follows that target's check; a plain RRset

@@ -1,0 +1,217 @@
+//! What comes and goes with a provisioned load balancer: the CloudWatch alarm a `Private`
+//! Route 53 health check follows (made with the load balancer, on its target group, tagged,
+//! deleted with it), and `deletionPolicy: Retain`, which leaves the load balancer, its target
+//! group and the records in place and marks them retained.
+
+use aws_sdk_cloudwatch as cloudwatch;
+use aws_sdk_elasticloadbalancingv2 as elbv2;
+use globalingress::api::GlobalIngress;
+use kube::Api;
+use kube::api::{DeleteParams, PostParams};
+use serde_json::json;
+
+use crate::load_balancers::{WAIT, alias, backend, gi, operator, provisioned, set_endpoints};
+use crate::support::network::{self, HUB_ACCOUNT};
+use crate::support::operator::eventually;
+use crate::support::{self, Cluster};
+
+#[tokio::test]
+async fn a_private_check_follows_an_alarm_made_and_deleted_with_the_load_balancer() {
+    let hub = support::kube(Cluster::Hub).await;
+    let spoke = support::kube(Cluster::SpokeA).await;
+    support::install_crds(&hub).await;
+    let ns = support::namespace(&hub, "lb-alarm").await;
+    let _ = support::spoke_a(&hub, &ns).await;
+    let config = network::config(None).await;
+    let elb = elbv2::Client::new(&config);
+    let cw = cloudwatch::Client::new(&config);
+    let vpc = network::vpc(&config).await;
+    let spoke_name = network::spoke(&hub, &ns, "alarm", vpc.spec(HUB_ACCOUNT, None)).await;
+    let app = backend(&spoke, "ClusterIP").await;
+    set_endpoints(&spoke, &app, &[("10.0.7.10", true, false)]).await;
+    let zone = support::route53_zone(Some((&hub, &ns)), "alarm").await;
+    let api: Api<GlobalIngress> = Api::namespaced(hub.clone(), &ns);
+    let host = format!("private.{}", zone.domain);
+    let mut object = gi(
+        &ns,
+        "private",
+        &zone.name,
+        &host,
+        json!([provisioned(
+            &spoke_name,
+            &app,
+            json!({ "mode": "Provision" })
+        )]),
+    );
+    object.spec.health_check.route53 =
+        globalingress::api::global_ingress::Route53HealthCheck::Private;
+    api.create(&PostParams::default(), &object).await.unwrap();
+    let op = operator(&ns);
+    let owner = format!("{ns}/private");
+    let alarm_name = globalingress::model::health_check::alarm_name(&owner, "eu");
+
+    let owned = eventually("the load balancer", WAIT, || async {
+        let owned = network::owned_by(&elb, &owner).await;
+        (owned.load_balancers.len() == 1 && owned.target_groups.len() == 1).then_some(owned)
+    })
+    .await;
+    let alarm = eventually("the alarm", WAIT, || async {
+        let out = cw
+            .describe_alarms()
+            .alarm_names(&alarm_name)
+            .send()
+            .await
+            .ok()?;
+        out.metric_alarms().first().cloned()
+    })
+    .await;
+    let lb_arn = owned
+        .load_balancers
+        .values()
+        .next()
+        .unwrap()
+        .load_balancer_arn()
+        .unwrap();
+    let tg_arn = owned
+        .target_groups
+        .values()
+        .next()
+        .unwrap()
+        .target_group_arn()
+        .unwrap();
+    assert_eq!(alarm.metric_name(), Some("HealthyHostCount"));
+    let dims: Vec<(String, String)> = alarm
+        .dimensions()
+        .iter()
+        .map(|d| (d.name().unwrap().to_owned(), d.value().unwrap().to_owned()))
+        .collect();
+    assert!(
+        dims.iter()
+            .any(|(k, v)| k == "TargetGroup" && tg_arn.ends_with(v.as_str())),
+        "{dims:?}"
+    );
+    assert!(
+        dims.iter()
+            .any(|(k, v)| k == "LoadBalancer" && lb_arn.ends_with(v.as_str())),
+        "{dims:?}"
+    );
+    let tags = cw
+        .list_tags_for_resource()
+        .resource_arn(alarm.alarm_arn().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        tags.tags()
+            .iter()
+            .any(|t| t.key() == Some("globalingress.io/owner") && t.value() == Some("test-hub")),
+        "{:?}",
+        tags.tags()
+    );
+    // The Route 53 check follows that alarm, and the record names the check.
+    let check_id = eventually("a record with its health check", WAIT, || async {
+        let out = zone
+            .r53
+            .list_resource_record_sets()
+            .hosted_zone_id(&zone.zone_id)
+            .send()
+            .await
+            .ok()?;
+        out.resource_record_sets()
+            .iter()
+            .find(|r| r.name().trim_end_matches('.') == host && r.alias_target().is_some())
+            .and_then(|r| r.health_check_id().map(str::to_owned))
+    })
+    .await;
+    let check = zone
+        .r53
+        .get_health_check()
+        .health_check_id(&check_id)
+        .send()
+        .await
+        .unwrap();
+    let config = check.health_check().unwrap().health_check_config().unwrap();
+    assert_eq!(config.r#type().as_str(), "CLOUDWATCH_METRIC");
+    // moto 5.2.5 drops AlarmIdentifier (see route53_health.rs): the check's alarm name is the
+    // one `alarm_name` gives, used by both the check and the alarm, checked above.
+
+    api.delete("private", &DeleteParams::default())
+        .await
+        .unwrap();
+    eventually("deleted", WAIT, || async {
+        api.get_opt("private").await.ok()?.is_none().then_some(())
+    })
+    .await;
+    let left = cw
+        .describe_alarms()
+        .alarm_names(&alarm_name)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        left.metric_alarms().is_empty(),
+        "the alarm went with the load balancer"
+    );
+    assert!(
+        network::owned_by(&elb, &owner)
+            .await
+            .load_balancers
+            .is_empty()
+    );
+    drop(op);
+}
+
+#[tokio::test]
+async fn retain_leaves_the_load_balancer_and_records_and_marks_them_retained() {
+    let hub = support::kube(Cluster::Hub).await;
+    let spoke = support::kube(Cluster::SpokeA).await;
+    support::install_crds(&hub).await;
+    let ns = support::namespace(&hub, "lb-retain").await;
+    let _ = support::spoke_a(&hub, &ns).await;
+    let config = network::config(None).await;
+    let elb = elbv2::Client::new(&config);
+    let vpc = network::vpc(&config).await;
+    let spoke_name = network::spoke(&hub, &ns, "retain", vpc.spec(HUB_ACCOUNT, None)).await;
+    let app = backend(&spoke, "ClusterIP").await;
+    set_endpoints(&spoke, &app, &[("10.0.8.10", true, false)]).await;
+    let zone = support::route53_zone(Some((&hub, &ns)), "retain").await;
+    let api: Api<GlobalIngress> = Api::namespaced(hub.clone(), &ns);
+    let host = format!("kept.{}", zone.domain);
+    let mut object = gi(
+        &ns,
+        "kept",
+        &zone.name,
+        &host,
+        json!([provisioned(
+            &spoke_name,
+            &app,
+            json!({ "mode": "Provision" })
+        )]),
+    );
+    object.spec.deletion_policy = globalingress::api::global_ingress::DeletionPolicy::Retain;
+    api.create(&PostParams::default(), &object).await.unwrap();
+    let op = operator(&ns);
+    let owner = format!("{ns}/kept");
+    let published = eventually("the ALIAS record", WAIT, || async {
+        alias(&zone.r53, &zone.zone_id, &host).await
+    })
+    .await;
+    api.delete("kept", &DeleteParams::default()).await.unwrap();
+    eventually("deleted", WAIT, || async {
+        api.get_opt("kept").await.ok()?.is_none().then_some(())
+    })
+    .await;
+    assert_eq!(
+        alias(&zone.r53, &zone.zone_id, &host).await,
+        Some(published)
+    );
+    let owned = network::owned_by(&elb, &owner).await;
+    assert_eq!(owned.load_balancers.len(), 1, "the load balancer stays");
+    assert_eq!(owned.target_groups.len(), 1, "its target group stays");
+    assert!(
+        owned.owners.values().all(|o| o == "test-hub/retained"),
+        "{:?}",
+        owned.owners
+    );
+    drop(op);
+}
