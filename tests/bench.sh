@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # make bench: the benchmarks (bench/) against a fresh local environment in .run/bench.
-#   SCENARIOS=publish,failover     which to run (default both)
+#   SCENARIOS=publish,failover,provision   which to run (default all three)
+#   PROVISION_SIZES=100            provision: GlobalIngresses x 2 Provision targets per run
 #   SIZES=100,1000,10000           publish: GlobalIngresses per run (default 100,1000)
 #   FAILOVER_SIZES=1,100,1000      failover: GlobalIngresses sharing the failing region
 #   FAILOVER_REPEATS=20            failover: region down and back this often per size and provider
@@ -25,8 +26,9 @@ source "$STATE/env"
 "$CARGO_TARGET_DIR/release/globalingress-bench" \
   --env "$STATE/env" \
   --operator "$CARGO_TARGET_DIR/release/globalingress" \
-  --scenarios "${SCENARIOS:-publish,failover}" \
+  --scenarios "${SCENARIOS:-publish,failover,provision}" \
   --sizes "${SIZES:-100,1000}" \
+  --provision-sizes "${PROVISION_SIZES:-100}" \
   --failover-sizes "${FAILOVER_SIZES:-1,100,1000}" \
   --failover-repeats "${FAILOVER_REPEATS:-20}" \
   --failover-providers "${FAILOVER_PROVIDERS:-knot,route53}"

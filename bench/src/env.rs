@@ -12,6 +12,7 @@ use anyhow::{Context as _, bail};
 pub struct Env {
     pub dir: PathBuf,
     pub hub_kubeconfig: PathBuf,
+    pub spoke_a_kubeconfig: PathBuf,
     pub aws_endpoint: String,
     pub dns_server: SocketAddr,
     /// `example.test`, without the trailing dot.
@@ -34,6 +35,7 @@ pub fn load(file: &Path) -> anyhow::Result<Env> {
     Ok(Env {
         dir: get("GI_ENV_DIR")?.into(),
         hub_kubeconfig: get("GI_HUB_KUBECONFIG")?.into(),
+        spoke_a_kubeconfig: get("GI_SPOKE_A_KUBECONFIG")?.into(),
         aws_endpoint: get("GI_AWS_ENDPOINT")?,
         dns_server: get("GI_DNS_SERVER")?.parse().context("GI_DNS_SERVER")?,
         dns_zone: get("GI_DNS_ZONE")?.trim_end_matches('.').to_owned(),

@@ -6,12 +6,15 @@
 //! - `failover` ([`failover`]): a region's data plane stops under N GlobalIngresses sharing it;
 //!   time until the authoritative answer (Knot) or the record (Route 53) changes, and the DNS
 //!   changes per event.
+//! - `provision` ([`provision`]): N GlobalIngresses x 2 Provision targets; time until every load
+//!   balancer is ready, ELBv2 calls by operation, and the calls of a reconcile with nothing to do.
 
 mod dataplane;
 mod env;
 mod failover;
 mod observe;
 mod operator;
+mod provision;
 mod publish;
 mod stats;
 
@@ -23,17 +26,25 @@ use clap::Parser;
 enum Scenario {
     Publish,
     Failover,
+    Provision,
 }
 
 /// Benchmarks of globalingress against the local environment (prints tables; asserts nothing).
 #[derive(Debug, Parser)]
 pub struct Args {
     /// Scenarios to run, in this order.
-    #[arg(long, value_delimiter = ',', default_value = "publish,failover")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "publish,failover,provision"
+    )]
     scenarios: Vec<Scenario>,
     /// publish: numbers of GlobalIngresses, one run each.
     #[arg(long, value_delimiter = ',', default_value = "100,1000")]
     sizes: Vec<usize>,
+    /// provision: numbers of GlobalIngresses (two Provision targets each), one run each.
+    #[arg(long, value_delimiter = ',', default_value = "100")]
+    provision_sizes: Vec<usize>,
     /// failover: numbers of GlobalIngresses sharing the failing region, one run each.
     #[arg(long, value_delimiter = ',', default_value = "1,100,1000")]
     failover_sizes: Vec<usize>,
@@ -66,6 +77,7 @@ async fn main() -> anyhow::Result<()> {
         match scenario {
             Scenario::Publish => publish::run(&args, &env).await?,
             Scenario::Failover => failover::run(&args, &env).await?,
+            Scenario::Provision => provision::run(&args, &env).await?,
         }
     }
     Ok(())

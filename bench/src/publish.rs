@@ -84,13 +84,13 @@ fn print(rows: &[Row]) {
 }
 
 /// The counting proxy (tests/env/fault_proxy.py), no faults.
-struct Proxy {
-    url: String,
+pub struct Proxy {
+    pub url: String,
     child: Child,
 }
 
 impl Proxy {
-    fn start(upstream: &str) -> anyhow::Result<Self> {
+    pub fn start(upstream: &str) -> anyhow::Result<Self> {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/env/fault_proxy.py");
         let mut child = Command::new("python3")
             .arg(script)
@@ -111,7 +111,7 @@ impl Proxy {
         })
     }
 
-    fn operations(&self) -> anyhow::Result<Vec<String>> {
+    pub fn operations(&self) -> anyhow::Result<Vec<String>> {
         let out = Command::new("python3")
             .args([
                 "-c",

@@ -308,12 +308,8 @@ pub fn render(planned: &[Planned]) -> String {
             "GlobalIngress {}/{}: {} routing in zone {} ({:?})",
             p.namespace, p.global_ingress, p.policy, p.zone.domain, p.zone.provider
         );
-        if p.plan.desired.records.is_empty() {
-            out.push_str("  no records\n");
-        } else {
-            for line in plan::render::table(&p.plan).lines() {
-                let _ = writeln!(out, "  {line}");
-            }
+        for line in plan::render::table(&p.plan).lines() {
+            let _ = writeln!(out, "  {line}");
         }
         if !p.plan.active_targets.is_empty() {
             let _ = writeln!(

@@ -1,7 +1,8 @@
 //! What comes and goes with a provisioned load balancer: the CloudWatch alarm a `Private`
 //! Route 53 health check follows (made with the load balancer, on its target group, tagged,
 //! deleted with it), and `deletionPolicy: Retain`, which leaves the load balancer, its target
-//! group and the records in place and marks them retained.
+//! group and the records in place and marks them retained; and a load balancer with our name
+//! but not our owner tag, which nothing ever touches.
 
 use aws_sdk_cloudwatch as cloudwatch;
 use aws_sdk_elasticloadbalancingv2 as elbv2;
@@ -10,7 +11,13 @@ use kube::Api;
 use kube::api::{DeleteParams, PostParams};
 use serde_json::json;
 
-use crate::load_balancers::{WAIT, alias, backend, gi, operator, provisioned, set_endpoints};
+use std::time::Duration;
+
+use kube::api::{Patch, PatchParams};
+
+use crate::load_balancers::{
+    WAIT, alias, backend, condition, gi, operator, provisioned, set_endpoints,
+};
 use crate::support::network::{self, HUB_ACCOUNT};
 use crate::support::operator::eventually;
 use crate::support::{self, Cluster};
@@ -213,5 +220,121 @@ async fn retain_leaves_the_load_balancer_and_records_and_marks_them_retained() {
         "{:?}",
         owned.owners
     );
+    drop(op);
+}
+
+#[tokio::test]
+async fn foreign_load_balancers_with_our_names_are_never_touched() {
+    use globalingress::model::elb::{Kind, LoadBalancerKey, Scheme, load_balancer_name};
+    let hub = support::kube(Cluster::Hub).await;
+    let spoke = support::kube(Cluster::SpokeA).await;
+    support::install_crds(&hub).await;
+    let ns = support::namespace(&hub, "lb-foreign").await;
+    let _ = support::spoke_a(&hub, &ns).await;
+    let config = network::config(None).await;
+    let elb = elbv2::Client::new(&config);
+    let vpc = network::vpc(&config).await;
+    let spoke_name = network::spoke(&hub, &ns, "foreign", vpc.spec(HUB_ACCOUNT, None)).await;
+    let app = backend(&spoke, "ClusterIP").await;
+    set_endpoints(&spoke, &app, &[("10.0.4.10", true, false)]).await;
+    let zone = support::route53_zone(Some((&hub, &ns)), "lb").await;
+    // The names two GlobalIngresses would use, taken: one untagged, one another hub's.
+    let name_of = |gi: &str| {
+        load_balancer_name(&LoadBalancerKey {
+            owner: "test-hub",
+            global_ingress: &format!("{ns}/{gi}"),
+            target: "eu",
+            kind: Kind::Network,
+            scheme: Scheme::Internal,
+        })
+    };
+    let untagged = network::foreign_load_balancer(&elb, &name_of("one"), &vpc.internal, &[]).await;
+    let other_hub = network::foreign_load_balancer(
+        &elb,
+        &name_of("two"),
+        &vpc.internal,
+        &[
+            ("globalingress.io/owner", "another-hub"),
+            ("globalingress.io/globalingress", &format!("{ns}/two")),
+            ("globalingress.io/target", "eu"),
+        ],
+    )
+    .await;
+    let api: Api<GlobalIngress> = Api::namespaced(hub.clone(), &ns);
+    for name in ["one", "two"] {
+        let host = format!("{name}.{}", zone.domain);
+        let targets = json!([provisioned(
+            &spoke_name,
+            &app,
+            json!({ "mode": "Provision" })
+        )]);
+        api.create(
+            &PostParams::default(),
+            &gi(&ns, name, &zone.name, &host, targets),
+        )
+        .await
+        .unwrap();
+    }
+    let op = operator(&ns);
+    for name in ["one", "two"] {
+        let (status, _) = eventually("NameTaken", WAIT, || async {
+            condition(&api, name, "LoadBalancersReady")
+                .await
+                .filter(|(_, r)| r == "NameTaken")
+        })
+        .await;
+        assert_eq!(status, "False");
+        // Nothing was made for a load balancer that cannot be.
+        let owned = network::owned_by(&elb, &format!("{ns}/{name}")).await;
+        assert!(
+            owned.target_groups.is_empty(),
+            "{:?}",
+            owned.target_groups.keys()
+        );
+    }
+    // An update, then deletion: the foreign load balancers stay, untouched.
+    api.patch(
+        "one",
+        &PatchParams::default(),
+        &Patch::Merge(json!({ "spec": { "ttl": 60 } })),
+    )
+    .await
+    .unwrap();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    for name in ["one", "two"] {
+        api.delete(name, &DeleteParams::default()).await.unwrap();
+    }
+    eventually("both deleted", WAIT, || async {
+        (api.get_opt("one").await.ok()?.is_none() && api.get_opt("two").await.ok()?.is_none())
+            .then_some(())
+    })
+    .await;
+    for lb in [&untagged, &other_hub] {
+        let arn = lb.load_balancer_arn().unwrap();
+        let out = elb
+            .describe_load_balancers()
+            .load_balancer_arns(arn)
+            .send()
+            .await
+            .expect("the foreign load balancer still exists");
+        assert_eq!(out.load_balancers().len(), 1);
+        let tags = elb.describe_tags().resource_arns(arn).send().await.unwrap();
+        let tags = tags.tag_descriptions()[0].tags();
+        assert!(
+            tags.iter()
+                .all(|t| t.key() != Some("globalingress.io/resource")),
+            "tags changed: {tags:?}"
+        );
+    }
+    // No listener was added to them either.
+    for lb in [&untagged, &other_hub] {
+        let listeners = elb
+            .describe_listeners()
+            .load_balancer_arn(lb.load_balancer_arn().unwrap())
+            .send()
+            .await
+            .unwrap();
+        assert!(listeners.listeners().is_empty());
+    }
     drop(op);
 }

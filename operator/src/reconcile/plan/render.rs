@@ -56,7 +56,11 @@ pub fn table(plan: &Plan) -> String {
         }
         rows.push(row);
     }
-    let mut out = aligned(rows);
+    let mut out = if records.is_empty() {
+        "no records\n".to_owned()
+    } else {
+        aligned(rows)
+    };
     let lbs = &plan.desired.load_balancers;
     if !lbs.is_empty() {
         let mut rows: Vec<Vec<String>> = vec![

@@ -9,7 +9,7 @@
 //! and created with its tags in the create call. A resource with our name but without our owner
 //! tag (or with another hub's) is never modified or deleted: the target reports `NameTaken`.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use tracing::info;
@@ -20,9 +20,13 @@ use crate::aws::elb::{Inventory, Listing, RegistrationLabels, alarms, sdk};
 use crate::model::elb::registration_diff;
 use crate::model::load_balancer::{
     LbState, ListenerChange, Owned, SeenLoadBalancer, WantedLoadBalancer, health_check_differs,
-    listener_change, load_balancer_changes, owned, resources, retained_owner, stale, tags,
+    listener_change, load_balancer_changes, owned, resources, tags,
 };
-use crate::model::ownership::{TAG_GLOBALINGRESS, TAG_OWNER, TAG_TARGET, tag_value};
+use crate::model::ownership::TAG_OWNER;
+
+mod prune;
+
+pub use prune::{Prune, prune};
 
 /// Event reasons of load balancers.
 pub mod events {
@@ -507,156 +511,4 @@ pub fn endpoint_of<'a>(
         .find(|lb| lb.name == wanted && lb.state.serving())
         .or_else(|| mine.iter().find(|lb| lb.state.serving()))
         .copied()
-}
-
-/// What [`prune`] removes: the load balancers and target groups of `owner` (a GlobalIngress,
-/// `namespace/name`) of hub `owner_id` not named in `keep` and that no record points at
-/// (`published` DNS names) — or, with `retain`, re-tags them `<ownerId>/retained`.
-#[derive(Debug, Clone)]
-pub struct Prune<'a> {
-    pub owner_id: &'a str,
-    pub owner: &'a str,
-    pub keep: &'a BTreeSet<String>,
-    pub published: &'a BTreeSet<String>,
-    pub retain: bool,
-}
-
-/// Prunes in the accounts and regions of `spokes`. `Err` names what could not be removed.
-pub async fn prune(
-    what: &Prune<'_>,
-    spokes: &BTreeSet<String>,
-    deps: &Deps,
-    notes: &mut Vec<Note>,
-) -> Result<(), String> {
-    let mut errors = Vec::new();
-    let mut seen_scopes = BTreeSet::new();
-    for spoke in spokes {
-        let (target, inventory) = match inventory_of(spoke, deps).await {
-            Ok(found) => found,
-            Err(e) => {
-                errors.push(e);
-                continue;
-            }
-        };
-        if !seen_scopes.insert((target.account.clone(), target.region.clone())) {
-            continue;
-        }
-        if let Err(e) = prune_scope(what, &inventory, deps, notes).await {
-            inventory.invalidate().await;
-            errors.push(e);
-        }
-    }
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(errors.join("; "))
-    }
-}
-
-async fn prune_scope(
-    what: &Prune<'_>,
-    inventory: &Inventory,
-    deps: &Deps,
-    notes: &mut Vec<Note>,
-) -> Result<(), String> {
-    let Prune {
-        owner_id,
-        owner,
-        keep,
-        published,
-        retain,
-    } = *what;
-    let listing = inventory.listing(&[owner_id]).await?;
-    let (owner_tag, gi_tag) = (tag_value(owner_id), tag_value(owner));
-    let of_this = |tags: &BTreeMap<String, String>| {
-        tags.get(TAG_OWNER) == Some(&owner_tag) && tags.get(TAG_GLOBALINGRESS) == Some(&gi_tag)
-    };
-    let client = &inventory.client;
-    let metrics = &deps.load_balancers.metrics;
-    let stale_lbs: Vec<SeenLoadBalancer> = stale(
-        keep,
-        published,
-        listing
-            .load_balancers
-            .values()
-            .filter(|lb| of_this(&lb.tags)),
-    )
-    .into_iter()
-    .cloned()
-    .collect();
-    // Target groups still named by a listener of a load balancer we keep stay.
-    let in_use: BTreeSet<String> = listing
-        .load_balancers
-        .values()
-        .filter(|lb| !stale_lbs.iter().any(|s| s.arn == lb.arn))
-        .flat_map(|lb| listing.listeners.get(&lb.arn).into_iter().flatten())
-        .filter_map(|l| l.target_group.clone())
-        .collect();
-    let stale_tgs: Vec<_> = listing
-        .target_groups
-        .values()
-        .filter(|tg| of_this(&tg.tags) && !keep.contains(&tg.name) && !in_use.contains(&tg.arn))
-        .cloned()
-        .collect();
-    if retain {
-        let arns: Vec<String> = stale_lbs
-            .iter()
-            .map(|l| l.arn.clone())
-            .chain(stale_tgs.iter().map(|t| t.arn.clone()))
-            .collect();
-        if arns.is_empty() {
-            return Ok(());
-        }
-        let tags = BTreeMap::from([(TAG_OWNER.to_owned(), retained_owner(owner_id))]);
-        sdk::add_tags(client, &arns, &tags).await?;
-        for lb in &stale_lbs {
-            metrics.changed(resources::LOAD_BALANCER, "retained");
-            inventory.forget_load_balancer(&lb.arn).await;
-        }
-        for tg in &stale_tgs {
-            metrics.changed(resources::TARGET_GROUP, "retained");
-            inventory.forget_target_group(&tg.arn).await;
-        }
-        return Ok(());
-    }
-    for lb in &stale_lbs {
-        sdk::delete_load_balancer(client, &lb.arn).await?;
-        metrics.changed(resources::LOAD_BALANCER, "deleted");
-        info!(load_balancer = %lb.name, arn = %lb.arn, "load balancer deleted");
-        inventory.forget_load_balancer(&lb.arn).await;
-        notes.push(Note {
-            warning: false,
-            reason: events::DELETED,
-            message: format!(
-                "load balancer {} of target {} deleted",
-                lb.name,
-                lb.tags.get(TAG_TARGET).map_or("?", String::as_str)
-            ),
-        });
-    }
-    for tg in &stale_tgs {
-        sdk::delete_target_group(client, &tg.arn).await?;
-        metrics.changed(resources::TARGET_GROUP, "deleted");
-        inventory.forget_target_group(&tg.arn).await;
-    }
-    // The alarms of the targets whose load balancers went, unless still wanted (a replaced
-    // load balancer's target keeps its alarm, pointed at the new one).
-    let targets: BTreeSet<&str> = stale_lbs
-        .iter()
-        .filter_map(|lb| lb.tags.get(TAG_TARGET).map(String::as_str))
-        .collect();
-    for target in targets {
-        let name = crate::model::health_check::alarm_name(owner, target);
-        if keep.contains(&name) {
-            continue;
-        }
-        if let alarms::Existing::Ours(_) =
-            alarms::existing(&inventory.cloudwatch, &name, owner_id).await?
-        {
-            alarms::delete(&inventory.cloudwatch, &name).await?;
-            metrics.changed(resources::ALARM, "deleted");
-        }
-        inventory.forget_alarm(&name).await;
-    }
-    Ok(())
 }
