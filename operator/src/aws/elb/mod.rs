@@ -98,9 +98,6 @@ impl Listing {
 /// healthy.
 pub type TargetHealth = Vec<(Registration, Registered, bool)>;
 
-/// An inventory's key: account, region, role ARN.
-type ScopeKey = (String, String, Option<String>);
-
 #[derive(Debug, Default)]
 struct State {
     listed_at: Option<Instant>,
@@ -258,10 +255,21 @@ async fn list(
     })
 }
 
+/// How long a spoke's AWS target (its external id read from a Secret) is reused before the
+/// Secret is read again: a rotated external id is used within this.
+pub const TARGET_TTL: Duration = Duration::from_secs(60);
+
+/// A spoke's target: the SpokeCluster's resourceVersion, when it was read, the target.
+type RememberedTarget = (String, Instant, Target);
+
 /// The inventories of every scope. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct LoadBalancers {
-    inventories: Arc<Mutex<HashMap<ScopeKey, Arc<Inventory>>>>,
+    /// By target: a rotated external id is another target (its scope's client assumes the
+    /// role with the new id), and replaces the inventory of the old one.
+    inventories: Arc<Mutex<HashMap<Target, Arc<Inventory>>>>,
+    /// Each spoke's target, by SpokeCluster name: (its resourceVersion, when read, target).
+    targets: Arc<Mutex<HashMap<String, RememberedTarget>>>,
     resync: Duration,
     pub metrics: ElbMetrics,
 }
@@ -270,32 +278,51 @@ impl LoadBalancers {
     pub fn new(resync: Duration, metrics: ElbMetrics) -> Self {
         Self {
             inventories: Arc::default(),
+            targets: Arc::default(),
             resync,
             metrics,
         }
     }
 
+    /// The target of `spoke` read less than [`TARGET_TTL`] ago from the same version of it.
+    pub fn remembered_target(&self, spoke: &str, version: &str) -> Option<Target> {
+        let all = self.targets.lock().unwrap_or_else(PoisonError::into_inner);
+        let (v, at, target) = all.get(spoke)?;
+        (v == version && at.elapsed() < TARGET_TTL).then(|| target.clone())
+    }
+
+    pub fn remember_target(&self, spoke: &str, version: &str, target: &Target) {
+        self.targets
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(
+                spoke.to_owned(),
+                (version.to_owned(), Instant::now(), target.clone()),
+            );
+    }
+
     /// The inventory of `target`'s account and region (built on first use, with `scope`'s
     /// client).
     pub fn inventory(&self, target: &Target, scope: &Scope) -> Arc<Inventory> {
-        let key = (
-            target.account.clone(),
-            target.region.clone(),
-            target.role.as_ref().map(|r| r.arn.clone()),
-        );
         let mut all = self
             .inventories
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        all.entry(key)
-            .or_insert_with(|| {
-                Arc::new(Inventory {
-                    client: scope.elbv2(),
-                    cloudwatch: scope.cloudwatch(),
-                    resync: self.resync,
-                    state: tokio::sync::Mutex::new(State::default()),
-                })
-            })
-            .clone()
+        if let Some(found) = all.get(target) {
+            return found.clone();
+        }
+        all.retain(|t, _| {
+            !(t.account == target.account
+                && t.region == target.region
+                && t.role.as_ref().map(|r| &r.arn) == target.role.as_ref().map(|r| &r.arn))
+        });
+        let inventory = Arc::new(Inventory {
+            client: scope.elbv2(),
+            cloudwatch: scope.cloudwatch(),
+            resync: self.resync,
+            state: tokio::sync::Mutex::new(State::default()),
+        });
+        all.insert(target.clone(), inventory.clone());
+        inventory
     }
 }

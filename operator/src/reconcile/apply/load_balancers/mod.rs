@@ -81,16 +81,26 @@ pub struct Note {
     pub message: String,
 }
 
-/// The scope and inventory of a spoke's account and region.
+/// The scope and inventory of a spoke's account and region (its external id Secret read at
+/// most once a minute per version of the SpokeCluster).
 pub async fn inventory_of(spoke: &str, deps: &Deps) -> Result<(Target, Arc<Inventory>), String> {
     let object = deps
         .spokes
         .get(&kube::runtime::reflector::ObjectRef::new(spoke))
         .ok_or_else(|| format!("SpokeCluster {spoke:?} does not exist"))?;
-    let target = crate::spoke::aws::target(&object, &deps.client)
-        .await
-        .map_err(|(reason, message)| format!("{reason}: {message}"))?
-        .ok_or_else(|| format!("SpokeCluster {spoke:?} has no spec.aws"))?;
+    let version = object.metadata.resource_version.clone().unwrap_or_default();
+    let target = match deps.load_balancers.remembered_target(spoke, &version) {
+        Some(target) => target,
+        None => {
+            let target = crate::spoke::aws::target(&object, &deps.client)
+                .await
+                .map_err(|(reason, message)| format!("{reason}: {message}"))?
+                .ok_or_else(|| format!("SpokeCluster {spoke:?} has no spec.aws"))?;
+            deps.load_balancers
+                .remember_target(spoke, &version, &target);
+            target
+        }
+    };
     let scope = deps.accounts.scope(&target);
     let inventory = deps.load_balancers.inventory(&target, &scope);
     Ok((target, inventory))
