@@ -338,3 +338,70 @@ async fn foreign_load_balancers_with_our_names_are_never_touched() {
     }
     drop(op);
 }
+
+#[tokio::test]
+async fn a_removed_target_loses_its_load_balancer_even_when_no_target_names_its_spoke() {
+    let hub = support::kube(Cluster::Hub).await;
+    let spoke = support::kube(Cluster::SpokeA).await;
+    support::install_crds(&hub).await;
+    let ns = support::namespace(&hub, "lb-removed").await;
+    let _ = support::spoke_a(&hub, &ns).await;
+    let config = network::config(None).await;
+    let elb = elbv2::Client::new(&config);
+    let vpc = network::vpc(&config).await;
+    let first = network::spoke(&hub, &ns, "first", vpc.spec(HUB_ACCOUNT, None)).await;
+    // The second target's spoke in another account: a scope of its own, which no target names
+    // once that target is gone.
+    let role = "arn:aws:iam::444444444444:role/globalingress-hub";
+    let other = network::config(Some(role)).await;
+    let other_vpc = network::vpc(&other).await;
+    let second = network::spoke(
+        &hub,
+        &ns,
+        "second",
+        other_vpc.spec("444444444444", Some(role)),
+    )
+    .await;
+    let app = backend(&spoke, "ClusterIP").await;
+    set_endpoints(&spoke, &app, &[("10.0.9.10", true, false)]).await;
+    let zone = support::route53_zone(Some((&hub, &ns)), "removed").await;
+    let api: Api<GlobalIngress> = Api::namespaced(hub.clone(), &ns);
+    let host = format!("two.{}", zone.domain);
+    let eu = provisioned(&first, &app, json!({ "mode": "Provision" }));
+    let mut us = provisioned(&second, &app, json!({ "mode": "Provision" }));
+    us["name"] = json!("us");
+    api.create(
+        &PostParams::default(),
+        &gi(&ns, "two", &zone.name, &host, json!([eu.clone(), us])),
+    )
+    .await
+    .unwrap();
+    let op = operator(&ns);
+    let owner = format!("{ns}/two");
+    let there = elbv2::Client::new(&other);
+    eventually("a load balancer in each account", WAIT, || async {
+        (network::owned_by(&elb, &owner).await.load_balancers.len() == 1
+            && network::owned_by(&there, &owner).await.load_balancers.len() == 1)
+            .then_some(())
+    })
+    .await;
+    api.patch(
+        "two",
+        &PatchParams::default(),
+        &Patch::Merge(json!({ "spec": { "targets": [eu] } })),
+    )
+    .await
+    .unwrap();
+    eventually(
+        "the removed target's load balancer deleted",
+        WAIT,
+        || async {
+            let gone = network::owned_by(&there, &owner).await;
+            (gone.load_balancers.is_empty() && gone.target_groups.is_empty()).then_some(())
+        },
+    )
+    .await;
+    let kept = network::owned_by(&elb, &owner).await;
+    assert_eq!(kept.load_balancers.len(), 1, "eu's stays");
+    drop(op);
+}

@@ -11,7 +11,7 @@ pub mod records;
 
 use kube::runtime::reflector::ObjectRef;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::Deps;
 use super::plan::{Plan, Problem};
@@ -54,16 +54,36 @@ pub fn follow(gi: &GlobalIngress, plan: &Plan, deps: &Deps) {
     deps.nodes.register(me, plan.node_spokes.clone());
 }
 
-/// The spokes (with `spec.aws`) the targets of `gi` name: where its load balancers can be.
-fn aws_spokes(gi: &GlobalIngress, deps: &Deps) -> BTreeSet<String> {
-    gi.spec
+/// Where `gi`'s load balancers can be: nowhere when it has no Provision target and its status
+/// names no load balancer; else every SpokeCluster with `spec.aws` (a removed target's spoke
+/// may be named by no target any more), each with whether a target names it (only those must
+/// be reachable: an unrelated broken spoke never blocks a prune or a deletion).
+fn aws_spokes(gi: &GlobalIngress, deps: &Deps) -> BTreeMap<String, bool> {
+    let provisions = gi
+        .spec
         .targets
         .iter()
-        .filter_map(|t| t.cluster_ref.clone())
-        .filter(|s| {
-            deps.spokes
-                .get(&ObjectRef::new(s))
-                .is_some_and(|s| s.spec.aws.is_some())
+        .any(|t| t.load_balancer.mode == LoadBalancerMode::Provision);
+    let had = gi.status.as_ref().is_some_and(|s| {
+        s.load_balancers.is_some() || s.targets.iter().any(|t| t.load_balancer.is_some())
+    });
+    if !provisions && !had {
+        return BTreeMap::new();
+    }
+    let named: BTreeSet<&str> = gi
+        .spec
+        .targets
+        .iter()
+        .filter_map(|t| t.cluster_ref.as_deref())
+        .collect();
+    deps.spokes
+        .state()
+        .iter()
+        .filter(|s| s.spec.aws.is_some())
+        .filter_map(|s| s.metadata.name.clone())
+        .map(|name| {
+            let required = named.contains(name.as_str());
+            (name, required)
         })
         .collect()
 }

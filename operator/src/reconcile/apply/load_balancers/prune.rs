@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use tracing::info;
+use tracing::{debug, info};
 
 use super::{Note, events, inventory_of};
 use crate::aws::elb::{Inventory, alarms, sdk};
@@ -24,20 +24,31 @@ pub struct Prune<'a> {
     pub retain: bool,
 }
 
-/// Prunes in the accounts and regions of `spokes`. `Err` names what could not be removed.
+/// Prunes in the accounts and regions of `spokes` (name → whether a target names it). `Err`
+/// names what could not be removed in a named spoke; in the others a failure is only logged.
 pub async fn prune(
     what: &Prune<'_>,
-    spokes: &BTreeSet<String>,
+    spokes: &BTreeMap<String, bool>,
     deps: &Deps,
     notes: &mut Vec<Note>,
 ) -> Result<(), String> {
     let mut errors = Vec::new();
     let mut seen_scopes = BTreeSet::new();
-    for spoke in spokes {
+    // The named spokes first: their scopes are the ones that must be pruned.
+    let mut ordered: Vec<(&String, bool)> = spokes.iter().map(|(s, r)| (s, *r)).collect();
+    ordered.sort_by_key(|(_, required)| !*required);
+    for (spoke, required) in ordered {
+        let mut fail = |e: String| {
+            if required {
+                errors.push(e);
+            } else {
+                debug!(%spoke, error = %e, "not pruned in a spoke no target names");
+            }
+        };
         let (target, inventory) = match inventory_of(spoke, deps).await {
             Ok(found) => found,
             Err(e) => {
-                errors.push(e);
+                fail(e);
                 continue;
             }
         };
@@ -46,7 +57,7 @@ pub async fn prune(
         }
         if let Err(e) = prune_scope(what, &inventory, deps, notes).await {
             inventory.invalidate().await;
-            errors.push(e);
+            fail(e);
         }
     }
     if errors.is_empty() {
