@@ -66,7 +66,7 @@ pub async fn provisioned(
     let wanted = load_balancer_name(&key(owner_id, owner, t));
     let endpoint = match inventory_of(&spoke_name, deps).await {
         Err(e) => Err(e),
-        Ok((_, inventory)) => inventory.listing(&[owner_id]).await.map(|listing| {
+        Ok((_, inventory)) => inventory.listing().await.map(|listing| {
             endpoint_of(&listing, owner_id, owner, &t.name, &wanted).map(|lb| Endpoint::Hostname {
                 name: lb.dns_name.clone(),
                 alias_hosted_zone_id: Some(lb.hosted_zone_id.clone()).filter(|z| !z.is_empty()),
@@ -158,7 +158,7 @@ pub async fn alias_zone(spoke: &SpokeCluster, hostname: &str, deps: &Deps) -> Op
     spoke.spec.aws.as_ref()?;
     let name = spoke.metadata.name.clone()?;
     let (_, inventory) = inventory_of(&name, deps).await.ok()?;
-    let listing = inventory.listing(&[]).await.ok()?;
+    let listing = inventory.listing().await.ok()?;
     listing
         .by_dns_name(hostname)
         .map(|lb| lb.hosted_zone_id.clone())

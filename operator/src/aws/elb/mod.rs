@@ -3,7 +3,7 @@
 //!
 //! Each (account, region, role) has one [`Inventory`]: every load balancer and target group of
 //! the region (DescribeLoadBalancers and DescribeTargetGroups in pages of 400, DescribeTags 20
-//! ARNs a call), the listeners of ours, and the target health of our target groups. It is
+//! ARNs a call); the listeners and target health of ours, read when first needed. It is
 //! listed again when older than the resync interval (or after a write failed), and updated from
 //! our own writes in between — never a remembered ARN across restarts: after a crash the next
 //! listing finds what the last process created by its tags. Every load balancer of the region
@@ -26,10 +26,12 @@ use prometheus_client::registry::Registry;
 use super::accounts::{Scope, Target};
 use crate::model::elb::{Registered, Registration};
 use crate::model::load_balancer::{SeenListener, SeenLoadBalancer, SeenTargetGroup};
-use crate::model::ownership::TAG_OWNER;
 
 /// How long a listing is trusted (our own writes keep it current in between).
 pub const DEFAULT_RESYNC: Duration = Duration::from_secs(300);
+
+/// The shortest time between two listings of one scope after failed writes.
+pub const RELIST_AFTER_FAILURE: Duration = Duration::from_secs(2);
 
 /// Labels of ELBv2 resource changes.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
@@ -82,7 +84,8 @@ pub struct Listing {
     pub load_balancers: BTreeMap<String, SeenLoadBalancer>,
     /// Every target group of the region, by ARN.
     pub target_groups: BTreeMap<String, SeenTargetGroup>,
-    /// The listeners of the load balancers carrying an owner tag of ours, by load balancer ARN.
+    /// The listeners of our load balancers read or written since the listing, by load balancer
+    /// ARN (read when first needed: see [`Inventory::listeners`]).
     pub listeners: BTreeMap<String, Vec<SeenListener>>,
 }
 
@@ -101,6 +104,8 @@ pub type TargetHealth = Vec<(Registration, Registered, bool)>;
 #[derive(Debug, Default)]
 struct State {
     listed_at: Option<Instant>,
+    /// A write failed since the listing: what we remember may be wrong.
+    doubtful: bool,
     listing: Listing,
     /// Target health of our target groups, by ARN, with when it was read.
     health: HashMap<String, (Instant, TargetHealth)>,
@@ -119,12 +124,21 @@ pub struct Inventory {
 }
 
 impl Inventory {
-    /// What exists, listed again first when older than the resync interval (or `fresh`).
-    pub async fn listing(&self, owners: &[&str]) -> Result<Listing, String> {
+    /// What exists, listed again first when older than the resync interval, or after a failed
+    /// write (at most every [`RELIST_AFTER_FAILURE`]: a wave of failures lists once).
+    pub async fn listing(&self) -> Result<Listing, String> {
         let mut state = self.state.lock().await;
-        if state.listed_at.is_none_or(|at| at.elapsed() >= self.resync) {
-            state.listing = list(&self.client, owners).await?;
+        let due = match state.listed_at {
+            None => true,
+            Some(at) => {
+                at.elapsed() >= self.resync
+                    || (state.doubtful && at.elapsed() >= RELIST_AFTER_FAILURE)
+            }
+        };
+        if due {
+            state.listing = list(&self.client).await?;
             state.listed_at = Some(Instant::now());
+            state.doubtful = false;
             state.health.clear();
             state.alarms.clear();
         }
@@ -134,7 +148,17 @@ impl Inventory {
     /// Lists again at the next [`Self::listing`] (a write failed: what we remember may be
     /// wrong).
     pub async fn invalidate(&self) {
-        self.state.lock().await.listed_at = None;
+        self.state.lock().await.doubtful = true;
+    }
+
+    /// The listeners of our load balancer `lb`: remembered since the listing, else read.
+    pub async fn listeners(&self, lb: &str) -> Result<Vec<SeenListener>, String> {
+        if let Some(known) = self.state.lock().await.listing.listeners.get(lb) {
+            return Ok(known.clone());
+        }
+        let read = sdk::listeners(&self.client, lb).await?;
+        self.put_listeners(lb, read.clone()).await;
+        Ok(read)
     }
 
     /// Records a load balancer we created or looked at.
@@ -208,12 +232,10 @@ impl Inventory {
     }
 }
 
-/// Lists the region: every load balancer and target group with its tags, and the listeners of
-/// those tagged with an owner in `owners` (or any owner tag, when `owners` is empty).
-async fn list(
-    client: &aws_sdk_elasticloadbalancingv2::Client,
-    owners: &[&str],
-) -> Result<Listing, String> {
+/// Lists the region: every load balancer and target group with its tags (listeners are read
+/// when a deployer first needs them, not here: one call per load balancer would make a listing
+/// cost as many calls as there are load balancers).
+async fn list(client: &aws_sdk_elasticloadbalancingv2::Client) -> Result<Listing, String> {
     let mut load_balancers: BTreeMap<String, SeenLoadBalancer> = sdk::load_balancers(client)
         .await?
         .into_iter()
@@ -236,22 +258,10 @@ async fn list(
     for (arn, tg) in &mut target_groups {
         tg.tags = tags.remove(arn).unwrap_or_default();
     }
-    let mut listeners = BTreeMap::new();
-    for lb in load_balancers.values() {
-        let ours = lb.tags.get(TAG_OWNER).is_some_and(|o| {
-            owners.is_empty()
-                || owners
-                    .iter()
-                    .any(|mine| crate::model::ownership::tag_value(mine) == *o)
-        });
-        if ours {
-            listeners.insert(lb.arn.clone(), sdk::listeners(client, &lb.arn).await?);
-        }
-    }
     Ok(Listing {
         load_balancers,
         target_groups,
-        listeners,
+        listeners: BTreeMap::new(),
     })
 }
 

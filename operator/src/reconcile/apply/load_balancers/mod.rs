@@ -197,7 +197,7 @@ async fn deploy_one(
     report: &mut Report,
     notes: &mut Vec<Note>,
 ) -> Result<(), Failure> {
-    let listing = inventory.listing(&[owner_id]).await.map_err(failed)?;
+    let listing = inventory.listing().await.map_err(failed)?;
     let who = (owner_id, owner, lb.target.as_str());
     let client = &inventory.client;
     let metrics = &deps.load_balancers.metrics;
@@ -319,6 +319,8 @@ async fn deploy_one(
                 },
             });
             inventory.put_load_balancer(created.clone()).await;
+            // A load balancer just made has no listener: no need to ask.
+            inventory.put_listeners(&created.arn, Vec::new()).await;
             created
         }
     };
@@ -343,11 +345,7 @@ async fn deploy_one(
     }
 
     // The listener, on the load balancer just created or found.
-    let listeners = listing
-        .listeners
-        .get(&seen.arn)
-        .cloned()
-        .unwrap_or_default();
+    let listeners = inventory.listeners(&seen.arn).await.map_err(failed)?;
     match listener_change(&lb.listener, &tg.arn, &listeners) {
         None => {}
         Some(ListenerChange::Create) => {

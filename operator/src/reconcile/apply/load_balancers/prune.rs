@@ -80,7 +80,7 @@ async fn prune_scope(
         published,
         retain,
     } = *what;
-    let listing = inventory.listing(&[owner_id]).await?;
+    let listing = inventory.listing().await?;
     let (owner_tag, gi_tag) = (tag_value(owner_id), tag_value(owner));
     let of_this = |tags: &BTreeMap<String, String>| {
         tags.get(TAG_OWNER) == Some(&owner_tag) && tags.get(TAG_GLOBALINGRESS) == Some(&gi_tag)
@@ -99,13 +99,16 @@ async fn prune_scope(
     .cloned()
     .collect();
     // Target groups still named by a listener of a load balancer we keep stay.
-    let in_use: BTreeSet<String> = listing
+    let mut in_use = BTreeSet::new();
+    for lb in listing
         .load_balancers
         .values()
-        .filter(|lb| !stale_lbs.iter().any(|s| s.arn == lb.arn))
-        .flat_map(|lb| listing.listeners.get(&lb.arn).into_iter().flatten())
-        .filter_map(|l| l.target_group.clone())
-        .collect();
+        .filter(|lb| of_this(&lb.tags) && !stale_lbs.iter().any(|s| s.arn == lb.arn))
+    {
+        for l in inventory.listeners(&lb.arn).await? {
+            in_use.extend(l.target_group);
+        }
+    }
     let stale_tgs: Vec<_> = listing
         .target_groups
         .values()
