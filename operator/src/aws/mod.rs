@@ -85,7 +85,15 @@ async fn sdk_config_with(settings: &SdkSettings, budget: Option<&budget::Budget>
         // The budget times each attempt itself, from the moment its token was taken (the SDK's
         // attempt timeout would count the wait for the token too); the number of attempts
         // bounds the whole call.
+        // The SDK's stalled-stream protection would count the wait for the token as a stalled
+        // upload (the body is not read until the token is taken) and fail the attempt after its
+        // 5 s grace period as "timed out": uploads are unprotected here, downloads keep it.
         Some(budget) => loader
+            .stalled_stream_protection(
+                aws_config::stalled_stream_protection::StalledStreamProtectionConfig::enabled()
+                    .upload_enabled(false)
+                    .build(),
+            )
             .http_client(budget.http_client_for(budget::HUB_ACCOUNT))
             .timeout_config(
                 TimeoutConfig::builder()
