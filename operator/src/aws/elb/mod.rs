@@ -15,6 +15,7 @@ pub mod alarms;
 pub mod sdk;
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -104,8 +105,6 @@ pub type TargetHealth = Vec<(Registration, Registered, bool)>;
 #[derive(Debug, Default)]
 struct State {
     listed_at: Option<Instant>,
-    /// A write failed since the listing: what we remember may be wrong.
-    doubtful: bool,
     listing: Listing,
     /// Target health of our target groups, by ARN, with when it was read.
     health: HashMap<String, (Instant, TargetHealth)>,
@@ -121,6 +120,32 @@ pub struct Inventory {
     resync: Duration,
     /// Held while listing (one listing at a time; readers wait for it rather than list too).
     state: tokio::sync::Mutex<State>,
+    /// A write failed, or was abandoned before its answer came back (a reconcile timed out),
+    /// since the listing: what we remember may be wrong.
+    doubtful: AtomicBool,
+}
+
+/// Marks the inventory doubtful unless [`WriteGuard::done`] is called: held across a create
+/// whose answer updates the inventory, so a future dropped mid-call (the reconcile timed out
+/// after the request left) makes the next reconcile list again instead of creating twice.
+#[derive(Debug)]
+pub struct WriteGuard<'a> {
+    inventory: &'a Inventory,
+    done: bool,
+}
+
+impl WriteGuard<'_> {
+    pub fn done(mut self) {
+        self.done = true;
+    }
+}
+
+impl Drop for WriteGuard<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            self.inventory.doubtful.store(true, Ordering::Relaxed);
+        }
+    }
 }
 
 impl Inventory {
@@ -132,13 +157,14 @@ impl Inventory {
             None => true,
             Some(at) => {
                 at.elapsed() >= self.resync
-                    || (state.doubtful && at.elapsed() >= RELIST_AFTER_FAILURE)
+                    || (self.doubtful.load(Ordering::Relaxed)
+                        && at.elapsed() >= RELIST_AFTER_FAILURE)
             }
         };
         if due {
+            self.doubtful.store(false, Ordering::Relaxed);
             state.listing = list(&self.client).await?;
             state.listed_at = Some(Instant::now());
-            state.doubtful = false;
             state.health.clear();
             state.alarms.clear();
         }
@@ -148,7 +174,15 @@ impl Inventory {
     /// Lists again at the next [`Self::listing`] (a write failed: what we remember may be
     /// wrong).
     pub async fn invalidate(&self) {
-        self.state.lock().await.doubtful = true;
+        self.doubtful.store(true, Ordering::Relaxed);
+    }
+
+    /// A guard to hold across a create (see [`WriteGuard`]).
+    pub fn write_guard(&self) -> WriteGuard<'_> {
+        WriteGuard {
+            inventory: self,
+            done: false,
+        }
     }
 
     /// The listeners of our load balancer `lb`: remembered since the listing, else read.
@@ -331,6 +365,7 @@ impl LoadBalancers {
             cloudwatch: scope.cloudwatch(),
             resync: self.resync,
             state: tokio::sync::Mutex::new(State::default()),
+            doubtful: AtomicBool::new(false),
         });
         all.insert(target.clone(), inventory.clone());
         inventory

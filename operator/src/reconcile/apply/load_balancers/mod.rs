@@ -242,12 +242,14 @@ async fn deploy_one(
         }
         None => {
             let tags = tags(owner_id, owner, &lb.target, resources::TARGET_GROUP);
+            let guard = inventory.write_guard();
             let tg = sdk::create_target_group(client, lb, &tags)
                 .await
                 .map_err(failed)?;
             metrics.changed(resources::TARGET_GROUP, "created");
             info!(target_group = %tg.name, arn = %tg.arn, "target group created");
             inventory.put_target_group(tg.clone()).await;
+            guard.done();
             tg
         }
     };
@@ -281,6 +283,7 @@ async fn deploy_one(
             }
         }
         None => {
+            let guard = inventory.write_guard();
             let created = sdk::create_load_balancer(client, lb)
                 .await
                 .map_err(failed)?;
@@ -321,6 +324,7 @@ async fn deploy_one(
             inventory.put_load_balancer(created.clone()).await;
             // A load balancer just made has no listener: no need to ask.
             inventory.put_listeners(&created.arn, Vec::new()).await;
+            guard.done();
             created
         }
     };
@@ -350,6 +354,7 @@ async fn deploy_one(
         None => {}
         Some(ListenerChange::Create) => {
             let tags = tags(owner_id, owner, &lb.target, resources::LISTENER);
+            let guard = inventory.write_guard();
             let created = sdk::create_listener(client, &seen.arn, &lb.listener, &tg.arn, &tags)
                 .await
                 .map_err(failed)?;
@@ -357,6 +362,7 @@ async fn deploy_one(
             let mut all = listeners.clone();
             all.push(created);
             inventory.put_listeners(&seen.arn, all).await;
+            guard.done();
         }
         Some(ListenerChange::Modify { arn }) => {
             sdk::modify_listener(client, &arn, &lb.listener, &tg.arn)
