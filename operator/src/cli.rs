@@ -280,6 +280,12 @@ pub struct AwsArgs {
     #[arg(long, env = "GLOBALINGRESS_ELB_RESYNC_INTERVAL", value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
     pub elb_resync_interval: Duration,
 
+    /// How long a replaced (or removed) load balancer stays after the records stopped pointing
+    /// at it: resolvers keep an ALIAS for its TTL (60 s for load balancers) after Route 53
+    /// changed it, and a real change takes tens of seconds to be in sync.
+    #[arg(long, env = "GLOBALINGRESS_REPLACED_LOAD_BALANCER_GRACE", value_name = "DURATION", default_value = "3m", value_parser = parse_duration)]
+    pub replaced_load_balancer_grace: Duration,
+
     /// Route 53 requests per second this process may make (retries included). AWS allows 10/s
     /// per account, shared with every other tool in it.
     #[arg(

@@ -167,6 +167,7 @@ pub async fn run(args: RunArgs) -> Result<(), Error> {
             },
             health_check_gc_interval: args.aws.health_check_gc_interval,
             elb_resync: args.aws.elb_resync_interval,
+            replaced_load_balancer_grace: args.aws.replaced_load_balancer_grace,
             elb_metrics: elb_metrics.clone(),
             concurrency: args.controller.reconcile_concurrency,
             identity,

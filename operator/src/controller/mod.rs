@@ -76,6 +76,8 @@ pub struct Settings {
     pub health_check_gc_interval: Duration,
     /// How long an ELBv2 listing is trusted.
     pub elb_resync: Duration,
+    /// How long a replaced load balancer stays after the records left it.
+    pub replaced_load_balancer_grace: Duration,
     pub elb_metrics: crate::aws::elb::ElbMetrics,
 }
 
@@ -311,6 +313,7 @@ pub async fn run(
         deps: Deps {
             load_balancers: crate::aws::elb::LoadBalancers::new(
                 settings.elb_resync,
+                settings.replaced_load_balancer_grace,
                 settings.elb_metrics.clone(),
             ),
             nodes,
@@ -412,6 +415,7 @@ pub async fn run(
                     .collect();
                 ctx.deps.health.retain(&live);
                 ctx.deps.signals.retain(&live);
+                ctx.deps.nodes.retain(&live);
             }
         });
     }

@@ -137,6 +137,18 @@ impl SpokeNodes {
         }
     }
 
+    /// Forgets every GlobalIngress not in `live` (see [`crate::health::Health::retain`]).
+    pub fn retain(&self, live: &HashSet<GiRef>) {
+        let gone: Vec<GiRef> = lock(&self.inner.registrations)
+            .keys()
+            .filter(|gi| !live.contains(gi))
+            .cloned()
+            .collect();
+        for gi in gone {
+            self.unregister(&gi);
+        }
+    }
+
     /// The registrable instance ids of `spoke` (`None` until its watch has listed).
     pub fn instances(&self, spoke: &str) -> Option<BTreeSet<String>> {
         lock(&self.inner.watches).get(spoke)?.instances.clone()

@@ -386,7 +386,12 @@ fn publish(
         service,
         slices,
     };
-    let changed = essence(&new) != essence(&watch.state);
+    // Unreachable again is no change (the kept Service and slices are not compared with the
+    // empty ones an unreachable spoke reports).
+    let changed = match (&new.signal, &watch.state.signal) {
+        (Signal::Unreachable, Signal::Unreachable) => false,
+        _ => essence(&new) != essence(&watch.state),
+    };
     if !changed {
         // Same verdict: keep the time it began; take the newer count and Service.
         if let (Signal::Endpoints { ready, .. }, Signal::Endpoints { ready: old, .. }) =

@@ -493,6 +493,14 @@ async fn a_scheme_change_replaces_the_load_balancer_with_no_moment_without_recor
         },
     )
     .await;
+    // The old one stays for the grace period after the records left it (resolvers still hold
+    // the old ALIAS for its TTL): 1 s in tests, so it is still there now.
+    let both = network::owned_by(&elb, &owner).await;
+    assert_eq!(
+        both.load_balancers.len(),
+        2,
+        "deleted before its grace period"
+    );
     let owned = eventually("the old load balancer deleted", WAIT, || async {
         let owned = network::owned_by(&elb, &owner).await;
         (owned.load_balancers.len() == 1 && owned.target_groups.len() == 1).then_some(owned)

@@ -11,6 +11,7 @@ use cloudwatch::types::{ComparisonOperator, Dimension, Statistic, Tag};
 
 use crate::aws::errors;
 use crate::model::elb::Kind;
+use crate::model::load_balancer::{Owned, owned};
 use crate::model::ownership::TAG_OWNER;
 
 /// The part of an ELBv2 ARN CloudWatch names it by: `net/<name>/<id>` of a load balancer,
@@ -37,15 +38,17 @@ pub enum Existing {
     None,
     /// Ours, with these dimensions.
     Ours(BTreeMap<String, String>),
-    /// Without our owner tag (or another hub's): its owner tag, if any.
+    /// Not this hub's alarm of this GlobalIngress and target (names are shortened and
+    /// sanitized, so two objects could meet on one): its owner tag, if any.
     Foreign(Option<String>),
 }
 
-/// Looks the alarm up by name, with its owner tag.
+/// Looks the alarm up by name, with its tags; `(owner_id, global_ingress, target)` is whose it
+/// must be to be ours.
 pub async fn existing(
     client: &cloudwatch::Client,
     name: &str,
-    owner_id: &str,
+    (owner_id, global_ingress, target): (&str, &str, &str),
 ) -> Result<Existing, String> {
     let out = client
         .describe_alarms()
@@ -62,13 +65,13 @@ pub async fn existing(
         .send()
         .await
         .map_err(|e| errors::describe("ListTagsForResource", &e))?;
-    let owner = tags
+    let tags: BTreeMap<String, String> = tags
         .tags()
         .iter()
-        .find(|t| t.key() == Some(TAG_OWNER))
-        .and_then(|t| t.value().map(str::to_owned));
-    if owner.as_deref() != Some(&crate::model::ownership::tag_value(owner_id)) {
-        return Ok(Existing::Foreign(owner));
+        .filter_map(|t| Some((t.key()?.to_owned(), t.value()?.to_owned())))
+        .collect();
+    if owned(&tags, owner_id, global_ingress, target) != Owned::Mine {
+        return Ok(Existing::Foreign(tags.get(TAG_OWNER).cloned()));
     }
     Ok(Existing::Ours(
         alarm

@@ -110,6 +110,8 @@ struct State {
     health: HashMap<String, (Instant, TargetHealth)>,
     /// Alarms of ours seen or written since the listing, by name: their dimensions.
     alarms: HashMap<String, BTreeMap<String, String>>,
+    /// Since when each load balancer has been seen stale (kept across listings).
+    stale_since: HashMap<String, Instant>,
 }
 
 /// The ELBv2 state of one (account, region, role), shared by every reconcile.
@@ -162,8 +164,18 @@ impl Inventory {
             }
         };
         if due {
-            self.doubtful.store(false, Ordering::Relaxed);
-            state.listing = list(&self.client).await?;
+            // Cleared before listing: a write failing while the listing runs sets it again.
+            // A listing that fails leaves it set.
+            let was = self.doubtful.swap(false, Ordering::Relaxed);
+            state.listing = match list(&self.client).await {
+                Ok(listing) => listing,
+                Err(e) => {
+                    if was {
+                        self.doubtful.store(true, Ordering::Relaxed);
+                    }
+                    return Err(e);
+                }
+            };
             state.listed_at = Some(Instant::now());
             state.health.clear();
             state.alarms.clear();
@@ -213,6 +225,7 @@ impl Inventory {
 
     pub async fn forget_load_balancer(&self, arn: &str) {
         let mut state = self.state.lock().await;
+        state.stale_since.remove(arn);
         state.listing.load_balancers.remove(arn);
         state.listing.listeners.remove(arn);
     }
@@ -258,6 +271,24 @@ impl Inventory {
 
     pub async fn forget_alarm(&self, name: &str) {
         self.state.lock().await.alarms.remove(name);
+    }
+
+    /// How long load balancer `arn` has been seen stale (zero the first time).
+    pub async fn stale_for(&self, arn: &str) -> Duration {
+        let mut state = self.state.lock().await;
+        state
+            .stale_since
+            .entry(arn.to_owned())
+            .or_insert_with(Instant::now)
+            .elapsed()
+    }
+
+    /// Forgets when these load balancers were seen stale (they are published or wanted again).
+    pub async fn not_stale(&self, arns: &[&str]) {
+        let mut state = self.state.lock().await;
+        for arn in arns {
+            state.stale_since.remove(*arn);
+        }
     }
 
     /// Forgets the remembered target health of `tg` (read again next time).
@@ -315,12 +346,15 @@ pub struct LoadBalancers {
     /// Each spoke's target, by SpokeCluster name: (its resourceVersion, when read, target).
     targets: Arc<Mutex<HashMap<String, RememberedTarget>>>,
     resync: Duration,
+    /// How long a replaced (or removed) load balancer stays after the records left it.
+    pub grace: Duration,
     pub metrics: ElbMetrics,
 }
 
 impl LoadBalancers {
-    pub fn new(resync: Duration, metrics: ElbMetrics) -> Self {
+    pub fn new(resync: Duration, grace: Duration, metrics: ElbMetrics) -> Self {
         Self {
+            grace,
             inventories: Arc::default(),
             targets: Arc::default(),
             resync,

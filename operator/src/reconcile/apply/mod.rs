@@ -162,6 +162,7 @@ pub async fn apply(
                     keep: &keep,
                     published: &published,
                     retain: false,
+                    grace: deps.load_balancers.grace,
                 },
                 &spokes,
                 deps,
@@ -207,6 +208,7 @@ pub async fn delete(gi: &GlobalIngress, deps: &Deps) -> Result<Deleted, String> 
     let me = ObjectRef::from_obj(gi);
     deps.health.unregister(&me);
     deps.signals.unregister(&me);
+    deps.nodes.unregister(&me);
     let zone = deps.zones.get(&ObjectRef::new(&gi.spec.dns_zone_ref));
     let abandon = gi
         .metadata
@@ -246,6 +248,18 @@ pub async fn delete(gi: &GlobalIngress, deps: &Deps) -> Result<Deleted, String> 
         }
         DeletionPolicy::Delete => {
             let Some(zone) = zone else {
+                // The hub's owner id is the DNSZone's: without it, its load balancers cannot be
+                // told from another hub's. Keep the object until the zone is back, or until
+                // it is let go by hand.
+                if !aws_spokes(gi, deps).is_empty() && !abandon {
+                    return Err(format!(
+                        "DNSZone {:?} no longer exists: its ownerId names this hub's load \
+                         balancers, which cannot be removed without it (recreate the DNSZone, \
+                         or annotate {ABANDON_RECORDS}=true to delete the object anyway, \
+                         leaving them behind)",
+                        gi.spec.dns_zone_ref
+                    ));
+                }
                 return Ok(Deleted {
                     reason: deletion_reasons::DELETED_RECORDS,
                     note: format!(
@@ -306,6 +320,7 @@ async fn delete_load_balancers(
             keep: &none,
             published: &none,
             retain,
+            grace: std::time::Duration::ZERO,
         },
         &spokes,
         deps,

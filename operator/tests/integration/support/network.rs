@@ -189,14 +189,27 @@ pub struct Owned {
     pub owners: BTreeMap<String, String>,
 }
 
-/// Every load balancer and target group tagged as serving `global_ingress` (`ns/name`).
+/// Every load balancer and target group tagged as serving `global_ingress` (`ns/name`). Read
+/// again when something went while it was being read (the operator deletes as we look).
 pub async fn owned_by(elb: &elbv2::Client, global_ingress: &str) -> Owned {
+    let mut last = String::new();
+    for _ in 0..20 {
+        match try_owned_by(elb, global_ingress).await {
+            Ok(owned) => return owned,
+            Err(e) => last = e,
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("cannot read what {global_ingress} owns: {last}");
+}
+
+async fn try_owned_by(elb: &elbv2::Client, global_ingress: &str) -> Result<Owned, String> {
     let lbs = elb
         .describe_load_balancers()
         .page_size(400)
         .send()
         .await
-        .expect("DescribeLoadBalancers")
+        .map_err(|e| format!("DescribeLoadBalancers: {e:?}"))?
         .load_balancers
         .unwrap_or_default();
     let tgs = elb
@@ -204,7 +217,7 @@ pub async fn owned_by(elb: &elbv2::Client, global_ingress: &str) -> Owned {
         .page_size(400)
         .send()
         .await
-        .expect("DescribeTargetGroups")
+        .map_err(|e| format!("DescribeTargetGroups: {e:?}"))?
         .target_groups
         .unwrap_or_default();
     let arns: Vec<String> = lbs
@@ -219,7 +232,7 @@ pub async fn owned_by(elb: &elbv2::Client, global_ingress: &str) -> Owned {
             .set_resource_arns(Some(chunk.to_vec()))
             .send()
             .await
-            .expect("DescribeTags")
+            .map_err(|e| format!("DescribeTags: {e:?}"))?
             .tag_descriptions
             .unwrap_or_default()
         {
@@ -258,7 +271,7 @@ pub async fn owned_by(elb: &elbv2::Client, global_ingress: &str) -> Owned {
                 .load_balancer_arn(lb.load_balancer_arn.clone().unwrap_or_default())
                 .send()
                 .await
-                .expect("DescribeListeners")
+                .map_err(|e| format!("DescribeListeners: {e:?}"))?
                 .listeners
                 .unwrap_or_default(),
         );
@@ -269,7 +282,7 @@ pub async fn owned_by(elb: &elbv2::Client, global_ingress: &str) -> Owned {
         out.owners.insert(name.clone(), owner(&tg.target_group_arn));
         out.target_groups.insert(name, tg);
     }
-    out
+    Ok(out)
 }
 
 /// The registered targets (`id:port`, not draining) of a target group.

@@ -39,6 +39,8 @@ impl Operator {
         for (flag, value) in [
             ("--resync-interval", "5s"),
             ("--spoke-check-interval", "2s"),
+            // moto is in sync at once; resolvers here are the test's own reads.
+            ("--replaced-load-balancer-grace", "1s"),
             ("--aws-endpoint-url", aws.as_str()),
         ] {
             if !options.extra.contains(&flag) {

@@ -127,7 +127,10 @@ pub async fn deploy(
                 if let Err((reason, message)) =
                     deploy_one(owner_id, owner, lb, &inventory, deps, &mut report, notes).await
                 {
-                    inventory.invalidate().await;
+                    // A failed call may have changed something (a NameTaken wrote nothing).
+                    if reason == reasons::FAILED {
+                        inventory.invalidate().await;
+                    }
                     report.error = Some((reason, message));
                 }
             }
@@ -457,7 +460,7 @@ async fn ensure_alarm(
     if inventory.alarm(name).await.as_ref() == Some(&wanted) {
         return Ok(());
     }
-    let action = match alarms::existing(&inventory.cloudwatch, name, owner_id)
+    let action = match alarms::existing(&inventory.cloudwatch, name, (owner_id, owner, &lb.target))
         .await
         .map_err(failed)?
     {
@@ -465,7 +468,9 @@ async fn ensure_alarm(
             return Err((
                 reasons::NAME_TAKEN,
                 format!(
-                    "a CloudWatch alarm named {name} exists without this hub's owner tag                      ({TAG_OWNER}={}): it is never modified; the Private health check of                      target {} cannot follow it",
+                    "a CloudWatch alarm named {name} is not this hub's for this target \
+                     ({TAG_OWNER}={}): it is never modified; the Private health check of \
+                     target {} cannot follow it",
                     tag.as_deref().unwrap_or("none"),
                     lb.target
                 ),

@@ -22,6 +22,9 @@ pub struct Prune<'a> {
     pub keep: &'a BTreeSet<String>,
     pub published: &'a BTreeSet<String>,
     pub retain: bool,
+    /// How long a load balancer must have been unpublished before it is deleted (resolvers
+    /// keep an ALIAS for its TTL after Route 53 changed it); zero on deletion.
+    pub grace: std::time::Duration,
 }
 
 /// Prunes in the accounts and regions of `spokes` (name → whether a target names it). `Err`
@@ -79,6 +82,7 @@ async fn prune_scope(
         keep,
         published,
         retain,
+        grace,
     } = *what;
     let listing = inventory.listing().await?;
     let (owner_tag, gi_tag) = (tag_value(owner_id), tag_value(owner));
@@ -98,6 +102,22 @@ async fn prune_scope(
     .into_iter()
     .cloned()
     .collect();
+    // Only once it has been stale for the grace period (counted from the first time it was seen
+    // stale; a restart counts again).
+    let not_stale: Vec<&str> = listing
+        .load_balancers
+        .values()
+        .filter(|lb| of_this(&lb.tags) && !stale_lbs.iter().any(|s| s.arn == lb.arn))
+        .map(|lb| lb.arn.as_str())
+        .collect();
+    inventory.not_stale(&not_stale).await;
+    let mut ripe = Vec::new();
+    for lb in stale_lbs {
+        if inventory.stale_for(&lb.arn).await >= grace {
+            ripe.push(lb);
+        }
+    }
+    let stale_lbs = ripe;
     // Target groups still named by a listener of a load balancer we keep stay.
     let mut in_use = BTreeSet::new();
     for lb in listing
@@ -151,29 +171,41 @@ async fn prune_scope(
             ),
         });
     }
-    for tg in &stale_tgs {
-        sdk::delete_target_group(client, &tg.arn).await?;
-        metrics.changed(resources::TARGET_GROUP, "deleted");
-        inventory.forget_target_group(&tg.arn).await;
-    }
-    // The alarms of the targets whose load balancers went, unless still wanted (a replaced
-    // load balancer's target keeps its alarm, pointed at the new one).
-    let targets: BTreeSet<&str> = stale_lbs
-        .iter()
-        .filter_map(|lb| lb.tags.get(TAG_TARGET).map(String::as_str))
+    // The alarms of this object's targets that no wanted load balancer keeps (a replaced load
+    // balancer's target keeps its alarm, pointed at the new one): from every resource of ours
+    // still listed, so an alarm whose load balancer went in an earlier pass is not forgotten.
+    let remaining: BTreeSet<String> = listing
+        .load_balancers
+        .values()
+        .filter(|lb| of_this(&lb.tags) && !stale_lbs.iter().any(|s| s.arn == lb.arn))
+        .filter_map(|lb| lb.tags.get(TAG_TARGET).cloned())
+        .collect();
+    let targets: BTreeSet<String> = listing
+        .load_balancers
+        .values()
+        .map(|lb| &lb.tags)
+        .chain(listing.target_groups.values().map(|tg| &tg.tags))
+        .filter(|tags| of_this(tags))
+        .filter_map(|tags| tags.get(TAG_TARGET).cloned())
+        .filter(|t| !remaining.contains(t))
         .collect();
     for target in targets {
-        let name = crate::model::health_check::alarm_name(owner, target);
+        let name = crate::model::health_check::alarm_name(owner, &target);
         if keep.contains(&name) {
             continue;
         }
         if let alarms::Existing::Ours(_) =
-            alarms::existing(&inventory.cloudwatch, &name, owner_id).await?
+            alarms::existing(&inventory.cloudwatch, &name, (owner_id, owner, &target)).await?
         {
             alarms::delete(&inventory.cloudwatch, &name).await?;
             metrics.changed(resources::ALARM, "deleted");
         }
         inventory.forget_alarm(&name).await;
+    }
+    for tg in &stale_tgs {
+        sdk::delete_target_group(client, &tg.arn).await?;
+        metrics.changed(resources::TARGET_GROUP, "deleted");
+        inventory.forget_target_group(&tg.arn).await;
     }
     Ok(())
 }
