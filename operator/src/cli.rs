@@ -274,9 +274,10 @@ pub struct AwsArgs {
     #[arg(long, env = "GLOBALINGRESS_HEALTH_CHECK_GC_INTERVAL", value_name = "DURATION", default_value = "10m", value_parser = parse_duration)]
     pub health_check_gc_interval: Duration,
 
-    /// How long an account's ELBv2 listing (load balancers, target groups, their tags and our
-    /// listeners and target health) is trusted before it is listed again; our own writes keep
-    /// it current in between, and a failed write lists again at once.
+    /// How long an account's ELBv2 listing (every load balancer and target group with its tags;
+    /// our listeners and target health, read when first needed) is trusted before it is listed
+    /// again; our own writes keep it current in between, and a failed write lists again (at
+    /// most every 2 s).
     #[arg(long, env = "GLOBALINGRESS_ELB_RESYNC_INTERVAL", value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
     pub elb_resync_interval: Duration,
 
