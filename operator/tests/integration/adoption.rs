@@ -4,8 +4,6 @@
 //! hostname no load balancer there has stays a CNAME. The adopted load balancers are never
 //! modified.
 
-use aws_sdk_elasticloadbalancingv2 as elbv2;
-use globalingress::api::GlobalIngress;
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::networking::v1::Ingress;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
@@ -13,10 +11,10 @@ use kube::Api;
 use kube::api::{ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams};
 use serde_json::json;
 
-use crate::load_balancers::{MOTO_LB_ZONE, WAIT, alias, backend, gi, operator, set_endpoints};
-use crate::support::network::{self, HUB_ACCOUNT};
+use crate::load_balancers::{MOTO_LB_ZONE, Setup, WAIT, alias, gi, operator, set_endpoints, setup};
+use crate::support;
+use crate::support::network;
 use crate::support::operator::eventually;
-use crate::support::{self, Cluster};
 
 /// The Gateway API's Gateway kind, as far as this test needs it (status.addresses).
 async fn install_gateway_crd(spoke: &kube::Client) {
@@ -89,16 +87,18 @@ async fn cname(r53: &aws_sdk_route53::Client, zone_id: &str, host: &str) -> Opti
 
 #[tokio::test]
 async fn adopted_services_ingresses_and_gateways_become_alias_records() {
-    let hub = support::kube(Cluster::Hub).await;
-    let spoke = support::kube(Cluster::SpokeA).await;
-    support::install_crds(&hub).await;
+    let Setup {
+        spoke,
+        ns,
+        elb,
+        vpc,
+        spoke_name,
+        app,
+        zone,
+        api,
+        ..
+    } = setup("adopt", "LoadBalancer").await;
     install_gateway_crd(&spoke).await;
-    let ns = support::namespace(&hub, "adopt").await;
-    let _ = support::spoke_a(&hub, &ns).await;
-    let config = network::config(None).await;
-    let elb = elbv2::Client::new(&config);
-    let vpc = network::vpc(&config).await;
-    let spoke_name = network::spoke(&hub, &ns, "adopt", vpc.spec(HUB_ACCOUNT, None)).await;
     // Three load balancers another tool made in the spoke's account.
     let mut dns = Vec::new();
     for prefix in ["svc", "ing", "gw"] {
@@ -107,7 +107,6 @@ async fn adopted_services_ingresses_and_gateways_become_alias_records() {
                 .await;
         dns.push(lb.dns_name().unwrap().to_ascii_lowercase());
     }
-    let app = backend(&spoke, "LoadBalancer").await;
     set_endpoints(&spoke, &app, &[("10.0.5.10", true, false)]).await;
     let services: Api<Service> = Api::namespaced(spoke.clone(), &app);
     services
@@ -182,8 +181,6 @@ async fn adopted_services_ingresses_and_gateways_become_alias_records() {
         .await
         .unwrap();
 
-    let zone = support::route53_zone(Some((&hub, &ns)), "adopt").await;
-    let api: Api<GlobalIngress> = Api::namespaced(hub.clone(), &ns);
     let hosts: Vec<String> = ["svc", "ing", "gw", "legacy"]
         .iter()
         .map(|h| format!("{h}.{}", zone.domain))

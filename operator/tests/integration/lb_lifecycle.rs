@@ -6,8 +6,6 @@
 
 use aws_sdk_cloudwatch as cloudwatch;
 use aws_sdk_elasticloadbalancingv2 as elbv2;
-use globalingress::api::GlobalIngress;
-use kube::Api;
 use kube::api::{DeleteParams, PostParams};
 use serde_json::json;
 
@@ -16,28 +14,26 @@ use std::time::Duration;
 use kube::api::{Patch, PatchParams};
 
 use crate::load_balancers::{
-    WAIT, alias, backend, condition, gi, operator, provisioned, set_endpoints,
+    Setup, WAIT, alias, condition, gi, operator, provisioned, set_endpoints, setup,
 };
 use crate::support::network::{self, HUB_ACCOUNT};
 use crate::support::operator::eventually;
-use crate::support::{self, Cluster};
 
 #[tokio::test]
 async fn a_private_check_follows_an_alarm_made_and_deleted_with_the_load_balancer() {
-    let hub = support::kube(Cluster::Hub).await;
-    let spoke = support::kube(Cluster::SpokeA).await;
-    support::install_crds(&hub).await;
-    let ns = support::namespace(&hub, "lb-alarm").await;
-    let _ = support::spoke_a(&hub, &ns).await;
-    let config = network::config(None).await;
-    let elb = elbv2::Client::new(&config);
+    let Setup {
+        spoke,
+        ns,
+        config,
+        elb,
+        spoke_name,
+        app,
+        zone,
+        api,
+        ..
+    } = setup("lb-alarm", "ClusterIP").await;
     let cw = cloudwatch::Client::new(&config);
-    let vpc = network::vpc(&config).await;
-    let spoke_name = network::spoke(&hub, &ns, "alarm", vpc.spec(HUB_ACCOUNT, None)).await;
-    let app = backend(&spoke, "ClusterIP").await;
     set_endpoints(&spoke, &app, &[("10.0.7.10", true, false)]).await;
-    let zone = support::route53_zone(Some((&hub, &ns)), "alarm").await;
-    let api: Api<GlobalIngress> = Api::namespaced(hub.clone(), &ns);
     let host = format!("private.{}", zone.domain);
     let mut object = gi(
         &ns,
@@ -170,19 +166,17 @@ async fn a_private_check_follows_an_alarm_made_and_deleted_with_the_load_balance
 
 #[tokio::test]
 async fn retain_leaves_the_load_balancer_and_records_and_marks_them_retained() {
-    let hub = support::kube(Cluster::Hub).await;
-    let spoke = support::kube(Cluster::SpokeA).await;
-    support::install_crds(&hub).await;
-    let ns = support::namespace(&hub, "lb-retain").await;
-    let _ = support::spoke_a(&hub, &ns).await;
-    let config = network::config(None).await;
-    let elb = elbv2::Client::new(&config);
-    let vpc = network::vpc(&config).await;
-    let spoke_name = network::spoke(&hub, &ns, "retain", vpc.spec(HUB_ACCOUNT, None)).await;
-    let app = backend(&spoke, "ClusterIP").await;
+    let Setup {
+        spoke,
+        ns,
+        elb,
+        spoke_name,
+        app,
+        zone,
+        api,
+        ..
+    } = setup("lb-retain", "ClusterIP").await;
     set_endpoints(&spoke, &app, &[("10.0.8.10", true, false)]).await;
-    let zone = support::route53_zone(Some((&hub, &ns)), "retain").await;
-    let api: Api<GlobalIngress> = Api::namespaced(hub.clone(), &ns);
     let host = format!("kept.{}", zone.domain);
     let mut object = gi(
         &ns,
@@ -226,18 +220,18 @@ async fn retain_leaves_the_load_balancer_and_records_and_marks_them_retained() {
 #[tokio::test]
 async fn foreign_load_balancers_with_our_names_are_never_touched() {
     use globalingress::model::elb::{Kind, LoadBalancerKey, Scheme, load_balancer_name};
-    let hub = support::kube(Cluster::Hub).await;
-    let spoke = support::kube(Cluster::SpokeA).await;
-    support::install_crds(&hub).await;
-    let ns = support::namespace(&hub, "lb-foreign").await;
-    let _ = support::spoke_a(&hub, &ns).await;
-    let config = network::config(None).await;
-    let elb = elbv2::Client::new(&config);
-    let vpc = network::vpc(&config).await;
-    let spoke_name = network::spoke(&hub, &ns, "foreign", vpc.spec(HUB_ACCOUNT, None)).await;
-    let app = backend(&spoke, "ClusterIP").await;
+    let Setup {
+        spoke,
+        ns,
+        elb,
+        vpc,
+        spoke_name,
+        app,
+        zone,
+        api,
+        ..
+    } = setup("lb-foreign", "ClusterIP").await;
     set_endpoints(&spoke, &app, &[("10.0.4.10", true, false)]).await;
-    let zone = support::route53_zone(Some((&hub, &ns)), "lb").await;
     // The names two GlobalIngresses would use, taken: one untagged, one another hub's.
     let name_of = |gi: &str| {
         load_balancer_name(&LoadBalancerKey {
@@ -260,7 +254,6 @@ async fn foreign_load_balancers_with_our_names_are_never_touched() {
         ],
     )
     .await;
-    let api: Api<GlobalIngress> = Api::namespaced(hub.clone(), &ns);
     for name in ["one", "two"] {
         let host = format!("{name}.{}", zone.domain);
         let targets = json!([provisioned(
@@ -341,14 +334,17 @@ async fn foreign_load_balancers_with_our_names_are_never_touched() {
 
 #[tokio::test]
 async fn a_removed_target_loses_its_load_balancer_even_when_no_target_names_its_spoke() {
-    let hub = support::kube(Cluster::Hub).await;
-    let spoke = support::kube(Cluster::SpokeA).await;
-    support::install_crds(&hub).await;
-    let ns = support::namespace(&hub, "lb-removed").await;
-    let _ = support::spoke_a(&hub, &ns).await;
-    let config = network::config(None).await;
-    let elb = elbv2::Client::new(&config);
-    let vpc = network::vpc(&config).await;
+    let Setup {
+        hub,
+        spoke,
+        ns,
+        elb,
+        vpc,
+        app,
+        zone,
+        api,
+        ..
+    } = setup("lb-removed", "ClusterIP").await;
     let first = network::spoke(&hub, &ns, "first", vpc.spec(HUB_ACCOUNT, None)).await;
     // The second target's spoke in another account: a scope of its own, which no target names
     // once that target is gone.
@@ -362,10 +358,7 @@ async fn a_removed_target_loses_its_load_balancer_even_when_no_target_names_its_
         other_vpc.spec("444444444444", Some(role)),
     )
     .await;
-    let app = backend(&spoke, "ClusterIP").await;
     set_endpoints(&spoke, &app, &[("10.0.9.10", true, false)]).await;
-    let zone = support::route53_zone(Some((&hub, &ns)), "removed").await;
-    let api: Api<GlobalIngress> = Api::namespaced(hub.clone(), &ns);
     let host = format!("two.{}", zone.domain);
     let eu = provisioned(&first, &app, json!({ "mode": "Provision" }));
     let mut us = provisioned(&second, &app, json!({ "mode": "Provision" }));

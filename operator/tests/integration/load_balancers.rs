@@ -123,18 +123,64 @@ pub async fn condition(
     Some((c.status, c.reason))
 }
 
-#[tokio::test]
-async fn an_internal_nlb_registers_the_spokes_ready_endpoints_and_is_published_as_alias() {
+/// What every load-balancer test starts from: the hub with the CRDs; a namespace `<prefix>-…`
+/// holding the Secret of spoke-a; a fresh VPC in the hub's moto account and a SpokeCluster for
+/// spoke-a in it; the backend Service `web` of `service_type` in a namespace of spoke-a; a
+/// Route 53 zone with its DNSZone.
+pub struct Setup {
+    pub hub: kube::Client,
+    pub spoke: kube::Client,
+    pub ns: String,
+    pub config: aws_config::SdkConfig,
+    pub elb: elbv2::Client,
+    pub vpc: network::Vpc,
+    pub spoke_name: String,
+    /// The spoke namespace of the backend Service.
+    pub app: String,
+    pub zone: support::Route53Zone,
+    pub api: Api<GlobalIngress>,
+}
+
+pub async fn setup(prefix: &str, service_type: &str) -> Setup {
     let hub = support::kube(Cluster::Hub).await;
     let spoke = support::kube(Cluster::SpokeA).await;
     support::install_crds(&hub).await;
-    let ns = support::namespace(&hub, "lb-nlb").await;
+    let ns = support::namespace(&hub, prefix).await;
     let _ = support::spoke_a(&hub, &ns).await;
     let config = network::config(None).await;
     let elb = elbv2::Client::new(&config);
     let vpc = network::vpc(&config).await;
-    let spoke_name = network::spoke(&hub, &ns, "nlb", vpc.spec(HUB_ACCOUNT, None)).await;
-    let app = backend(&spoke, "ClusterIP").await;
+    let spoke_name = network::spoke(&hub, &ns, prefix, vpc.spec(HUB_ACCOUNT, None)).await;
+    let app = backend(&spoke, service_type).await;
+    let zone = support::route53_zone(Some((&hub, &ns)), prefix).await;
+    let api = Api::namespaced(hub.clone(), &ns);
+    Setup {
+        hub,
+        spoke,
+        ns,
+        config,
+        elb,
+        vpc,
+        spoke_name,
+        app,
+        zone,
+        api,
+    }
+}
+
+#[tokio::test]
+async fn an_internal_nlb_registers_the_spokes_ready_endpoints_and_is_published_as_alias() {
+    let Setup {
+        spoke,
+        ns,
+        elb,
+        vpc,
+        spoke_name,
+        app,
+        zone,
+        api,
+        ..
+    } = setup("lb-nlb", "ClusterIP").await;
     set_endpoints(
         &spoke,
         &app,
@@ -146,9 +192,7 @@ async fn an_internal_nlb_registers_the_spokes_ready_endpoints_and_is_published_a
         ],
     )
     .await;
-    let zone = support::route53_zone(Some((&hub, &ns)), "lb").await;
     let host = format!("web.{}", zone.domain);
-    let api: Api<GlobalIngress> = Api::namespaced(hub.clone(), &ns);
     let targets = json!([provisioned(
         &spoke_name,
         &app,
@@ -282,14 +326,18 @@ async fn an_internal_nlb_registers_the_spokes_ready_endpoints_and_is_published_a
 
 #[tokio::test]
 async fn an_internet_facing_alb_registers_the_spokes_nodes_on_the_node_port() {
-    let hub = support::kube(Cluster::Hub).await;
-    let spoke = support::kube(Cluster::SpokeA).await;
-    support::install_crds(&hub).await;
-    let ns = support::namespace(&hub, "lb-alb").await;
-    let _ = support::spoke_a(&hub, &ns).await;
-    let config = network::config(None).await;
-    let elb = elbv2::Client::new(&config);
-    let vpc = network::vpc(&config).await;
+    let Setup {
+        spoke,
+        ns,
+        config,
+        elb,
+        vpc,
+        spoke_name,
+        app,
+        zone,
+        api,
+        ..
+    } = setup("lb-alb", "NodePort").await;
     let ids = network::instances(&config, &vpc.public[0], 3).await;
     assert_eq!(ids.len(), 3);
     // Three nodes on those instances: two Ready, one NotReady.
@@ -318,7 +366,6 @@ async fn an_internet_facing_alb_registers_the_spokes_nodes_on_the_node_port() {
             .unwrap();
         node_names.push(name);
     }
-    let app = backend(&spoke, "NodePort").await;
     set_endpoints(&spoke, &app, &[("10.0.1.10", true, false)]).await;
     let node_port = Api::<Service>::namespaced(spoke.clone(), &app)
         .get("web")
@@ -330,10 +377,7 @@ async fn an_internet_facing_alb_registers_the_spokes_nodes_on_the_node_port() {
         .unwrap()[0]
         .node_port
         .expect("a NodePort");
-    let spoke_name = network::spoke(&hub, &ns, "alb", vpc.spec(HUB_ACCOUNT, None)).await;
-    let zone = support::route53_zone(Some((&hub, &ns)), "lb").await;
     let host = format!("shop.{}", zone.domain);
-    let api: Api<GlobalIngress> = Api::namespaced(hub.clone(), &ns);
     let targets = json!([provisioned(
         &spoke_name,
         &app,
@@ -424,20 +468,18 @@ async fn an_internet_facing_alb_registers_the_spokes_nodes_on_the_node_port() {
 
 #[tokio::test]
 async fn a_scheme_change_replaces_the_load_balancer_with_no_moment_without_records() {
-    let hub = support::kube(Cluster::Hub).await;
-    let spoke = support::kube(Cluster::SpokeA).await;
-    support::install_crds(&hub).await;
-    let ns = support::namespace(&hub, "lb-replace").await;
-    let _ = support::spoke_a(&hub, &ns).await;
-    let config = network::config(None).await;
-    let elb = elbv2::Client::new(&config);
-    let vpc = network::vpc(&config).await;
-    let spoke_name = network::spoke(&hub, &ns, "replace", vpc.spec(HUB_ACCOUNT, None)).await;
-    let app = backend(&spoke, "ClusterIP").await;
+    let Setup {
+        spoke,
+        ns,
+        elb,
+        spoke_name,
+        app,
+        zone,
+        api,
+        ..
+    } = setup("lb-replace", "ClusterIP").await;
     set_endpoints(&spoke, &app, &[("10.0.2.10", true, false)]).await;
-    let zone = support::route53_zone(Some((&hub, &ns)), "lb").await;
     let host = format!("api.{}", zone.domain);
-    let api: Api<GlobalIngress> = Api::namespaced(hub.clone(), &ns);
     let targets = json!([provisioned(
         &spoke_name,
         &app,

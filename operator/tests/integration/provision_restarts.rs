@@ -7,39 +7,34 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use aws_sdk_elasticloadbalancingv2 as elbv2;
-use globalingress::api::GlobalIngress;
-use kube::Api;
 use kube::api::{DeleteParams, ListParams, PostParams};
 use serde_json::json;
 
-use crate::load_balancers::{backend, gi, provisioned, set_endpoints};
-use crate::support::network::{self, HUB_ACCOUNT};
+use crate::load_balancers::{Setup, gi, provisioned, set_endpoints, setup};
 use crate::support::operator::{Operator, Options, eventually};
-use crate::support::{self, Cluster};
+use crate::support::{self, network};
 
 const COUNT: usize = 20;
 
 #[tokio::test]
 async fn sigkill_during_provisioning_leaves_one_of_everything_and_no_orphans() {
-    let hub = support::kube(Cluster::Hub).await;
-    let spoke = support::kube(Cluster::SpokeA).await;
-    support::install_crds(&hub).await;
-    let ns = support::namespace(&hub, "lb-kill").await;
-    let _ = support::spoke_a(&hub, &ns).await;
-    let config = network::config(None).await;
-    let elb = elbv2::Client::new(&config);
-    let vpc = network::vpc(&config).await;
-    let spoke_name = network::spoke(&hub, &ns, "kill", vpc.spec(HUB_ACCOUNT, None)).await;
-    let app = backend(&spoke, "ClusterIP").await;
+    let Setup {
+        spoke,
+        ns,
+        elb,
+        vpc,
+        spoke_name,
+        app,
+        zone,
+        api,
+        ..
+    } = setup("lb-kill", "ClusterIP").await;
     set_endpoints(
         &spoke,
         &app,
         &[("10.0.6.10", true, false), ("10.0.6.11", true, false)],
     )
     .await;
-    let zone = support::route53_zone(Some((&hub, &ns)), "kill").await;
-    let api: Api<GlobalIngress> = Api::namespaced(hub.clone(), &ns);
     for i in 0..COUNT {
         let name = format!("svc-{i}");
         let mut eu = provisioned(&spoke_name, &app, json!({ "mode": "Provision" }));
