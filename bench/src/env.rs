@@ -68,3 +68,50 @@ where
     }
     Ok(started.elapsed())
 }
+
+/// A Route 53 hosted zone `<tag>.test` on the emulator: a client, its domain and its id.
+pub async fn hosted_zone(
+    env: &Env,
+    tag: &str,
+) -> anyhow::Result<(aws_sdk_route53::Client, String, String)> {
+    let sdk = globalingress::aws::sdk_config(&globalingress::aws::SdkSettings::emulator(
+        env.aws_endpoint.clone(),
+    ))
+    .await;
+    let r53 = aws_sdk_route53::Client::new(&sdk);
+    let domain = format!("{tag}.test");
+    let hosted = r53
+        .create_hosted_zone()
+        .name(&domain)
+        .caller_reference(tag)
+        .send()
+        .await?;
+    let zone_id = hosted
+        .hosted_zone()
+        .context("hosted zone")?
+        .id()
+        .trim_start_matches("/hostedzone/")
+        .to_owned();
+    Ok((r53, domain, zone_id))
+}
+
+/// Whether every one of `size` GlobalIngresses in `api` has condition `type_` True (a list
+/// that fails counts as not yet).
+pub async fn all_true(
+    api: &kube::Api<globalingress::api::GlobalIngress>,
+    type_: &str,
+    size: usize,
+) -> bool {
+    api.list(&Default::default()).await.is_ok_and(|l| {
+        l.items
+            .iter()
+            .filter(|gi| {
+                gi.status
+                    .as_ref()
+                    .and_then(|s| globalingress::api::condition::find(&s.conditions, type_))
+                    .is_some_and(|c| c.status == "True")
+            })
+            .count()
+            == size
+    })
+}

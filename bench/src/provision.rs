@@ -13,7 +13,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use futures::StreamExt as _;
-use globalingress::api::condition::find;
 use globalingress::api::{DNSZone, GlobalIngress, SpokeCluster};
 use k8s_openapi::api::core::v1::{Namespace, Secret, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
@@ -22,7 +21,7 @@ use kube::api::{Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
 
 use crate::Args;
-use crate::env::{Env, wait_until};
+use crate::env::{Env, all_true, hosted_zone, wait_until};
 use crate::operator::{self, Operator};
 use crate::publish::Proxy;
 
@@ -199,24 +198,7 @@ async fn scenario(args: &Args, env: &Env, size: usize) -> anyhow::Result<Row> {
     }))?;
     let spokes: Api<SpokeCluster> = Api::all(hub.clone());
     spokes.create(&PostParams::default(), &spoke_object).await?;
-    let sdk = globalingress::aws::sdk_config(&globalingress::aws::SdkSettings::emulator(
-        env.aws_endpoint.clone(),
-    ))
-    .await;
-    let r53 = aws_sdk_route53::Client::new(&sdk);
-    let domain = format!("{tag}.test");
-    let hosted = r53
-        .create_hosted_zone()
-        .name(&domain)
-        .caller_reference(&tag)
-        .send()
-        .await?;
-    let zone_id = hosted
-        .hosted_zone()
-        .context("hosted zone")?
-        .id()
-        .trim_start_matches("/hostedzone/")
-        .to_owned();
+    let (_, domain, zone_id) = hosted_zone(env, &tag).await?;
     let zone: DNSZone = serde_json::from_value(json!({
         "apiVersion": "globalingress.io/v1alpha1", "kind": "DNSZone", "metadata": {"name": tag},
         "spec": {"domain": domain, "ownerId": "bench", "provider": {"route53": {"hostedZoneId": zone_id}}}
@@ -259,23 +241,7 @@ async fn scenario(args: &Args, env: &Env, size: usize) -> anyhow::Result<Row> {
         log: None,
         log_filter: "warn",
     })?;
-    let ready = || {
-        let api = api.clone();
-        async move {
-            api.list(&Default::default()).await.is_ok_and(|l| {
-                l.items
-                    .iter()
-                    .filter(|gi| {
-                        gi.status
-                            .as_ref()
-                            .and_then(|s| find(&s.conditions, "LoadBalancersReady"))
-                            .is_some_and(|c| c.status == "True")
-                    })
-                    .count()
-                    == size
-            })
-        }
-    };
+    let ready = || all_true(&api, "LoadBalancersReady", size);
     eprintln!("[provision {size}] operator started; waiting for every load balancer");
     wait_until(
         "every LoadBalancersReady",

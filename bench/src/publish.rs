@@ -14,7 +14,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use futures::StreamExt as _;
-use globalingress::api::condition::find;
 use globalingress::api::{DNSZone, GlobalIngress, SpokeCluster};
 use globalingress::dns::provider::ZoneProvider as _;
 use globalingress::dns::route53::Route53Zone;
@@ -25,7 +24,7 @@ use kube::api::{Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
 
 use crate::Args;
-use crate::env::{Env, wait_until};
+use crate::env::{Env, all_true, hosted_zone, wait_until};
 use crate::operator::{self, Operator};
 
 /// Runs every size in `args.sizes` and prints the table.
@@ -159,24 +158,7 @@ async fn scenario(args: &Args, env: &Env, size: usize) -> anyhow::Result<Row> {
     Api::<Namespace>::all(client.clone())
         .create(&PostParams::default(), &ns)
         .await?;
-    let sdk = globalingress::aws::sdk_config(&globalingress::aws::SdkSettings::emulator(
-        env.aws_endpoint.clone(),
-    ))
-    .await;
-    let r53 = aws_sdk_route53::Client::new(&sdk);
-    let domain = format!("{tag}.test");
-    let hosted = r53
-        .create_hosted_zone()
-        .name(&domain)
-        .caller_reference(&tag)
-        .send()
-        .await?;
-    let zone_id = hosted
-        .hosted_zone()
-        .context("hosted zone")?
-        .id()
-        .trim_start_matches("/hostedzone/")
-        .to_owned();
+    let (r53, domain, zone_id) = hosted_zone(env, &tag).await?;
     let zone: DNSZone = serde_json::from_value(json!({
         "apiVersion": "globalingress.io/v1alpha1", "kind": "DNSZone", "metadata": {"name": tag},
         "spec": {"domain": domain, "ownerId": "bench", "provider": {"route53": {"hostedZoneId": zone_id}}}
@@ -225,23 +207,7 @@ async fn scenario(args: &Args, env: &Env, size: usize) -> anyhow::Result<Row> {
         log: None,
         log_filter: "warn",
     })?;
-    let synced = || {
-        let api = api.clone();
-        async move {
-            api.list(&Default::default()).await.is_ok_and(|l| {
-                l.items
-                    .iter()
-                    .filter(|gi| {
-                        gi.status
-                            .as_ref()
-                            .and_then(|s| find(&s.conditions, "DNSSynced"))
-                            .is_some_and(|c| c.status == "True")
-                    })
-                    .count()
-                    == size
-            })
-        }
-    };
+    let synced = || all_true(&api, "DNSSynced", size);
     eprintln!("[{size}] operator started; waiting for convergence");
     // Listing 10,000 objects is itself load: poll less often the bigger the run.
     let poll = Duration::from_millis(250).max(Duration::from_millis(size as u64));

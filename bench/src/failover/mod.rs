@@ -206,24 +206,7 @@ async fn create_zone(
             (env.dns_zone.clone(), domain, observer, spec)
         }
         Provider::Route53 => {
-            let sdk = globalingress::aws::sdk_config(&globalingress::aws::SdkSettings::emulator(
-                env.aws_endpoint.clone(),
-            ))
-            .await;
-            let r53 = aws_sdk_route53::Client::new(&sdk);
-            let domain = format!("{tag}.test");
-            let hosted = r53
-                .create_hosted_zone()
-                .name(&domain)
-                .caller_reference(tag)
-                .send()
-                .await?;
-            let zone_id = hosted
-                .hosted_zone()
-                .context("hosted zone")?
-                .id()
-                .trim_start_matches("/hostedzone/")
-                .to_owned();
+            let (r53, domain, zone_id) = crate::env::hosted_zone(env, tag).await?;
             let spec = json!({"route53": {"hostedZoneId": zone_id}});
             let observer = Observer::Route53 {
                 client: r53,
