@@ -1,16 +1,14 @@
 //! Spoke signals: what each spoke's API server says about a target's backend — does the Service
 //! exist, and how many ready endpoints do its EndpointSlices list.
 //!
-//! One task per spoke (not per Service or GlobalIngress), holding two watches on it: every
-//! Service and every EndpointSlice of the spoke, kept in the spoke's cache; each backend
-//! `(spoke, namespace, service)` a GlobalIngress registers is judged from that cache (its Service
-//! by name, its slices by the `kubernetes.io/service-name` label), at once when the cache has
-//! listed, and again at every event of its objects. A change that matters (Service appears or goes, ready endpoints reach or leave zero,
+//! One task per backend `(spoke, namespace, service)`, shared like the probes, holding two watches
+//! on the spoke (the Service by name, the EndpointSlices by the `kubernetes.io/service-name`
+//! label). A change that matters (Service appears or goes, ready endpoints reach or leave zero,
 //! the load balancer's address changes) sends the GlobalIngresses using the backend to the
 //! controller at once. A spoke that cannot be reached reports [`Signal::Unreachable`]: the probe
 //! through the data path decides alone then.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -46,55 +44,7 @@ struct Watch {
     /// break: it says nothing about the pods).
     ready_since: Option<Timestamp>,
     users: HashSet<GiRef>,
-}
-
-/// A backend's signal, its Service and its slices, as judged from a spoke's cache.
-type Judged = (Signal, Option<Service>, Vec<EndpointSlice>);
-
-/// What one spoke's watches have seen: `None` until each has listed once.
-#[derive(Default)]
-struct SpokeCache {
-    /// Services by (namespace, name).
-    services: Option<HashMap<(String, String), Service>>,
-    /// EndpointSlices by (namespace, name).
-    slices: Option<HashMap<(String, String), EndpointSlice>>,
-}
-
-impl SpokeCache {
-    /// The state of `b` (namespace and name of its Service), once both watches listed.
-    fn judge(&self, b: &Backend) -> Option<Judged> {
-        let (services, slices) = (self.services.as_ref()?, self.slices.as_ref()?);
-        let service = services
-            .get(&(b.namespace.clone(), b.name.clone()))
-            .cloned();
-        let mine: Vec<EndpointSlice> = slices
-            .iter()
-            .filter(|((ns, _), slice)| {
-                *ns == b.namespace && service_of(slice) == Some(b.name.as_str())
-            })
-            .map(|(_, slice)| slice.clone())
-            .collect();
-        let signal = match &service {
-            None => Signal::ServiceMissing {
-                since: Timestamp::now(),
-            },
-            Some(_) => Signal::Endpoints {
-                ready: ready_endpoints(&mine),
-                since: Timestamp::now(),
-            },
-        };
-        Some((signal, service, mine))
-    }
-}
-
-/// The Service an EndpointSlice belongs to (its `kubernetes.io/service-name` label).
-fn service_of(slice: &EndpointSlice) -> Option<&str> {
-    slice
-        .metadata
-        .labels
-        .as_ref()?
-        .get("kubernetes.io/service-name")
-        .map(String::as_str)
+    task: tokio::task::AbortHandle,
 }
 
 struct Inner {
@@ -103,9 +53,6 @@ struct Inner {
     trigger: mpsc::UnboundedSender<GiRef>,
     watches: Mutex<HashMap<Backend, Watch>>,
     registrations: Mutex<HashMap<GiRef, Vec<Backend>>>,
-    /// One task per spoke with a registered backend.
-    tasks: Mutex<HashMap<String, tokio::task::AbortHandle>>,
-    caches: Mutex<HashMap<String, SpokeCache>>,
 }
 
 /// The spoke watches. Cheap to clone.
@@ -133,8 +80,6 @@ impl SpokeSignals {
                 trigger,
                 watches: Mutex::new(HashMap::new()),
                 registrations: Mutex::new(HashMap::new()),
-                tasks: Mutex::new(HashMap::new()),
-                caches: Mutex::new(HashMap::new()),
             }),
         }
     }
@@ -144,49 +89,32 @@ impl SpokeSignals {
         let old = lock(&self.inner.registrations)
             .insert(gi.clone(), backends.clone())
             .unwrap_or_default();
-        let mut added = Vec::new();
-        {
-            let mut watches = lock(&self.inner.watches);
-            for b in old.iter().filter(|b| !backends.contains(b)) {
-                release(&self.inner, &mut watches, b, &gi);
-            }
-            for b in backends {
-                match watches.get_mut(&b) {
-                    Some(w) => {
-                        w.users.insert(gi.clone());
-                    }
-                    None => {
-                        watches.insert(
-                            b.clone(),
-                            Watch {
-                                state: BackendState {
-                                    signal: Signal::None,
-                                    service: None,
-                                    slices: Vec::new(),
-                                },
-                                users: HashSet::from([gi.clone()]),
-                                ready_since: None,
-                            },
-                        );
-                        added.push(b);
-                    }
-                }
-            }
+        let mut watches = lock(&self.inner.watches);
+        for b in old.iter().filter(|b| !backends.contains(b)) {
+            release(&mut watches, b, &gi);
         }
-        for b in added {
-            let mut tasks = lock(&self.inner.tasks);
-            if !tasks.contains_key(&b.spoke) {
-                let task = tokio::spawn(watch_spoke(Arc::downgrade(&self.inner), b.spoke.clone()))
-                    .abort_handle();
-                tasks.insert(b.spoke.clone(), task);
-            }
-            drop(tasks);
-            // A spoke already listed judges a new backend at once.
-            let judged = lock(&self.inner.caches)
-                .get(&b.spoke)
-                .and_then(|c| c.judge(&b));
-            if let Some((signal, service, slices)) = judged {
-                publish(&Arc::downgrade(&self.inner), &b, signal, service, slices);
+        for b in backends {
+            match watches.get_mut(&b) {
+                Some(w) => {
+                    w.users.insert(gi.clone());
+                }
+                None => {
+                    let task = tokio::spawn(watch_backend(Arc::downgrade(&self.inner), b.clone()))
+                        .abort_handle();
+                    watches.insert(
+                        b,
+                        Watch {
+                            state: BackendState {
+                                signal: Signal::None,
+                                service: None,
+                                slices: Vec::new(),
+                            },
+                            users: HashSet::from([gi.clone()]),
+                            ready_since: None,
+                            task,
+                        },
+                    );
+                }
             }
         }
     }
@@ -197,7 +125,7 @@ impl SpokeSignals {
             .unwrap_or_default();
         let mut watches = lock(&self.inner.watches);
         for b in &old {
-            release(&self.inner, &mut watches, b, gi);
+            release(&mut watches, b, gi);
         }
     }
 
@@ -225,18 +153,12 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-fn release(inner: &Inner, watches: &mut HashMap<Backend, Watch>, b: &Backend, gi: &GiRef) {
+fn release(watches: &mut HashMap<Backend, Watch>, b: &Backend, gi: &GiRef) {
     if let Some(w) = watches.get_mut(b) {
         w.users.remove(gi);
         if w.users.is_empty() {
+            w.task.abort();
             watches.remove(b);
-            // The spoke's watches stop with its last backend.
-            if !watches.keys().any(|other| other.spoke == b.spoke) {
-                if let Some(task) = lock(&inner.tasks).remove(&b.spoke) {
-                    task.abort();
-                }
-                lock(&inner.caches).remove(&b.spoke);
-            }
         }
     }
 }
@@ -314,45 +236,33 @@ enum Update {
     Failed(String),
 }
 
-/// The backends of `spoke` now registered.
-fn backends_of(inner: &Inner, spoke: &str) -> Vec<Backend> {
-    lock(&inner.watches)
-        .keys()
-        .filter(|b| b.spoke == spoke)
-        .cloned()
-        .collect()
-}
-
-async fn watch_spoke(inner: std::sync::Weak<Inner>, spoke: String) {
+async fn watch_backend(inner: std::sync::Weak<Inner>, backend: Backend) {
     let mut attempt = 0u32;
     loop {
         let Some(strong) = inner.upgrade() else {
             return;
         };
-        let object = strong.spokes.get(&ObjectRef::new(&spoke));
-        let client = match object {
-            Some(object) => super::client::connect(&object, &strong.hub)
+        let spoke = strong.spokes.get(&ObjectRef::new(&backend.spoke));
+        let client = match spoke {
+            Some(spoke) => super::client::connect(&spoke, &strong.hub)
                 .await
                 .map(|(c, _)| c)
                 .map_err(|(reason, message)| format!("{reason}: {message}")),
-            None => Err(format!("SpokeCluster {spoke} not found")),
+            None => Err(format!("SpokeCluster {} not found", backend.spoke)),
         };
+        drop(strong);
         let client = match client {
             Ok(c) => c,
             Err(message) => {
-                debug!(%spoke, %message, "spoke not readable");
-                for b in backends_of(&strong, &spoke) {
-                    publish(&inner, &b, Signal::Unreachable, None, Vec::new());
-                }
-                drop(strong);
+                debug!(spoke = %backend.spoke, %message, "spoke not readable");
+                publish(&inner, &backend, Signal::Unreachable, None, Vec::new());
                 attempt += 1;
                 tokio::time::sleep(backoff(attempt)).await;
                 continue;
             }
         };
-        drop(strong);
         attempt = 0;
-        run_watches(&inner, &spoke, client).await;
+        run_watches(&inner, &backend, client).await;
         tokio::time::sleep(backoff(1)).await;
     }
 }
@@ -361,144 +271,91 @@ fn backoff(attempt: u32) -> Duration {
     Duration::from_millis((500u64 << attempt.min(5)).min(15_000))
 }
 
-fn key_of(meta: &kube::api::ObjectMeta) -> (String, String) {
-    (
-        meta.namespace.clone().unwrap_or_default(),
-        meta.name.clone().unwrap_or_default(),
+/// Follows the Service and its EndpointSlices until a watch fails for longer than a moment.
+async fn run_watches(inner: &std::sync::Weak<Inner>, backend: &Backend, client: kube::Client) {
+    let services: Api<Service> = Api::namespaced(client.clone(), &backend.namespace);
+    let slices: Api<EndpointSlice> = Api::namespaced(client, &backend.namespace);
+    let service_events = watcher(
+        services,
+        watcher::Config::default().fields(&format!("metadata.name={}", backend.name)),
     )
-}
-
-/// Follows every Service and EndpointSlice of the spoke until a watch fails for longer than a
-/// moment, judging each registered backend its events concern.
-async fn run_watches(inner: &std::sync::Weak<Inner>, spoke: &str, client: kube::Client) {
-    let services: Api<Service> = Api::all(client.clone());
-    let slices: Api<EndpointSlice> = Api::all(client);
-    let service_events =
-        watcher(services, watcher::Config::default()).map_ok(|e| Update::Service(Box::new(e)));
-    let slice_events =
-        watcher(slices, watcher::Config::default()).map_ok(|e| Update::Slices(Box::new(e)));
+    .map_ok(|e| Update::Service(Box::new(e)));
+    let slice_events = watcher(
+        slices,
+        watcher::Config::default().labels(&format!("kubernetes.io/service-name={}", backend.name)),
+    )
+    .map_ok(|e| Update::Slices(Box::new(e)));
     let mut events = futures::stream::select(service_events, slice_events)
         .map(|r| r.unwrap_or_else(|e| Update::Failed(e.to_string())))
         .boxed();
-    let mut pending_services: HashMap<(String, String), Service> = HashMap::new();
-    let mut pending_slices: HashMap<(String, String), EndpointSlice> = HashMap::new();
+    let mut service: Option<Option<Service>> = None;
+    let mut pending_service: Option<Service> = None;
+    let mut slices_now: Option<BTreeMap<String, EndpointSlice>> = None;
+    let mut pending_slices: BTreeMap<String, EndpointSlice> = BTreeMap::new();
     let mut failures = 0u32;
     while let Some(update) = events.next().await {
-        let Some(strong) = inner.upgrade() else {
-            return;
-        };
-        // Which backends (namespace, service name) this event concerns; `None`: all of them.
-        let mut concerns: Option<Vec<(String, String)>> = Some(Vec::new());
         match update {
             Update::Failed(message) => {
                 failures += 1;
-                debug!(%spoke, %message, "spoke watch failed");
+                debug!(spoke = %backend.spoke, %message, "spoke watch failed");
                 // The watcher retries by itself; after a few failures in a row the spoke is
                 // unreachable until a list succeeds again.
                 if failures >= 2 {
-                    for b in backends_of(&strong, spoke) {
-                        publish(inner, &b, Signal::Unreachable, None, Vec::new());
-                    }
+                    publish(inner, backend, Signal::Unreachable, None, Vec::new());
                 }
                 if failures >= 3 {
-                    lock(&strong.caches).remove(spoke);
                     return;
                 }
-                drop(strong);
                 tokio::time::sleep(backoff(failures)).await;
                 continue;
             }
-            Update::Service(event) => {
-                let mut caches = lock(&strong.caches);
-                let cache = caches.entry(spoke.to_owned()).or_default();
-                match *event {
-                    watcher::Event::Init => pending_services.clear(),
-                    watcher::Event::InitApply(s) => {
-                        pending_services.insert(key_of(&s.metadata), s);
-                    }
-                    watcher::Event::InitDone => {
-                        cache.services = Some(std::mem::take(&mut pending_services));
-                        concerns = None;
-                    }
-                    watcher::Event::Apply(s) => {
-                        let key = key_of(&s.metadata);
-                        if let Some(all) = cache.services.as_mut() {
-                            all.insert(key.clone(), s);
-                        }
-                        concerns = Some(vec![key]);
-                    }
-                    watcher::Event::Delete(s) => {
-                        let key = key_of(&s.metadata);
-                        if let Some(all) = cache.services.as_mut() {
-                            all.remove(&key);
-                        }
-                        concerns = Some(vec![key]);
+            Update::Service(event) => match *event {
+                watcher::Event::Init => pending_service = None,
+                watcher::Event::InitApply(s) => pending_service = Some(s),
+                watcher::Event::InitDone => service = Some(pending_service.take()),
+                watcher::Event::Apply(s) => service = Some(Some(s)),
+                watcher::Event::Delete(_) => service = Some(None),
+            },
+            Update::Slices(event) => match *event {
+                watcher::Event::Init => pending_slices.clear(),
+                watcher::Event::InitApply(s) => {
+                    pending_slices.insert(s.metadata.name.clone().unwrap_or_default(), s);
+                }
+                watcher::Event::InitDone => {
+                    slices_now = Some(std::mem::take(&mut pending_slices));
+                }
+                watcher::Event::Apply(s) => {
+                    slices_now
+                        .get_or_insert_with(BTreeMap::new)
+                        .insert(s.metadata.name.clone().unwrap_or_default(), s);
+                }
+                watcher::Event::Delete(s) => {
+                    if let Some(all) = slices_now.as_mut() {
+                        all.remove(&s.metadata.name.clone().unwrap_or_default());
                     }
                 }
-            }
-            Update::Slices(event) => {
-                let mut caches = lock(&strong.caches);
-                let cache = caches.entry(spoke.to_owned()).or_default();
-                let owner = |s: &EndpointSlice| {
-                    (
-                        s.metadata.namespace.clone().unwrap_or_default(),
-                        service_of(s).unwrap_or_default().to_owned(),
-                    )
-                };
-                match *event {
-                    watcher::Event::Init => pending_slices.clear(),
-                    watcher::Event::InitApply(s) => {
-                        pending_slices.insert(key_of(&s.metadata), s);
-                    }
-                    watcher::Event::InitDone => {
-                        cache.slices = Some(std::mem::take(&mut pending_slices));
-                        concerns = None;
-                    }
-                    watcher::Event::Apply(s) => {
-                        let key = key_of(&s.metadata);
-                        let mut touched = vec![owner(&s)];
-                        if let Some(all) = cache.slices.as_mut() {
-                            // A slice that changed Services concerns the old one too.
-                            if let Some(old) = all.insert(key, s) {
-                                touched.push(owner(&old));
-                            }
-                        }
-                        concerns = Some(touched);
-                    }
-                    watcher::Event::Delete(s) => {
-                        let key = key_of(&s.metadata);
-                        if let Some(all) = cache.slices.as_mut() {
-                            all.remove(&key);
-                        }
-                        concerns = Some(vec![owner(&s)]);
-                    }
-                }
-            }
+            },
         }
         failures = 0;
-        let backends: Vec<Backend> = backends_of(&strong, spoke)
-            .into_iter()
-            .filter(|b| {
-                concerns.as_ref().is_none_or(|c| {
-                    c.iter()
-                        .any(|(ns, name)| *ns == b.namespace && *name == b.name)
-                })
-            })
-            .collect();
-        let judged: Vec<(Backend, Judged)> = {
-            let caches = lock(&strong.caches);
-            let Some(cache) = caches.get(spoke) else {
-                continue;
-            };
-            backends
-                .into_iter()
-                .filter_map(|b| cache.judge(&b).map(|j| (b, j)))
-                .collect()
+        let (Some(service), Some(slices)) = (&service, &slices_now) else {
+            continue;
         };
-        drop(strong);
-        for (b, (signal, service, slices)) in judged {
-            publish(inner, &b, signal, service, slices);
-        }
+        let signal = match service {
+            None => Signal::ServiceMissing {
+                since: Timestamp::now(),
+            },
+            Some(_) => Signal::Endpoints {
+                ready: ready_endpoints(slices.values()),
+                since: Timestamp::now(),
+            },
+        };
+        publish(
+            inner,
+            backend,
+            signal,
+            service.clone(),
+            slices.values().cloned().collect(),
+        );
     }
 }
 
