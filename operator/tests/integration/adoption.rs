@@ -11,9 +11,10 @@ use kube::Api;
 use kube::api::{ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams};
 use serde_json::json;
 
-use crate::load_balancers::{MOTO_LB_ZONE, Setup, WAIT, alias, gi, operator, set_endpoints, setup};
+use crate::load_balancers::{MOTO_LB_ZONE, WAIT, alias, gi, operator};
 use crate::support;
 use crate::support::network;
+use crate::support::network::{Setup, set_endpoints, setup};
 use crate::support::operator::eventually;
 
 /// The Gateway API's Gateway kind, as far as this test needs it (status.addresses).

@@ -13,10 +13,9 @@ use std::time::Duration;
 
 use kube::api::{Patch, PatchParams};
 
-use crate::load_balancers::{
-    Setup, WAIT, alias, condition, gi, operator, provisioned, set_endpoints, setup,
-};
+use crate::load_balancers::{WAIT, alias, condition, gi, operator, provisioned};
 use crate::support::network::{self, HUB_ACCOUNT};
+use crate::support::network::{Setup, set_endpoints, setup};
 use crate::support::operator::eventually;
 
 #[tokio::test]

@@ -11,57 +11,17 @@ use aws_sdk_elasticloadbalancingv2 as elbv2;
 use globalingress::api::GlobalIngress;
 use globalingress::api::condition::find;
 use k8s_openapi::api::core::v1::{Node, Service};
-use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::Api;
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
 
-use crate::support::network::{self, HUB_ACCOUNT, REGION};
+use crate::support::network::{self, REGION, Setup, backend, set_endpoints, setup};
 use crate::support::operator::{Operator, Options, eventually};
 use crate::support::{self, Cluster};
 
 pub const WAIT: Duration = Duration::from_secs(60);
 /// moto's one canonical hosted zone id of every load balancer.
 pub const MOTO_LB_ZONE: &str = "Z2P70J7EXAMPLE";
-
-/// A backend Service `web` (port 80 → target port `http` 8080, NodePort allocated) in a fresh
-/// namespace of spoke-a; returns the namespace.
-pub async fn backend(spoke: &kube::Client, service_type: &str) -> String {
-    let ns = support::namespace(spoke, "lb-app").await;
-    let svc: Service = serde_json::from_value(json!({
-        "metadata": { "name": "web" },
-        "spec": { "type": service_type, "selector": { "app": "web" },
-                  "ports": [{ "name": "http", "port": 80, "targetPort": 8080 }] }
-    }))
-    .unwrap();
-    Api::<Service>::namespaced(spoke.clone(), &ns)
-        .create(&PostParams::default(), &svc)
-        .await
-        .unwrap();
-    ns
-}
-
-/// Sets the EndpointSlice of `web` to `endpoints` (address, ready, terminating).
-pub async fn set_endpoints(spoke: &kube::Client, ns: &str, endpoints: &[(&str, bool, bool)]) {
-    let slice: EndpointSlice = serde_json::from_value(json!({
-        "metadata": { "name": "web-1", "labels": { "kubernetes.io/service-name": "web" } },
-        "addressType": "IPv4",
-        "ports": [{ "name": "http", "port": 8080, "protocol": "TCP" }],
-        "endpoints": endpoints.iter().map(|(ip, ready, terminating)| json!({
-            "addresses": [ip],
-            "conditions": { "ready": ready, "serving": ready, "terminating": terminating }
-        })).collect::<Vec<_>>()
-    }))
-    .unwrap();
-    Api::<EndpointSlice>::namespaced(spoke.clone(), ns)
-        .patch(
-            "web-1",
-            &PatchParams::apply("globalingress-tests").force(),
-            &Patch::Apply(&slice),
-        )
-        .await
-        .unwrap();
-}
 
 pub fn gi(ns: &str, name: &str, zone: &str, host: &str, targets: Value) -> GlobalIngress {
     serde_json::from_value(json!({
@@ -121,51 +81,6 @@ pub async fn condition(
     let gi = api.get(name).await.ok()?;
     let c = find(&gi.status?.conditions, type_)?.clone();
     Some((c.status, c.reason))
-}
-
-/// What every load-balancer test starts from: the hub with the CRDs; a namespace `<prefix>-…`
-/// holding the Secret of spoke-a; a fresh VPC in the hub's moto account and a SpokeCluster for
-/// spoke-a in it; the backend Service `web` of `service_type` in a namespace of spoke-a; a
-/// Route 53 zone with its DNSZone.
-pub struct Setup {
-    pub hub: kube::Client,
-    pub spoke: kube::Client,
-    pub ns: String,
-    pub config: aws_config::SdkConfig,
-    pub elb: elbv2::Client,
-    pub vpc: network::Vpc,
-    pub spoke_name: String,
-    /// The spoke namespace of the backend Service.
-    pub app: String,
-    pub zone: support::Route53Zone,
-    pub api: Api<GlobalIngress>,
-}
-
-pub async fn setup(prefix: &str, service_type: &str) -> Setup {
-    let hub = support::kube(Cluster::Hub).await;
-    let spoke = support::kube(Cluster::SpokeA).await;
-    support::install_crds(&hub).await;
-    let ns = support::namespace(&hub, prefix).await;
-    let _ = support::spoke_a(&hub, &ns).await;
-    let config = network::config(None).await;
-    let elb = elbv2::Client::new(&config);
-    let vpc = network::vpc(&config).await;
-    let spoke_name = network::spoke(&hub, &ns, prefix, vpc.spec(HUB_ACCOUNT, None)).await;
-    let app = backend(&spoke, service_type).await;
-    let zone = support::route53_zone(Some((&hub, &ns)), prefix).await;
-    let api = Api::namespaced(hub.clone(), &ns);
-    Setup {
-        hub,
-        spoke,
-        ns,
-        config,
-        elb,
-        vpc,
-        spoke_name,
-        app,
-        zone,
-        api,
-    }
 }
 
 #[tokio::test]

@@ -10,7 +10,8 @@ use std::time::Duration;
 use kube::api::{DeleteParams, ListParams, PostParams};
 use serde_json::json;
 
-use crate::load_balancers::{Setup, gi, provisioned, set_endpoints, setup};
+use crate::load_balancers::{gi, provisioned};
+use crate::support::network::{Setup, set_endpoints, setup};
 use crate::support::operator::{Operator, Options, eventually};
 use crate::support::{self, network};
 

@@ -1,4 +1,5 @@
-//! What a spoke has in AWS, made in moto through the real SDK: a VPC with internal and public
+//! What a spoke has, in AWS (made in moto through the real SDK) and in its cluster (a backend
+//! Service and its slices), and the [`Setup`] every load-balancer test starts from: a VPC with internal and public
 //! subnets and a security group, EC2 instances for nodes, load balancers of other tools; and
 //! what ELBv2 holds, read back by tags.
 
@@ -6,9 +7,14 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use aws_sdk_ec2::types::{Filter, InstanceType};
 use aws_sdk_elasticloadbalancingv2 as elbv2;
+use globalingress::api::GlobalIngress;
+use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use kube::Api;
+use kube::api::{Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
 
-use super::{env, shard, unique_name};
+use super::{Cluster, env, shard, unique_name};
 
 /// The region every load-balancer test uses.
 pub const REGION: &str = "eu-west-1";
@@ -325,4 +331,88 @@ pub async fn spoke(client: &kube::Client, ns: &str, prefix: &str, aws: Value) ->
         .await
         .expect("create the SpokeCluster");
     name
+}
+
+/// A backend Service `web` (port 80 → target port `http` 8080, NodePort allocated) in a fresh
+/// namespace of spoke-a; returns the namespace.
+pub async fn backend(spoke: &kube::Client, service_type: &str) -> String {
+    let ns = super::namespace(spoke, "lb-app").await;
+    let svc: Service = serde_json::from_value(json!({
+        "metadata": { "name": "web" },
+        "spec": { "type": service_type, "selector": { "app": "web" },
+                  "ports": [{ "name": "http", "port": 80, "targetPort": 8080 }] }
+    }))
+    .unwrap();
+    Api::<Service>::namespaced(spoke.clone(), &ns)
+        .create(&PostParams::default(), &svc)
+        .await
+        .unwrap();
+    ns
+}
+
+/// Sets the EndpointSlice of `web` to `endpoints` (address, ready, terminating).
+pub async fn set_endpoints(spoke: &kube::Client, ns: &str, endpoints: &[(&str, bool, bool)]) {
+    let slice: EndpointSlice = serde_json::from_value(json!({
+        "metadata": { "name": "web-1", "labels": { "kubernetes.io/service-name": "web" } },
+        "addressType": "IPv4",
+        "ports": [{ "name": "http", "port": 8080, "protocol": "TCP" }],
+        "endpoints": endpoints.iter().map(|(ip, ready, terminating)| json!({
+            "addresses": [ip],
+            "conditions": { "ready": ready, "serving": ready, "terminating": terminating }
+        })).collect::<Vec<_>>()
+    }))
+    .unwrap();
+    Api::<EndpointSlice>::namespaced(spoke.clone(), ns)
+        .patch(
+            "web-1",
+            &PatchParams::apply("globalingress-tests").force(),
+            &Patch::Apply(&slice),
+        )
+        .await
+        .unwrap();
+}
+
+/// What every load-balancer test starts from: the hub with the CRDs; a namespace `<prefix>-…`
+/// holding the Secret of spoke-a; a fresh VPC in the hub's moto account and a SpokeCluster for
+/// spoke-a in it; the backend Service `web` of `service_type` in a namespace of spoke-a; a
+/// Route 53 zone with its DNSZone.
+pub struct Setup {
+    pub hub: kube::Client,
+    pub spoke: kube::Client,
+    pub ns: String,
+    pub config: aws_config::SdkConfig,
+    pub elb: elbv2::Client,
+    pub vpc: Vpc,
+    pub spoke_name: String,
+    /// The spoke namespace of the backend Service.
+    pub app: String,
+    pub zone: super::Route53Zone,
+    pub api: Api<GlobalIngress>,
+}
+
+pub async fn setup(prefix: &str, service_type: &str) -> Setup {
+    let hub = super::kube(Cluster::Hub).await;
+    let spoke = super::kube(Cluster::SpokeA).await;
+    super::install_crds(&hub).await;
+    let ns = super::namespace(&hub, prefix).await;
+    let _ = super::spoke_a(&hub, &ns).await;
+    let config = self::config(None).await;
+    let elb = elbv2::Client::new(&config);
+    let vpc = self::vpc(&config).await;
+    let spoke_name = self::spoke(&hub, &ns, prefix, vpc.spec(HUB_ACCOUNT, None)).await;
+    let app = backend(&spoke, service_type).await;
+    let zone = super::route53_zone(Some((&hub, &ns)), prefix).await;
+    let api = Api::namespaced(hub.clone(), &ns);
+    Setup {
+        hub,
+        spoke,
+        ns,
+        config,
+        elb,
+        vpc,
+        spoke_name,
+        app,
+        zone,
+        api,
+    }
 }
