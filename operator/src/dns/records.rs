@@ -21,6 +21,8 @@ use serde::Serialize;
 pub use crate::model::dns::{Key, Rrset};
 use crate::model::dns::{RecordRouting, RecordType};
 
+pub mod shared;
+
 /// The registry record's name for `host`.
 pub fn registry_name(host: &str) -> String {
     let host = host.trim_end_matches('.').to_ascii_lowercase();
@@ -142,6 +144,9 @@ pub struct Claim {
     pub names: Vec<String>,
     /// Record sets it wants, all at claimed names.
     pub desired: Vec<Rrset>,
+    /// Simple record sets beside the hostnames (ACM validation CNAMEs, PrivateLink
+    /// verification TXTs) that other claims of the hub may share: see [`shared`].
+    pub shared: Vec<Rrset>,
     /// A desired record set without a health check keeps the one the zone's copy has (the
     /// health checks are being synced and their ids are not known yet): never detach them just
     /// because the answer is late.
@@ -177,20 +182,20 @@ pub fn owned_names(zone: &Zone) -> std::collections::HashMap<Owner, Vec<String>>
         .values()
         .filter(|r| r.rtype == RecordType::TXT && r.name.starts_with("_gi"))
     {
-        let Some(holder) = reg.values.iter().find_map(|v| Owner::parse(v)) else {
-            continue;
-        };
         let host = match reg.name.strip_prefix("_gi-wildcard.") {
             Some(rest) => format!("*.{rest}"),
             None => reg.name.trim_start_matches("_gi.").to_owned(),
         };
-        out.entry(holder).or_default().push(host);
+        // A shared record's registry has a value per co-owner; a hostname's has one.
+        for holder in reg.values.iter().filter_map(|v| Owner::parse(v)) {
+            out.entry(holder).or_default().push(host.clone());
+        }
     }
     out
 }
 
 /// The record sets at one name (keys are ordered by name first, so this is a range, not a scan).
-fn records_at<'a>(zone: &'a Zone, name: &str) -> Vec<&'a Rrset> {
+pub(crate) fn records_at<'a>(zone: &'a Zone, name: &str) -> Vec<&'a Rrset> {
     zone.range((name.to_owned(), RecordType::A, None)..)
         .take_while(|(k, _)| k.0 == name)
         .map(|(_, r)| r)
@@ -218,6 +223,16 @@ pub fn diff_with(
     for name in &names {
         let registry = zone.get(&(registry_name(name), RecordType::TXT, None));
         match registry {
+            Some(reg) if shared::is_shared(reg) => {
+                conflicts.push(Conflict {
+                    name: name.clone(),
+                    message: format!(
+                        "{name} holds a shared record (a certificate validation or endpoint \
+                         service verification record): it is not a hostname to publish"
+                    ),
+                });
+                continue;
+            }
             Some(reg) => {
                 let holder = reg.values.iter().find_map(|v| Owner::parse(v));
                 if holder.as_ref() != Some(&claim.owner) {
@@ -276,9 +291,18 @@ pub fn diff_with(
         }
     }
 
+    conflicts.extend(shared::join(claim, zone, &mut changes));
+
     // Release names this resource owned but no longer claims.
     for host in owned_before {
-        if names.contains(host) {
+        if names.contains(host) || claim.shared.iter().any(|r| &r.name == host) {
+            continue;
+        }
+        if zone
+            .get(&(registry_name(host), RecordType::TXT, None))
+            .is_some_and(shared::is_shared)
+        {
+            shared::leave(&claim.owner, host, zone, &mut changes);
             continue;
         }
         for old in at(host).into_iter().filter(|r| r.is_published_kind()) {
@@ -353,6 +377,7 @@ mod tests {
             owner: owner("ns/app"),
             names: vec!["app.example.com".into()],
             desired: vec![a("app.example.com", "a", 1, "192.0.2.1")],
+            shared: Vec::new(),
             keep_health_checks: false,
         };
         let (changes, conflicts) = diff(&claim, &Zone::new());
@@ -372,6 +397,7 @@ mod tests {
             owner: owner("ns/app"),
             names: vec!["app.example.com".into()],
             desired: vec![a("app.example.com", "a", 1, "192.0.2.1")],
+            shared: Vec::new(),
             keep_health_checks: false,
         };
         let (changes, conflicts) = diff(&claim, &unowned);
@@ -412,6 +438,7 @@ mod tests {
                 a("app.example.com", "a", 0, "192.0.2.1"),
                 a("app.example.com", "b", 1, "192.0.2.2"),
             ],
+            shared: Vec::new(),
             keep_health_checks: false,
         };
         let (changes, conflicts) = diff(&claim, &zone);
@@ -438,6 +465,7 @@ mod tests {
             owner: owner("ns/app"),
             names: vec![],
             desired: vec![],
+            shared: Vec::new(),
             keep_health_checks: false,
         };
         let (changes, _) = diff(&release, &zone);

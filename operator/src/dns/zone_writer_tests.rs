@@ -97,6 +97,7 @@ fn claim(resource: &str, host: &str) -> Claim {
             alias: None,
             health_check_id: None,
         }],
+        shared: Vec::new(),
         keep_health_checks: false,
     }
 }

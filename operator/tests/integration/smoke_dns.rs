@@ -195,6 +195,7 @@ async fn a_thousand_names_at_once_fit_in_rfc2136_messages() {
                 alias: None,
                 health_check_id: None,
             }],
+            shared: Vec::new(),
             keep_health_checks: false,
         }
     });

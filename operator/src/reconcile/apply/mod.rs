@@ -133,7 +133,7 @@ pub async fn apply(
         load_balancers::Step::Skipped
     };
     let checks = health_checks::before_publish(gi, zone, health_checks, deps);
-    let (publish, conflicts) = records::deploy(gi, zone, records, &checks, deps).await;
+    let (publish, conflicts) = records::deploy(gi, zone, records, &[], &checks, deps).await;
     // Checks no record names any more go once the records are written; so do load balancers
     // no target wants and no record points at (a replaced one, a removed target's).
     if let Publish::Done { refused, .. } = &publish
@@ -346,6 +346,7 @@ async fn release_records(
             owner: records::claim_owner(gi, zone),
             names: Vec::new(),
             desired: Vec::new(),
+            shared: Vec::new(),
             keep_health_checks: false,
         })
         .await;

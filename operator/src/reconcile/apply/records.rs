@@ -58,6 +58,7 @@ pub async fn deploy(
     gi: &GlobalIngress,
     zone: &DNSZone,
     records: &[RecordSet],
+    shared: &[Rrset],
     checks: &Step,
     deps: &Deps,
 ) -> (Publish, Vec<Problem>) {
@@ -75,6 +76,7 @@ pub async fn deploy(
             .iter()
             .map(|r| Rrset::from_planned(r, checks.resolve(r.health_check.as_ref())))
             .collect(),
+        shared: shared.to_vec(),
         keep_health_checks: checks.keep_existing(),
     };
     match writer.submit(claim).await {
