@@ -251,6 +251,7 @@ pub fn plan_all(inputs: &Inputs) -> Result<Vec<Planned>, Vec<InputError>> {
                         spoke: s.metadata.name.clone().unwrap_or_default(),
                         aws: s.spec.aws.clone(),
                         registrations: None,
+                        region: s.spec.region.clone(),
                     });
                 TargetView {
                     probes: endpoint

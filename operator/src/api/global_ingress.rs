@@ -45,6 +45,9 @@ pub const REGION_PATTERN: &str = r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-[0-9]+$";
 #[x_kube(validation = Rule::new(
     "self.routing.policy != 'Geolocation' || (self.targets.all(t, has(t.geo)) && self.targets.exists_one(t, has(t.geo.default) && t.geo.default))"
 ).message("Geolocation routing needs geo on every target and exactly one target with geo.default: true").field_path(".targets"))]
+#[x_kube(validation = Rule::new(
+    "!has(self.tls) || self.tls.mode != 'ACM' || size(self.hostnames) <= 10"
+).message("tls.mode ACM: ACM issues at most 10 names per certificate (its default quota); use at most 10 hostnames, or tls.mode CertificateArn").field_path(".hostnames"))]
 pub struct GlobalIngressSpec {
     /// Hostnames served, all inside the referenced DNSZone's domain. Lower-case DNS names; a
     /// wildcard (`*.`) is allowed only as the first label. A hostname already claimed by an older

@@ -19,6 +19,9 @@ pub mod conditions {
     /// Present only while some target is `Provision`: every provisioned load balancer is active
     /// with its listener and registrations.
     pub const LOAD_BALANCERS_READY: &str = "LoadBalancersReady";
+    /// Present only while provisioned load balancers terminate TLS (`spec.tls`): every
+    /// listener's certificate is issued (ACM) or checked (CertificateArn).
+    pub const CERTIFICATES_READY: &str = "CertificatesReady";
 }
 
 /// Observed state of a GlobalIngress.
@@ -95,6 +98,12 @@ pub struct TargetStatus {
     /// The load balancer the hub provisioned for this target (`loadBalancer.mode: Provision`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub load_balancer: Option<LoadBalancerStatus>,
+    /// The certificate on the target's TLS listener (`spec.tls`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificate_arn: Option<String>,
+    /// When that certificate expires (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_after: Option<String>,
 }
 
 /// A provisioned load balancer, as ELBv2 last reported it.

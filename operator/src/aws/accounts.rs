@@ -99,6 +99,22 @@ impl Scope {
         aws_sdk_cloudwatch::Client::from_conf(config)
     }
 
+    /// An ACM client of this scope (certificates of `tls.mode: ACM`).
+    pub fn acm(&self) -> aws_sdk_acm::Client {
+        let config = aws_sdk_acm::config::Builder::from(&self.sdk)
+            .interceptor(self.budget.interceptor())
+            .build();
+        aws_sdk_acm::Client::from_conf(config)
+    }
+
+    /// An EC2 client of this scope (PrivateLink endpoint services and endpoints).
+    pub fn ec2(&self) -> aws_sdk_ec2::Client {
+        let config = aws_sdk_ec2::config::Builder::from(&self.sdk)
+            .interceptor(self.budget.interceptor())
+            .build();
+        aws_sdk_ec2::Client::from_conf(config)
+    }
+
     /// An Elastic Load Balancing (v2) client of this scope.
     pub fn elbv2(&self) -> aws_sdk_elasticloadbalancingv2::Client {
         let config = aws_sdk_elasticloadbalancingv2::config::Builder::from(&self.sdk)

@@ -3,6 +3,7 @@
 //! region (the hub's credentials or an assumed role) in [`accounts`].
 
 pub mod accounts;
+pub mod acm;
 pub mod budget;
 pub mod elb;
 pub mod errors;

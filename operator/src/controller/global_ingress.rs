@@ -183,6 +183,15 @@ async fn reconcile_apply(
         health_checks: status::health_checks(&applied.checks, gi.status.as_ref()),
         publish: &applied.publish,
         load_balancers: &applied.load_balancers,
+        certificates: match (&applied.certificates, &applied.load_balancers) {
+            (Some(c), _) => status::CertificatesStep::Done(c),
+            (None, apply::load_balancers::Step::Skipped)
+                if plan::certificates::terminates(&gi.spec) =>
+            {
+                status::CertificatesStep::Skipped
+            }
+            _ => status::CertificatesStep::NotUsed,
+        },
         now: &now,
     });
     record_condition(ctx);

@@ -12,6 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
+use super::certificate::CertificateRef;
 use super::elb::{Kind, Protocol, Registration, Scheme, TargetHealthCheck, TargetKind};
 use super::ownership::{TAG_GLOBALINGRESS, TAG_OWNER, TAG_RESOURCE, TAG_TARGET, tag_value};
 
@@ -46,6 +47,8 @@ pub struct WantedLoadBalancer {
     /// ALBs only (NLBs are created without).
     pub security_groups: BTreeSet<String>,
     pub listener: WantedListener,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub redirect: Option<WantedRedirect>,
     pub target_group: WantedTargetGroup,
     /// The CloudWatch alarm a `Private` Route 53 health check of this target follows (on the
     /// target group's healthy host count), by name.
@@ -60,6 +63,17 @@ pub struct WantedListener {
     pub port: u16,
     #[serde(serialize_with = "protocol_str")]
     pub protocol: Protocol,
+    /// HTTPS and TLS listeners: the certificate (with `spec.tls`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub certificate: Option<CertificateRef>,
+}
+
+/// An HTTP listener that redirects to the HTTPS one (ALBs with `spec.tls`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WantedRedirect {
+    pub port: u16,
+    pub to_port: u16,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -209,6 +223,10 @@ pub struct SeenListener {
     pub protocol: String,
     /// The target group of its forward action.
     pub target_group: Option<String>,
+    /// Its default certificate (HTTPS, TLS).
+    pub certificate: Option<String>,
+    /// The port its redirect action sends clients to.
+    pub redirect_to: Option<u16>,
 }
 
 /// What to change on an existing load balancer so it matches the wanted one.
@@ -259,21 +277,45 @@ pub enum ListenerChange {
 }
 
 /// The listener change for the wanted listener on a load balancer with `seen` listeners.
+/// `certificate`: the ARN the wanted listener's [`WantedListener::certificate`] resolved to.
 pub fn listener_change(
     wanted: &WantedListener,
     target_group: &str,
+    certificate: Option<&str>,
     seen: &[SeenListener],
 ) -> Option<ListenerChange> {
     match seen.iter().find(|l| l.port == wanted.port) {
         None => Some(ListenerChange::Create),
         Some(l)
             if l.protocol.eq_ignore_ascii_case(wanted.protocol.as_str())
-                && l.target_group.as_deref() == Some(target_group) =>
+                && l.target_group.as_deref() == Some(target_group)
+                && l.certificate.as_deref() == certificate
+                && l.redirect_to.is_none() =>
         {
             None
         }
         Some(l) => Some(ListenerChange::Modify { arn: l.arn.clone() }),
     }
+}
+
+/// The change the redirect listener needs.
+pub fn redirect_change(wanted: &WantedRedirect, seen: &[SeenListener]) -> Option<ListenerChange> {
+    match seen.iter().find(|l| l.port == wanted.port) {
+        None => Some(ListenerChange::Create),
+        Some(l) if l.redirect_to == Some(wanted.to_port) && l.protocol == "HTTP" => None,
+        Some(l) => Some(ListenerChange::Modify { arn: l.arn.clone() }),
+    }
+}
+
+/// Listeners of one of our load balancers on ports nothing wants any more (the plain listener
+/// once TLS is on, the redirect once it is off): they are deleted.
+pub fn unwanted_listeners<'a>(
+    lb: &WantedLoadBalancer,
+    seen: &'a [SeenListener],
+) -> Vec<&'a SeenListener> {
+    seen.iter()
+        .filter(|l| l.port != lb.listener.port && lb.redirect.is_none_or(|r| r.port != l.port))
+        .collect()
 }
 
 /// The load balancers of one GlobalIngress (`mine`) that no wanted load balancer is, and that the published

@@ -27,7 +27,9 @@ fn wanted(kind: Kind) -> WantedLoadBalancer {
         listener: WantedListener {
             port: 80,
             protocol: Protocol::Tcp,
+            certificate: None,
         },
+        redirect: None,
         target_group: WantedTargetGroup {
             name: "gi-web-eu-80-89abcdef".into(),
             protocol: Protocol::Tcp,
@@ -132,9 +134,10 @@ fn the_listener_is_created_kept_or_pointed_at_the_new_group() {
     let w = WantedListener {
         port: 80,
         protocol: Protocol::Tcp,
+        certificate: None,
     };
     assert_eq!(
-        listener_change(&w, "tg-1", &[]),
+        listener_change(&w, "tg-1", None, &[]),
         Some(ListenerChange::Create)
     );
     let l = SeenListener {
@@ -142,17 +145,87 @@ fn the_listener_is_created_kept_or_pointed_at_the_new_group() {
         port: 80,
         protocol: "TCP".into(),
         target_group: Some("tg-1".into()),
+        certificate: None,
+        redirect_to: None,
     };
-    assert_eq!(listener_change(&w, "tg-1", std::slice::from_ref(&l)), None);
     assert_eq!(
-        listener_change(&w, "tg-2", std::slice::from_ref(&l)),
+        listener_change(&w, "tg-1", None, std::slice::from_ref(&l)),
+        None
+    );
+    assert_eq!(
+        listener_change(&w, "tg-2", None, std::slice::from_ref(&l)),
         Some(ListenerChange::Modify { arn: "l-1".into() })
     );
     let other_port = SeenListener { port: 443, ..l };
     assert_eq!(
-        listener_change(&w, "tg-1", &[other_port]),
+        listener_change(&w, "tg-1", None, &[other_port]),
         Some(ListenerChange::Create)
     );
+}
+
+#[test]
+fn tls_moves_the_listener_to_443_with_its_certificate_and_drops_the_plain_one() {
+    let mut lb = wanted(Kind::Application);
+    lb.listener = WantedListener {
+        port: 443,
+        protocol: Protocol::Https,
+        certificate: Some(CertificateRef::Acm("1/eu-west-1".into())),
+    };
+    lb.redirect = Some(WantedRedirect {
+        port: 80,
+        to_port: 443,
+    });
+    let plain = SeenListener {
+        arn: "l-80".into(),
+        port: 80,
+        protocol: "HTTP".into(),
+        target_group: Some("tg-1".into()),
+        certificate: None,
+        redirect_to: None,
+    };
+    let https = SeenListener {
+        arn: "l-443".into(),
+        port: 443,
+        protocol: "HTTPS".into(),
+        target_group: Some("tg-1".into()),
+        certificate: Some("cert-old".into()),
+        redirect_to: None,
+    };
+    let seen = vec![plain.clone(), https.clone()];
+    // A renewed (replaced) certificate is a modification of the same listener.
+    assert_eq!(
+        listener_change(&lb.listener, "tg-1", Some("cert-new"), &seen),
+        Some(ListenerChange::Modify {
+            arn: "l-443".into()
+        })
+    );
+    assert_eq!(
+        listener_change(&lb.listener, "tg-1", Some("cert-old"), &seen),
+        None
+    );
+    // The plain listener on 80 becomes the redirect.
+    let redirect = lb.redirect.unwrap_or(WantedRedirect {
+        port: 0,
+        to_port: 0,
+    });
+    assert_eq!(
+        redirect_change(&redirect, &seen),
+        Some(ListenerChange::Modify { arn: "l-80".into() })
+    );
+    let redirecting = SeenListener {
+        target_group: None,
+        redirect_to: Some(443),
+        ..plain
+    };
+    assert_eq!(redirect_change(&redirect, &[redirecting]), None);
+    assert!(unwanted_listeners(&lb, &seen).is_empty());
+    // Without TLS, a listener on 443 is no longer wanted.
+    let plain_lb = wanted(Kind::Application);
+    let gone: Vec<&str> = unwanted_listeners(&plain_lb, &seen)
+        .iter()
+        .map(|l| l.arn.as_str())
+        .collect();
+    assert_eq!(gone, vec!["l-443"]);
 }
 
 #[test]

@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use super::certificate::WantedCertificate;
 use super::dns::RecordSet;
 use super::health_check::CheckConfig;
 use super::load_balancer::WantedLoadBalancer;
@@ -44,6 +45,10 @@ pub enum HealthChecks {
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Stack {
+    /// ACM certificates of `tls.mode: ACM`, one per account and region (applied first: the
+    /// listeners use them; their validation records travel with the records).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub certificates: Vec<WantedCertificate>,
     /// Load balancers of Provision targets, each with its target group, listener and
     /// registrations (applied first: the records point at them).
     pub load_balancers: Vec<WantedLoadBalancer>,

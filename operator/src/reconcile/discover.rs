@@ -55,6 +55,7 @@ pub async fn provisioned(
         spoke: spoke_name.clone(),
         aws: spoke.spec.aws.clone(),
         registrations,
+        region: spoke.spec.region.clone(),
     };
     if view.aws.is_none() {
         return Provisioned {

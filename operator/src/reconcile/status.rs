@@ -15,8 +15,19 @@ use crate::reconcile::apply::load_balancers::{self as lb, Step as LbStep};
 use crate::reconcile::plan::{Plan, Problem};
 
 pub use crate::api::global_ingress::conditions::{
-    DEGRADED, DNS_SYNCED, HEALTH_CHECKS_SYNCED, LOAD_BALANCERS_READY, READY,
+    CERTIFICATES_READY, DEGRADED, DNS_SYNCED, HEALTH_CHECKS_SYNCED, LOAD_BALANCERS_READY, READY,
 };
+use crate::reconcile::apply::certificates::{self as certs, Certificates, Resolved};
+
+/// Where the certificates stand, for the status.
+#[derive(Debug, Clone, Copy)]
+pub enum CertificatesStep<'a> {
+    /// No TLS listener: `CertificatesReady` is removed.
+    NotUsed,
+    /// Not applied (a follower, problems, paused): kept as it is.
+    Skipped,
+    Done(&'a Certificates),
+}
 
 /// Reasons of conditions.
 pub mod reasons {
@@ -58,6 +69,8 @@ pub struct Inputs<'a> {
     pub publish: &'a Publish,
     /// Where the provisioned load balancers stand.
     pub load_balancers: &'a LbStep,
+    /// Where their certificates stand.
+    pub certificates: CertificatesStep<'a>,
     /// RFC 3339, for transition times.
     pub now: &'a str,
 }
@@ -200,11 +213,18 @@ pub fn compute(input: &Inputs<'_>) -> GlobalIngressStatus {
         .filter(|c| {
             c.type_ != LOAD_BALANCERS_READY || !matches!(input.load_balancers, LbStep::NotUsed)
         })
+        .filter(|c| {
+            c.type_ != CERTIFICATES_READY
+                || !matches!(input.certificates, CertificatesStep::NotUsed)
+        })
         .cloned()
         .collect();
     let mut desired = vec![ready, dns, degraded];
     desired.extend(input.health_checks.clone());
     desired.extend(load_balancers_condition(input.load_balancers));
+    if let CertificatesStep::Done(c) = input.certificates {
+        desired.push(certificates_condition(c));
+    }
     let conditions = condition::merge(&existing, &desired, input.generation, input.now);
 
     let active = input
@@ -258,6 +278,27 @@ pub fn compute(input: &Inputs<'_>) -> GlobalIngressStatus {
                     .find(|r| r.target == *name)
                     .map(load_balancer_status),
             },
+            certificate_arn: match input.certificates {
+                CertificatesStep::NotUsed => None,
+                CertificatesStep::Skipped => {
+                    previous_target(input, name).and_then(|t| t.certificate_arn.clone())
+                }
+                CertificatesStep::Done(c) => {
+                    c.targets.get(name).and_then(|r| r.arn().map(str::to_owned))
+                }
+            },
+            not_after: match input.certificates {
+                CertificatesStep::NotUsed => None,
+                CertificatesStep::Skipped => {
+                    previous_target(input, name).and_then(|t| t.not_after.clone())
+                }
+                CertificatesStep::Done(c) => match c.targets.get(name) {
+                    Some(Resolved::Ready {
+                        not_after: Some(t), ..
+                    }) => jiff::Timestamp::from_second(*t).ok().map(|t| t.to_string()),
+                    _ => None,
+                },
+            },
         })
         .collect();
     let load_balancers = match input.load_balancers {
@@ -283,6 +324,59 @@ pub fn compute(input: &Inputs<'_>) -> GlobalIngressStatus {
         active_targets: (!active.is_empty()).then(|| active.join(",")),
         targets,
     }
+}
+
+fn previous_target<'a>(input: &Inputs<'a>, name: &str) -> Option<&'a TargetStatus> {
+    input
+        .previous
+        .and_then(|p| p.targets.iter().find(|t| t.name == name))
+}
+
+/// `CertificatesReady` of what the certificate deployer did: the first failure, else what is
+/// still being validated, else ready.
+fn certificates_condition(c: &Certificates) -> Desired {
+    let failed: Vec<(&'static str, String)> = c
+        .targets
+        .iter()
+        .filter_map(|(t, r)| match r {
+            Resolved::Failed { reason, message } => Some((*reason, format!("{t}: {message}"))),
+            _ => None,
+        })
+        .collect();
+    if let Some((reason, _)) = failed.first() {
+        let message: Vec<String> = failed.iter().map(|(_, m)| m.clone()).collect();
+        return Desired::new(
+            CERTIFICATES_READY,
+            Status::False,
+            reason,
+            message.join("; "),
+        );
+    }
+    let waiting: Vec<String> = c
+        .targets
+        .iter()
+        .filter_map(|(t, r)| match r {
+            Resolved::Waiting { message, .. } => Some(format!("{t}: {message}")),
+            _ => None,
+        })
+        .collect();
+    if !waiting.is_empty() {
+        return Desired::new(
+            CERTIFICATES_READY,
+            Status::False,
+            certs::reasons::PENDING_VALIDATION,
+            waiting.join("; "),
+        );
+    }
+    Desired::new(
+        CERTIFICATES_READY,
+        Status::True,
+        certs::reasons::ISSUED,
+        format!(
+            "{} TLS listener(s) have an issued certificate",
+            c.targets.len()
+        ),
+    )
 }
 
 /// A target's load balancer as the status shows it.

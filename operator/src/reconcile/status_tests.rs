@@ -20,6 +20,7 @@ fn inputs<'a>(
         health_checks: None,
         publish: &Publish::Skipped,
         load_balancers: &LbStep::NotUsed,
+        certificates: CertificatesStep::NotUsed,
         now,
     }
 }

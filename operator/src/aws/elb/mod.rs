@@ -12,6 +12,7 @@
 //! and adopted load balancers are found by DNS name.
 
 pub mod alarms;
+pub mod listeners;
 pub mod sdk;
 
 use std::collections::{BTreeMap, HashMap};
@@ -22,9 +23,11 @@ use std::time::{Duration, Instant};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
 use super::accounts::{Scope, Target};
+use crate::model::certificate::SeenCertificate;
 use crate::model::elb::{Registered, Registration};
 use crate::model::load_balancer::{SeenListener, SeenLoadBalancer, SeenTargetGroup};
 
@@ -50,11 +53,22 @@ pub struct RegistrationLabels {
     pub action: &'static str,
 }
 
+/// Labels of a certificate's expiry.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct CertificateLabels {
+    /// `namespace/name` of the GlobalIngress.
+    pub global_ingress: String,
+    pub region: String,
+    pub certificate_arn: String,
+}
+
 /// Metrics of the load balancers (the calls themselves are counted by the budget).
 #[derive(Debug, Clone, Default)]
 pub struct ElbMetrics {
     pub changes: Family<ChangeLabels, Counter>,
     pub registrations: Family<RegistrationLabels, Counter>,
+    /// Seconds until each certificate in use expires (negative once expired).
+    pub certificate_expiry: Family<CertificateLabels, Gauge>,
 }
 
 impl ElbMetrics {
@@ -68,6 +82,11 @@ impl ElbMetrics {
             "elb_target_registrations",
             "Targets registered with and deregistered from target groups",
             self.registrations.clone(),
+        );
+        registry.register(
+            "certificate_expiry_seconds",
+            "Seconds until a certificate on a provisioned load balancer's listener expires",
+            self.certificate_expiry.clone(),
         );
     }
 
@@ -112,6 +131,14 @@ struct State {
     alarms: HashMap<String, BTreeMap<String, String>>,
     /// Since when each load balancer has been seen stale (kept across listings).
     stale_since: HashMap<String, Instant>,
+    /// The certificates of any globalingress hub in the region, by ARN, with when they were
+    /// listed (see [`Inventory::certificates`]).
+    certificates: Option<(Instant, BTreeMap<String, SeenCertificate>)>,
+    /// Tags of every certificate of the region seen, by ARN (kept across listings: they do
+    /// not change on ours, and a foreign one's are read once).
+    certificate_tags: HashMap<String, BTreeMap<String, String>>,
+    /// Certificates named by `spec.tls.certificateArn`, with when they were described.
+    given: HashMap<String, (Instant, Option<SeenCertificate>)>,
 }
 
 /// The ELBv2 state of one (account, region, role), shared by every reconcile.
@@ -119,6 +146,7 @@ struct State {
 pub struct Inventory {
     pub client: aws_sdk_elasticloadbalancingv2::Client,
     pub cloudwatch: aws_sdk_cloudwatch::Client,
+    pub acm: aws_sdk_acm::Client,
     resync: Duration,
     /// Held while listing (one listing at a time; readers wait for it rather than list too).
     state: tokio::sync::Mutex<State>,
@@ -202,7 +230,7 @@ impl Inventory {
         if let Some(known) = self.state.lock().await.listing.listeners.get(lb) {
             return Ok(known.clone());
         }
-        let read = sdk::listeners(&self.client, lb).await?;
+        let read = listeners::listeners(&self.client, lb).await?;
         self.put_listeners(lb, read.clone()).await;
         Ok(read)
     }
@@ -294,6 +322,86 @@ impl Inventory {
     /// Forgets the remembered target health of `tg` (read again next time).
     pub async fn forget_health(&self, tg: &str) {
         self.state.lock().await.health.remove(tg);
+    }
+
+    /// The certificates of every globalingress hub in the region (by their owner tag),
+    /// listed again when older than the resync interval or after a failed write.
+    pub async fn certificates(&self) -> Result<BTreeMap<String, SeenCertificate>, String> {
+        let mut state = self.state.lock().await;
+        if let Some((at, known)) = &state.certificates
+            && at.elapsed() < self.resync
+            && !(self.doubtful.load(Ordering::Relaxed) && at.elapsed() >= RELIST_AFTER_FAILURE)
+        {
+            return Ok(known.clone());
+        }
+        let arns = super::acm::list(&self.acm).await?;
+        let mut found = BTreeMap::new();
+        for arn in arns {
+            let tags = match state.certificate_tags.get(&arn) {
+                Some(tags) => tags.clone(),
+                None => {
+                    let tags = super::acm::tags(&self.acm, &arn).await?;
+                    state.certificate_tags.insert(arn.clone(), tags.clone());
+                    tags
+                }
+            };
+            if !super::acm::ours(&tags) {
+                continue;
+            }
+            if let Some(seen) = super::acm::describe(&self.acm, &arn, tags).await? {
+                found.insert(arn, seen);
+            }
+        }
+        state.certificates = Some((Instant::now(), found.clone()));
+        Ok(found)
+    }
+
+    /// Records a certificate we requested or described.
+    pub async fn put_certificate(&self, seen: SeenCertificate) {
+        let mut state = self.state.lock().await;
+        state
+            .certificate_tags
+            .insert(seen.arn.clone(), seen.tags.clone());
+        if let Some((_, known)) = &mut state.certificates {
+            known.insert(seen.arn.clone(), seen);
+        }
+    }
+
+    pub async fn forget_certificate(&self, arn: &str) {
+        let mut state = self.state.lock().await;
+        if let Some((_, known)) = &mut state.certificates {
+            known.remove(arn);
+        }
+    }
+
+    /// A certificate named by `spec.tls.certificateArn`: described again once older than the
+    /// resync interval, and at every call while it is not issued.
+    pub async fn given_certificate(&self, arn: &str) -> Result<Option<SeenCertificate>, String> {
+        if let Some((at, seen)) = self.state.lock().await.given.get(arn)
+            && at.elapsed() < self.resync
+            && seen.as_ref().is_some_and(SeenCertificate::issued)
+        {
+            return Ok(seen.clone());
+        }
+        let seen = super::acm::describe(&self.acm, arn, BTreeMap::new()).await?;
+        self.state
+            .lock()
+            .await
+            .given
+            .insert(arn.to_owned(), (Instant::now(), seen.clone()));
+        Ok(seen)
+    }
+
+    /// Every listener of ours seen since the listing (to tell whether a certificate is in use).
+    pub async fn known_listeners(&self) -> Vec<SeenListener> {
+        let state = self.state.lock().await;
+        state
+            .listing
+            .listeners
+            .values()
+            .flatten()
+            .cloned()
+            .collect()
     }
 }
 
@@ -397,6 +505,7 @@ impl LoadBalancers {
         let inventory = Arc::new(Inventory {
             client: scope.elbv2(),
             cloudwatch: scope.cloudwatch(),
+            acm: scope.acm(),
             resync: self.resync,
             state: tokio::sync::Mutex::new(State::default()),
             doubtful: AtomicBool::new(false),

@@ -5,8 +5,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use aws_sdk_elasticloadbalancingv2 as elbv2;
 use elbv2::types::{
-    Action, ActionTypeEnum, LoadBalancerSchemeEnum, LoadBalancerStateEnum, LoadBalancerTypeEnum,
-    Matcher, ProtocolEnum, Tag, TargetDescription, TargetHealthStateEnum, TargetTypeEnum,
+    LoadBalancerSchemeEnum, LoadBalancerStateEnum, LoadBalancerTypeEnum, Matcher, ProtocolEnum,
+    Tag, TargetDescription, TargetHealthStateEnum, TargetTypeEnum,
 };
 
 use aws_smithy_types::error::metadata::ProvideErrorMetadata as _;
@@ -14,20 +14,20 @@ use aws_smithy_types::error::metadata::ProvideErrorMetadata as _;
 use crate::aws::errors;
 use crate::model::elb::{Kind, Protocol, Registered, Registration, Scheme, TargetHealthCheck};
 use crate::model::load_balancer::{
-    LbState, SeenListener, SeenLoadBalancer, SeenTargetGroup, WantedLoadBalancer, WantedTargetGroup,
+    LbState, SeenLoadBalancer, SeenTargetGroup, WantedLoadBalancer, WantedTargetGroup,
 };
 
 /// DescribeTags takes at most 20 ARNs.
 const TAGS_PER_CALL: usize = 20;
 
-fn tags_of(tags: &BTreeMap<String, String>) -> Result<Vec<Tag>, String> {
+pub(super) fn tags_of(tags: &BTreeMap<String, String>) -> Result<Vec<Tag>, String> {
     Ok(tags
         .iter()
         .map(|(k, v)| Tag::builder().key(k).value(v).build())
         .collect())
 }
 
-fn protocol(p: Protocol) -> ProtocolEnum {
+pub(super) fn protocol(p: Protocol) -> ProtocolEnum {
     match p {
         Protocol::Http => ProtocolEnum::Http,
         Protocol::Https => ProtocolEnum::Https,
@@ -205,31 +205,6 @@ pub async fn tags(
 }
 
 /// The listeners of a load balancer.
-pub async fn listeners(client: &elbv2::Client, lb: &str) -> Result<Vec<SeenListener>, String> {
-    let out = client
-        .describe_listeners()
-        .load_balancer_arn(lb)
-        .send()
-        .await
-        .map_err(|e| errors::describe("DescribeListeners", &e))?;
-    Ok(out
-        .listeners()
-        .iter()
-        .map(|l| SeenListener {
-            arn: l.listener_arn().unwrap_or_default().to_owned(),
-            port: l.port().and_then(|p| u16::try_from(p).ok()).unwrap_or(0),
-            protocol: l
-                .protocol()
-                .map(|p| p.as_str().to_owned())
-                .unwrap_or_default(),
-            target_group: l
-                .default_actions()
-                .iter()
-                .find_map(|a| a.target_group_arn().map(str::to_owned)),
-        })
-        .collect())
-}
-
 /// The targets of a target group and their state; the second list says which are healthy.
 pub async fn target_health(
     client: &elbv2::Client,
@@ -393,62 +368,6 @@ pub async fn set_security_groups(
         .send()
         .await
         .map_err(|e| errors::describe("SetSecurityGroups", &e))?;
-    Ok(())
-}
-
-fn forward(tg: &str) -> Result<Action, String> {
-    Ok(Action::builder()
-        .r#type(ActionTypeEnum::Forward)
-        .target_group_arn(tg)
-        .build())
-}
-
-pub async fn create_listener(
-    client: &elbv2::Client,
-    lb: &str,
-    wanted: &crate::model::load_balancer::WantedListener,
-    tg: &str,
-    tags: &BTreeMap<String, String>,
-) -> Result<SeenListener, String> {
-    let out = client
-        .create_listener()
-        .load_balancer_arn(lb)
-        .protocol(protocol(wanted.protocol))
-        .port(i32::from(wanted.port))
-        .default_actions(forward(tg)?)
-        .set_tags(Some(tags_of(tags)?))
-        .send()
-        .await
-        .map_err(|e| errors::describe("CreateListener", &e))?;
-    let arn = out
-        .listeners()
-        .first()
-        .and_then(|l| l.listener_arn())
-        .unwrap_or_default()
-        .to_owned();
-    Ok(SeenListener {
-        arn,
-        port: wanted.port,
-        protocol: wanted.protocol.as_str().to_owned(),
-        target_group: Some(tg.to_owned()),
-    })
-}
-
-pub async fn modify_listener(
-    client: &elbv2::Client,
-    arn: &str,
-    wanted: &crate::model::load_balancer::WantedListener,
-    tg: &str,
-) -> Result<(), String> {
-    client
-        .modify_listener()
-        .listener_arn(arn)
-        .protocol(protocol(wanted.protocol))
-        .port(i32::from(wanted.port))
-        .default_actions(forward(tg)?)
-        .send()
-        .await
-        .map_err(|e| errors::describe("ModifyListener", &e))?;
     Ok(())
 }
 

@@ -79,11 +79,8 @@ fn registry_with(name: &str, values: BTreeSet<String>) -> Rrset {
 /// The changes that make `claim.shared` exist with `claim.owner` among their co-owners.
 pub(super) fn join(claim: &Claim, zone: &Zone, changes: &mut Vec<Change>) -> Vec<Conflict> {
     let mut conflicts = Vec::new();
-    let wanted: BTreeMap<String, &Rrset> = claim
-        .shared
-        .iter()
-        .map(|r| (r.name.clone(), r))
-        .collect();
+    let wanted: BTreeMap<String, &Rrset> =
+        claim.shared.iter().map(|r| (r.name.clone(), r)).collect();
     for (name, want) in wanted {
         let mine = shared_txt(&claim.owner, want.rtype);
         let registry = zone.get(&(registry_name(&name), RecordType::TXT, None));
@@ -138,10 +135,7 @@ pub(super) fn join(claim: &Claim, zone: &Zone, changes: &mut Vec<Change>) -> Vec
                         name,
                     }),
                     _ => {
-                        changes.push(Change::Create(registry_with(
-                            &name,
-                            BTreeSet::from([mine]),
-                        )));
+                        changes.push(Change::Create(registry_with(&name, BTreeSet::from([mine]))));
                         changes.push(Change::Create(want.clone()));
                     }
                 }
@@ -257,7 +251,10 @@ mod tests {
         let mut other = Zone::new();
         apply_to(
             &mut other,
-            &[Change::Create(cname("_a.example.com", "elsewhere.example.net"))],
+            &[Change::Create(cname(
+                "_a.example.com",
+                "elsewhere.example.net",
+            ))],
         );
         let (n, c) = run(&mut other, &claim("ns/one", vec![record.clone()]));
         assert_eq!((n, c.len()), (0, 1));

@@ -5,6 +5,7 @@
 //! The stack is destructured without `..`: a resource kind added to [`Stack`] does not compile
 //! until apply handles it.
 
+pub mod certificates;
 pub mod health_checks;
 pub mod load_balancers;
 pub mod records;
@@ -32,6 +33,8 @@ pub const ABANDON_RECORDS: &str = "globalingress.io/abandon-records";
 /// What one apply did.
 #[derive(Debug)]
 pub struct Applied {
+    /// Where the certificates of the TLS listeners stand (`None`: not applied, or no TLS).
+    pub certificates: Option<certificates::Certificates>,
     /// Where the provisioned load balancers stand.
     pub load_balancers: load_balancers::Step,
     /// Events to send (load balancers created, replaced, deleted).
@@ -98,6 +101,7 @@ pub async fn apply(
     deps: &Deps,
 ) -> Applied {
     let Stack {
+        certificates: wanted_certificates,
         load_balancers,
         health_checks,
         records,
@@ -109,6 +113,7 @@ pub async fn apply(
         .any(|t| t.load_balancer.mode == LoadBalancerMode::Provision);
     let Some(zone) = zone.filter(|_| publishing && plan.routed) else {
         return Applied {
+            certificates: None,
             load_balancers: if provisioning {
                 load_balancers::Step::Skipped
             } else {
@@ -123,27 +128,59 @@ pub async fn apply(
     let owner_id = zone.spec.owner_id.clone();
     let owner = records::claim_owner(gi, zone).resource;
     let mut notes = Vec::new();
+    let writing = deps.gate.may_write("globalingress", "load-balancers");
+    let tls = crate::reconcile::plan::certificates::terminates(&gi.spec);
+    let certs = if provisioning && writing && tls {
+        Some(
+            certificates::deploy(
+                &owner_id,
+                &owner,
+                &gi.spec.hostnames,
+                wanted_certificates,
+                load_balancers,
+                deps,
+                &mut notes,
+            )
+            .await,
+        )
+    } else {
+        None
+    };
     let lbs = if !provisioning {
         load_balancers::Step::NotUsed
-    } else if deps.gate.may_write("globalingress", "load-balancers") {
+    } else if writing {
         load_balancers::Step::Done(
-            load_balancers::deploy(&owner_id, &owner, load_balancers, deps, &mut notes).await,
+            load_balancers::deploy(
+                &owner_id,
+                &owner,
+                load_balancers,
+                certs
+                    .as_ref()
+                    .unwrap_or(&certificates::Certificates::default()),
+                deps,
+                &mut notes,
+            )
+            .await,
         )
     } else {
         load_balancers::Step::Skipped
     };
     let checks = health_checks::before_publish(gi, zone, health_checks, deps);
-    let (publish, conflicts) = records::deploy(gi, zone, records, &[], &checks, deps).await;
+    let shared = certs.as_ref().map_or(&[][..], |c| c.records.as_slice());
+    let (publish, conflicts) = records::deploy(gi, zone, records, shared, &checks, deps).await;
     // Checks no record names any more go once the records are written; so do load balancers
     // no target wants and no record points at (a replaced one, a removed target's).
     if let Publish::Done { refused, .. } = &publish
         && refused.is_empty()
     {
         health_checks::after_publish(gi, zone, &checks, deps);
+        // Kept by name (load balancers, target groups, alarms) or by ARN (certificates: a
+        // pending one is kept too, for its listener to come).
         let keep: BTreeSet<String> = load_balancers
             .iter()
             .flat_map(|lb| [lb.name.clone(), lb.target_group.name.clone()])
             .chain(load_balancers.iter().filter_map(|lb| lb.alarm.clone()))
+            .chain(certs.iter().flat_map(|c| c.keep.iter().cloned()))
             .collect();
         let published: BTreeSet<String> = plan
             .targets
@@ -163,6 +200,7 @@ pub async fn apply(
                     published: &published,
                     retain: false,
                     grace: deps.load_balancers.grace,
+                    certificates: certs.as_ref().is_none_or(|c| c.complete),
                 },
                 &spokes,
                 deps,
@@ -178,6 +216,7 @@ pub async fn apply(
         }
     }
     Applied {
+        certificates: certs,
         load_balancers: lbs,
         notes,
         publish,
@@ -321,6 +360,7 @@ async fn delete_load_balancers(
             published: &none,
             retain,
             grace: std::time::Duration::ZERO,
+            certificates: true,
         },
         &spokes,
         deps,

@@ -40,6 +40,8 @@ pub struct ProvisionView {
     pub aws: Option<SpokeAws>,
     /// The targets to register (`None`: the spoke has not said yet).
     pub registrations: Option<BTreeSet<Registration>>,
+    /// The SpokeCluster's region (where its load balancer and certificate live).
+    pub region: String,
 }
 
 /// The identity of a target's load balancer.
@@ -185,7 +187,12 @@ fn one(
             Kind::Application => aws.security_groups.iter().cloned().collect(),
             Kind::Network => BTreeSet::new(),
         },
-        listener: WantedListener { port, protocol },
+        listener: WantedListener {
+            port,
+            protocol,
+            certificate: None,
+        },
+        redirect: None,
         alarm: None,
         target_group: WantedTargetGroup {
             name: elb::target_group_name(key, protocol, tg_port, target_kind),

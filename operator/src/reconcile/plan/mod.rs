@@ -14,6 +14,7 @@
 //! - [`probes`]: the endpoints to probe;
 //! - [`render`]: the plan as a table for people.
 
+pub mod certificates;
 pub mod health;
 pub mod health_checks;
 pub mod load_balancers;
@@ -154,8 +155,9 @@ pub fn plan(input: &Input<'_>) -> Plan {
     let route53 = input
         .zone
         .is_some_and(|z| z.provider == crate::model::dns::ProviderKind::Route53);
-    let (load_balancers, lb_problems) =
+    let (mut load_balancers, lb_problems) =
         load_balancers::desired(input.owner, spec, input.targets, route53);
+    let certificates = certificates::desired(input.owner, spec, input.targets, &mut load_balancers);
     let mut records = routes.records;
     if let HealthChecks::Wanted(checks) = &health_checks {
         // A record set carrying one target's traffic follows that target's check; a plain RRset
@@ -171,6 +173,7 @@ pub fn plan(input: &Input<'_>) -> Plan {
     }
     Plan {
         desired: Stack {
+            certificates,
             load_balancers,
             health_checks,
             records,

@@ -6,7 +6,8 @@ use crate::model::target::Endpoint;
 
 /// The endpoints to probe for one target at `endpoint` (one per address; a host name is resolved
 /// at every probe); none with `healthCheck.protocol: None`. Port: `healthCheck.port`, else the
-/// backend Service's port (the load balancer's listener), else 443 for HTTPS and 80 otherwise.
+/// load balancer's listener (443 for a provisioned one with `spec.tls`, else the backend
+/// Service's port), else 443 for HTTPS and 80 otherwise.
 pub fn specs(spec: &GlobalIngressSpec, target: &Target, endpoint: &Endpoint) -> Vec<ProbeSpec> {
     let hc = &spec.health_check;
     let protocol = match hc.protocol {
@@ -15,8 +16,12 @@ pub fn specs(spec: &GlobalIngressSpec, target: &Target, endpoint: &Endpoint) -> 
         ProbeProtocol::TCP => Protocol::Tcp,
         ProbeProtocol::None => return Vec::new(),
     };
+    let tls_listener = target.load_balancer.mode
+        == crate::api::global_ingress::LoadBalancerMode::Provision
+        && super::certificates::terminates(spec);
     let port = hc
         .port
+        .or_else(|| tls_listener.then_some(i32::from(super::certificates::TLS_PORT)))
         .or_else(|| target.backend.as_ref().map(|b| b.service.port))
         .and_then(|p| u16::try_from(p).ok())
         .unwrap_or(if protocol == Protocol::Https { 443 } else { 80 });

@@ -15,15 +15,17 @@ use std::sync::Arc;
 use tracing::info;
 
 use super::super::Deps;
+use super::certificates::{Certificates, Resolved};
 use crate::aws::accounts::Target;
 use crate::aws::elb::{Inventory, Listing, RegistrationLabels, alarms, sdk};
 use crate::model::elb::registration_diff;
 use crate::model::load_balancer::{
-    LbState, ListenerChange, Owned, SeenLoadBalancer, WantedLoadBalancer, health_check_differs,
-    listener_change, load_balancer_changes, owned, resources, tags,
+    LbState, Owned, SeenLoadBalancer, WantedLoadBalancer, health_check_differs,
+    load_balancer_changes, owned, resources, tags,
 };
 use crate::model::ownership::TAG_OWNER;
 
+mod listeners;
 mod prune;
 
 pub use prune::{Prune, prune};
@@ -111,6 +113,7 @@ pub async fn deploy(
     owner_id: &str,
     owner: &str,
     wanted: &[WantedLoadBalancer],
+    certificates: &Certificates,
     deps: &Deps,
     notes: &mut Vec<Note>,
 ) -> Vec<Report> {
@@ -124,8 +127,16 @@ pub async fn deploy(
         match inventory_of(&lb.spoke, deps).await {
             Err(message) => report.error = Some((reasons::FAILED, message)),
             Ok((_, inventory)) => {
-                if let Err((reason, message)) =
-                    deploy_one(owner_id, owner, lb, &inventory, deps, &mut report, notes).await
+                if let Err((reason, message)) = deploy_one(
+                    (owner_id, owner),
+                    lb,
+                    certificates,
+                    &inventory,
+                    deps,
+                    &mut report,
+                    notes,
+                )
+                .await
                 {
                     // A failed call may have changed something (a NameTaken wrote nothing).
                     if reason == reasons::FAILED {
@@ -192,9 +203,9 @@ where
 }
 
 async fn deploy_one(
-    owner_id: &str,
-    owner: &str,
+    (owner_id, owner): (&str, &str),
     lb: &WantedLoadBalancer,
+    certificates: &Certificates,
     inventory: &Inventory,
     deps: &Deps,
     report: &mut Report,
@@ -351,40 +362,32 @@ async fn deploy_one(
         return Err(failed(format!("load balancer {} failed: {why}", seen.name)));
     }
 
-    // The listener, on the load balancer just created or found.
-    let listeners = inventory.listeners(&seen.arn).await.map_err(failed)?;
-    match listener_change(&lb.listener, &tg.arn, &listeners) {
-        None => {}
-        Some(ListenerChange::Create) => {
-            let tags = tags(owner_id, owner, &lb.target, resources::LISTENER);
-            let guard = inventory.write_guard();
-            let created = sdk::create_listener(client, &seen.arn, &lb.listener, &tg.arn, &tags)
-                .await
-                .map_err(failed)?;
-            metrics.changed(resources::LISTENER, "created");
-            let mut all = listeners.clone();
-            all.push(created);
-            inventory.put_listeners(&seen.arn, all).await;
-            guard.done();
+    // The listeners, on the load balancer just created or found: with TLS only once its
+    // certificate is issued (until then the listeners there keep serving as they are).
+    let certificate = match &lb.listener.certificate {
+        None => Ok(None),
+        Some(_) => match certificates.targets.get(&lb.target) {
+            Some(Resolved::Ready { arn, .. }) => Ok(Some(arn.clone())),
+            Some(Resolved::Waiting { message, .. }) => Err(message.clone()),
+            Some(Resolved::Failed { message, .. }) => Err(message.clone()),
+            None => Err("its certificate is not known yet".to_owned()),
+        },
+    };
+    match certificate {
+        Ok(certificate) => {
+            listeners::listeners_of(
+                owner_id,
+                owner,
+                lb,
+                &seen.arn,
+                &tg.arn,
+                certificate.as_deref(),
+                inventory,
+                deps,
+            )
+            .await?;
         }
-        Some(ListenerChange::Modify { arn }) => {
-            sdk::modify_listener(client, &arn, &lb.listener, &tg.arn)
-                .await
-                .map_err(failed)?;
-            metrics.changed(resources::LISTENER, "modified");
-            let all = listeners
-                .iter()
-                .map(|l| {
-                    let mut l = l.clone();
-                    if l.arn == arn {
-                        l.protocol = lb.listener.protocol.as_str().to_owned();
-                        l.target_group = Some(tg.arn.clone());
-                    }
-                    l
-                })
-                .collect();
-            inventory.put_listeners(&seen.arn, all).await;
-        }
+        Err(why) => report.waiting = Some(format!("TLS listener waits: {why}")),
     }
 
     // Registrations: the spoke's endpoints (or nodes), diffed against DescribeTargetHealth.

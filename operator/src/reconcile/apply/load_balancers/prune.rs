@@ -7,7 +7,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use tracing::{debug, info};
 
 use super::{Note, events, inventory_of};
+use crate::aws::acm;
 use crate::aws::elb::{Inventory, alarms, sdk};
+use crate::model::certificate::{self, is_mine};
 use crate::model::load_balancer::{SeenLoadBalancer, resources, retained_owner, stale};
 use crate::model::ownership::{TAG_GLOBALINGRESS, TAG_OWNER, TAG_TARGET, tag_value};
 use crate::reconcile::Deps;
@@ -25,6 +27,9 @@ pub struct Prune<'a> {
     /// How long a load balancer must have been unpublished before it is deleted (resolvers
     /// keep an ALIAS for its TTL after Route 53 changed it); zero on deletion.
     pub grace: std::time::Duration,
+    /// Whether certificates of `owner` not in `keep` (by ARN) go too: not while the certificate
+    /// deployer could not say which it keeps.
+    pub certificates: bool,
 }
 
 /// Prunes in the accounts and regions of `spokes` (name → whether a target names it). `Err`
@@ -83,6 +88,7 @@ async fn prune_scope(
         published,
         retain,
         grace,
+        certificates,
     } = *what;
     let listing = inventory.listing().await?;
     let (owner_tag, gi_tag) = (tag_value(owner_id), tag_value(owner));
@@ -118,7 +124,8 @@ async fn prune_scope(
         }
     }
     let stale_lbs = ripe;
-    // Target groups still named by a listener of a load balancer we keep stay.
+    // Target groups and certificates still named by a listener of a load balancer we keep
+    // stay.
     let mut in_use = BTreeSet::new();
     for lb in listing
         .load_balancers
@@ -127,6 +134,7 @@ async fn prune_scope(
     {
         for l in inventory.listeners(&lb.arn).await? {
             in_use.extend(l.target_group);
+            in_use.extend(l.certificate);
         }
     }
     let stale_tgs: Vec<_> = listing
@@ -135,7 +143,24 @@ async fn prune_scope(
         .filter(|tg| of_this(&tg.tags) && !keep.contains(&tg.name) && !in_use.contains(&tg.arn))
         .cloned()
         .collect();
+    let stale_certificates: Vec<String> = if certificates {
+        inventory
+            .certificates()
+            .await?
+            .into_values()
+            .filter(|c| is_mine(&c.tags, owner_id, owner))
+            .filter(|c| !keep.contains(&c.arn) && !in_use.contains(&c.arn))
+            .map(|c| c.arn)
+            .collect()
+    } else {
+        Vec::new()
+    };
     if retain {
+        for arn in &stale_certificates {
+            acm::retag(&inventory.acm, arn, TAG_OWNER, &retained_owner(owner_id)).await?;
+            metrics.changed(certificate::RESOURCE, "retained");
+            inventory.forget_certificate(arn).await;
+        }
         let arns: Vec<String> = stale_lbs
             .iter()
             .map(|l| l.arn.clone())
@@ -206,6 +231,19 @@ async fn prune_scope(
         sdk::delete_target_group(client, &tg.arn).await?;
         metrics.changed(resources::TARGET_GROUP, "deleted");
         inventory.forget_target_group(&tg.arn).await;
+    }
+    // Certificates last: no listener of ours uses them any more (ACM refuses to delete one in
+    // use, and the next reconcile tries again).
+    for arn in &stale_certificates {
+        acm::delete(&inventory.acm, arn).await?;
+        metrics.changed(certificate::RESOURCE, "deleted");
+        info!(certificate = %arn, "certificate deleted");
+        inventory.forget_certificate(arn).await;
+        notes.push(Note {
+            warning: false,
+            reason: crate::reconcile::apply::certificates::events::DELETED,
+            message: format!("ACM certificate {arn} deleted: no listener uses it any more"),
+        });
     }
     Ok(())
 }
