@@ -9,6 +9,7 @@ mod support;
 mod adoption;
 mod api_validation;
 mod aws_accounts;
+mod certificates;
 mod controller;
 mod failover;
 mod failover_rules;
