@@ -197,6 +197,24 @@ fn modules_form_no_import_cycle() {
     assert!(graph["reconcile::status"].contains("reconcile::apply"));
 }
 
+/// The EC2 crate is the largest dependency: only PrivateLink's adapter (and the account scopes
+/// that build its client) name it, behind the port of `aws::privatelink`.
+#[test]
+fn ec2_stays_behind_the_privatelink_port() {
+    let allowed = [
+        src().join("aws/privatelink/sdk.rs"),
+        src().join("aws/privatelink/mod.rs"),
+        src().join("aws/accounts.rs"),
+    ];
+    let offenders: Vec<String> = sources(&src())
+        .into_iter()
+        .filter(|p| !allowed.contains(p))
+        .filter(|p| code(p).contains("aws_sdk_ec2"))
+        .map(|p| p.display().to_string())
+        .collect();
+    assert!(offenders.is_empty(), "EC2 outside its port: {offenders:?}");
+}
+
 #[test]
 fn no_source_file_is_longer_than_about_600_lines() {
     let long: Vec<String> = sources(&src())

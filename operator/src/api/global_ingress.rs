@@ -133,6 +133,9 @@ pub enum RoutingPolicy {
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = Rule::new("self.loadBalancer.mode == 'External' || (has(self.clusterRef) && has(self.backend))").message("Provision and Adopt targets need clusterRef and backend").field_path(".loadBalancer.mode"))]
 #[x_kube(validation = Rule::new("self.loadBalancer.mode != 'External' || has(self.loadBalancer.external)").message("External targets need loadBalancer.external").field_path(".loadBalancer.external"))]
+#[x_kube(validation = Rule::new(
+    "!has(self.privateLink) || !self.privateLink.enabled || ((!has(self.loadBalancer) || ((!has(self.loadBalancer.mode) || self.loadBalancer.mode == 'Provision') && (!has(self.loadBalancer.type) || self.loadBalancer.type == 'NLB'))))"
+).message("privateLink needs a provisioned NLB (loadBalancer.mode Provision, loadBalancer.type NLB): endpoint services front network load balancers only").field_path(".privateLink"))]
 pub struct Target {
     /// Unique name of the target within this GlobalIngress (a DNS label); also the record's set
     /// identifier.
@@ -174,6 +177,11 @@ pub struct Target {
     /// How the target is exposed.
     #[serde(default)]
     pub load_balancer: LoadBalancer,
+
+    /// Expose the target's provisioned NLB as a PrivateLink endpoint service (and create its
+    /// consumers' interface endpoints). NLB targets with `loadBalancer.mode: Provision` only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub private_link: Option<PrivateLink>,
 
     /// Take the target out of rotation (maintenance) as if it were unhealthy. Refused — the
     /// target keeps its traffic and `Degraded` says `DrainRefused` — when no other target could
@@ -391,6 +399,22 @@ pub struct HealthCheck {
     /// has to succeed.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub skip_tls_verify: bool,
+    /// How the hub reaches provisioned load balancers: `Direct` (probes go to the load
+    /// balancer: peering, a transit gateway, or internet-facing), `Endpoint` (probes go to the
+    /// target's PrivateLink interface endpoint in its first consumer VPC, the hub's), or
+    /// `TargetHealth` (no probe: the verdict is the target group's health in ELBv2).
+    #[serde(default)]
+    pub via: ProbeVia,
+}
+
+#[derive(
+    schemars::JsonSchema, Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize,
+)]
+pub enum ProbeVia {
+    #[default]
+    Direct,
+    Endpoint,
+    TargetHealth,
 }
 
 impl Default for HealthCheck {
@@ -407,6 +431,7 @@ impl Default for HealthCheck {
             unhealthy_threshold: default_unhealthy_threshold(),
             route53: Route53HealthCheck::default(),
             skip_tls_verify: false,
+            via: ProbeVia::default(),
         }
     }
 }
@@ -555,3 +580,4 @@ pub enum DeletionPolicy {
 }
 
 pub use super::global_ingress_status::*;
+pub use super::private_link::*;

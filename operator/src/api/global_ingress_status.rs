@@ -98,12 +98,56 @@ pub struct TargetStatus {
     /// The load balancer the hub provisioned for this target (`loadBalancer.mode: Provision`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub load_balancer: Option<LoadBalancerStatus>,
+    /// The PrivateLink endpoint service in front of the target's NLB (`privateLink`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub private_link: Option<PrivateLinkStatus>,
     /// The certificate on the target's TLS listener (`spec.tls`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub certificate_arn: Option<String>,
     /// When that certificate expires (RFC 3339).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub not_after: Option<String>,
+}
+
+/// A target's endpoint service, as EC2 last reported it.
+#[derive(KubeSchema, Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PrivateLinkStatus {
+    /// What consumers connect to (`com.amazonaws.vpce.<region>.vpce-svc-…`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint_service_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_id: Option<String>,
+    /// The private DNS name's verification: `pendingVerification`, `verified` or `failed`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub private_dns_verification: Option<String>,
+    /// Connection requests waiting for acceptance (endpoint ids): accept one with
+    /// `kubectl annotate gi NAME globalingress.io/accept-endpoint=<id>`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pending_connections: Vec<String>,
+    #[serde(default)]
+    pub accepted_connections: u32,
+    #[serde(default)]
+    pub rejected_connections: u32,
+    /// The consumers' interface endpoints the hub made.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub endpoints: Vec<EndpointStatus>,
+    /// What failed, or could not be read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+/// A consumer's interface endpoint.
+#[derive(KubeSchema, Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EndpointStatus {
+    pub vpc_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dns_name: Option<String>,
 }
 
 /// A provisioned load balancer, as ELBv2 last reported it.

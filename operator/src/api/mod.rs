@@ -8,6 +8,7 @@ pub mod dns_zone;
 pub mod geo;
 pub mod global_ingress;
 pub mod global_ingress_status;
+pub mod private_link;
 pub mod schema_check;
 pub mod spoke_cluster;
 

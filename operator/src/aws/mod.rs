@@ -7,6 +7,7 @@ pub mod acm;
 pub mod budget;
 pub mod elb;
 pub mod errors;
+pub mod privatelink;
 pub mod route53_health;
 
 use std::time::Duration;

@@ -192,6 +192,15 @@ async fn reconcile_apply(
             }
             _ => status::CertificatesStep::NotUsed,
         },
+        endpoint_services: match (&applied.endpoint_services, &applied.load_balancers) {
+            (Some(s), _) => status::ServicesStep::Done(s),
+            (None, apply::load_balancers::Step::Skipped)
+                if gi.spec.targets.iter().any(|t| t.private_link.is_some()) =>
+            {
+                status::ServicesStep::Skipped
+            }
+            _ => status::ServicesStep::NotUsed,
+        },
         now: &now,
     });
     record_condition(ctx);

@@ -22,6 +22,7 @@ pub mod health;
 pub mod health_check;
 pub mod load_balancer;
 pub mod ownership;
+pub mod privatelink;
 pub mod probe;
 pub mod stack;
 pub mod target;

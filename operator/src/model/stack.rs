@@ -13,6 +13,7 @@ use super::certificate::WantedCertificate;
 use super::dns::RecordSet;
 use super::health_check::CheckConfig;
 use super::load_balancer::WantedLoadBalancer;
+use super::privatelink::WantedEndpointService;
 
 /// A value of another resource of the stack, resolved at apply time.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -52,6 +53,10 @@ pub struct Stack {
     /// Load balancers of Provision targets, each with its target group, listener and
     /// registrations (applied first: the records point at them).
     pub load_balancers: Vec<WantedLoadBalancer>,
+    /// PrivateLink endpoint services on the NLBs of `privateLink` targets, with their
+    /// consumers' interface endpoints (after the load balancers; deleted before them).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub endpoint_services: Vec<WantedEndpointService>,
     /// Route 53 health checks (applied first: the records name them).
     pub health_checks: HealthChecks,
     /// Record sets to publish, sorted (applied last; deleted first).

@@ -2,32 +2,27 @@
 //! observe found. Pure: one input struct, no client, no clock (`now` is an argument).
 
 use crate::api::condition::{self, Desired, Status};
-use crate::api::global_ingress::{
-    FailoverRecord, GlobalIngressStatus, LoadBalancerStatus, TargetStatus,
-};
+use crate::api::global_ingress::{FailoverRecord, GlobalIngressStatus, TargetStatus};
 use crate::dns::zone_writer::{OwnerSync, Timing};
 use crate::model::dns::RecordRouting;
 use crate::model::health::{Guarded, TargetDecision, states};
 use crate::model::target::{Endpoint, Observed};
 pub use crate::reconcile::apply::Publish;
 use crate::reconcile::apply::Step;
-use crate::reconcile::apply::load_balancers::{self as lb, Step as LbStep};
+use crate::reconcile::apply::load_balancers::Step as LbStep;
 use crate::reconcile::plan::{Plan, Problem};
 
 pub use crate::api::global_ingress::conditions::{
     CERTIFICATES_READY, DEGRADED, DNS_SYNCED, HEALTH_CHECKS_SYNCED, LOAD_BALANCERS_READY, READY,
 };
-use crate::reconcile::apply::certificates::{self as certs, Certificates, Resolved};
+use crate::reconcile::apply::certificates::Resolved;
 
-/// Where the certificates stand, for the status.
-#[derive(Debug, Clone, Copy)]
-pub enum CertificatesStep<'a> {
-    /// No TLS listener: `CertificatesReady` is removed.
-    NotUsed,
-    /// Not applied (a follower, problems, paused): kept as it is.
-    Skipped,
-    Done(&'a Certificates),
-}
+#[path = "status_resources.rs"]
+mod resources;
+pub use resources::{CertificatesStep, ServicesStep};
+use resources::{
+    certificates_condition, load_balancer_status, load_balancers_condition, private_link_status,
+};
 
 /// Reasons of conditions.
 pub mod reasons {
@@ -71,6 +66,8 @@ pub struct Inputs<'a> {
     pub load_balancers: &'a LbStep,
     /// Where their certificates stand.
     pub certificates: CertificatesStep<'a>,
+    /// Where the PrivateLink endpoint services stand.
+    pub endpoint_services: ServicesStep<'a>,
     /// RFC 3339, for transition times.
     pub now: &'a str,
 }
@@ -278,6 +275,17 @@ pub fn compute(input: &Inputs<'_>) -> GlobalIngressStatus {
                     .find(|r| r.target == *name)
                     .map(load_balancer_status),
             },
+            private_link: match input.endpoint_services {
+                ServicesStep::NotUsed => None,
+                ServicesStep::Skipped => {
+                    previous_target(input, name).and_then(|t| t.private_link.clone())
+                }
+                ServicesStep::Done(s) => s
+                    .reports
+                    .iter()
+                    .find(|r| r.target == *name)
+                    .map(private_link_status),
+            },
             certificate_arn: match input.certificates {
                 CertificatesStep::NotUsed => None,
                 CertificatesStep::Skipped => {
@@ -330,115 +338,6 @@ fn previous_target<'a>(input: &Inputs<'a>, name: &str) -> Option<&'a TargetStatu
     input
         .previous
         .and_then(|p| p.targets.iter().find(|t| t.name == name))
-}
-
-/// `CertificatesReady` of what the certificate deployer did: the first failure, else what is
-/// still being validated, else ready.
-fn certificates_condition(c: &Certificates) -> Desired {
-    let failed: Vec<(&'static str, String)> = c
-        .targets
-        .iter()
-        .filter_map(|(t, r)| match r {
-            Resolved::Failed { reason, message } => Some((*reason, format!("{t}: {message}"))),
-            _ => None,
-        })
-        .collect();
-    if let Some((reason, _)) = failed.first() {
-        let message: Vec<String> = failed.iter().map(|(_, m)| m.clone()).collect();
-        return Desired::new(
-            CERTIFICATES_READY,
-            Status::False,
-            reason,
-            message.join("; "),
-        );
-    }
-    let waiting: Vec<String> = c
-        .targets
-        .iter()
-        .filter_map(|(t, r)| match r {
-            Resolved::Waiting { message, .. } => Some(format!("{t}: {message}")),
-            _ => None,
-        })
-        .collect();
-    if !waiting.is_empty() {
-        return Desired::new(
-            CERTIFICATES_READY,
-            Status::False,
-            certs::reasons::PENDING_VALIDATION,
-            waiting.join("; "),
-        );
-    }
-    Desired::new(
-        CERTIFICATES_READY,
-        Status::True,
-        certs::reasons::ISSUED,
-        format!(
-            "{} TLS listener(s) have an issued certificate",
-            c.targets.len()
-        ),
-    )
-}
-
-/// A target's load balancer as the status shows it.
-fn load_balancer_status(r: &lb::Report) -> LoadBalancerStatus {
-    let mut message: Vec<String> = r.error.iter().map(|(_, m)| m.clone()).collect();
-    message.extend(r.waiting.clone());
-    message.extend(r.notes.iter().cloned());
-    LoadBalancerStatus {
-        arn: r.arn.clone(),
-        dns_name: r.dns_name.clone(),
-        hosted_zone_id: r.hosted_zone_id.clone(),
-        state: r.state.clone(),
-        registered_targets: r.registered,
-        healthy_targets: r.healthy,
-        message: (!message.is_empty()).then(|| message.join("; ")),
-    }
-}
-
-/// `LoadBalancersReady` of a load-balancer step; `None` keeps the condition as it is
-/// (skipped) or, with no Provision target, the filter above removes it.
-fn load_balancers_condition(step: &LbStep) -> Option<Desired> {
-    let LbStep::Done(reports) = step else {
-        return None;
-    };
-    let failed: Vec<&lb::Report> = reports.iter().filter(|r| r.error.is_some()).collect();
-    if let Some(first) = failed.first() {
-        let reason = first
-            .error
-            .as_ref()
-            .map_or(lb::reasons::FAILED, |(r, _)| *r);
-        let message: Vec<String> = failed
-            .iter()
-            .filter_map(|r| r.error.as_ref().map(|(_, m)| format!("{}: {m}", r.target)))
-            .collect();
-        return Some(Desired::new(
-            LOAD_BALANCERS_READY,
-            Status::False,
-            reason,
-            message.join("; "),
-        ));
-    }
-    let waiting: Vec<String> = reports
-        .iter()
-        .filter_map(|r| r.waiting.as_ref().map(|w| format!("{}: {w}", r.target)))
-        .collect();
-    if !waiting.is_empty() {
-        return Some(Desired::new(
-            LOAD_BALANCERS_READY,
-            Status::False,
-            lb::reasons::PROVISIONING,
-            waiting.join("; "),
-        ));
-    }
-    Some(Desired::new(
-        LOAD_BALANCERS_READY,
-        Status::True,
-        lb::reasons::READY,
-        format!(
-            "{} load balancer(s) active with their listeners and registrations",
-            reports.len()
-        ),
-    ))
 }
 
 /// The `HealthChecksSynced` condition of a health-check step; `None` removes it.

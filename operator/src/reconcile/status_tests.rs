@@ -21,6 +21,7 @@ fn inputs<'a>(
         publish: &Publish::Skipped,
         load_balancers: &LbStep::NotUsed,
         certificates: CertificatesStep::NotUsed,
+        endpoint_services: ServicesStep::NotUsed,
         now,
     }
 }

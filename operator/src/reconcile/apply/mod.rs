@@ -6,6 +6,7 @@
 //! until apply handles it.
 
 pub mod certificates;
+pub mod endpoint_services;
 pub mod health_checks;
 pub mod load_balancers;
 pub mod records;
@@ -37,6 +38,8 @@ pub struct Applied {
     pub certificates: Option<certificates::Certificates>,
     /// Where the provisioned load balancers stand.
     pub load_balancers: load_balancers::Step,
+    /// Where the PrivateLink endpoint services stand (`None`: not applied, or none).
+    pub endpoint_services: Option<endpoint_services::EndpointServices>,
     /// Events to send (load balancers created, replaced, deleted).
     pub notes: Vec<load_balancers::Note>,
     pub publish: Publish,
@@ -103,6 +106,7 @@ pub async fn apply(
     let Stack {
         certificates: wanted_certificates,
         load_balancers,
+        endpoint_services: wanted_services,
         health_checks,
         records,
     } = &plan.desired;
@@ -114,6 +118,7 @@ pub async fn apply(
     let Some(zone) = zone.filter(|_| publishing && plan.routed) else {
         return Applied {
             certificates: None,
+            endpoint_services: None,
             load_balancers: if provisioning {
                 load_balancers::Step::Skipped
             } else {
@@ -165,9 +170,47 @@ pub async fn apply(
     } else {
         load_balancers::Step::Skipped
     };
+    let services = match &lbs {
+        load_balancers::Step::Done(reports) if !wanted_services.is_empty() => {
+            let arns: Vec<(String, String)> = reports
+                .iter()
+                .filter(|r| r.error.is_none())
+                .filter_map(|r| Some((r.target.clone(), r.arn.clone()?)))
+                .collect();
+            let annotation = |key: &str| {
+                crate::model::privatelink::ids(
+                    gi.metadata
+                        .annotations
+                        .as_ref()
+                        .and_then(|a| a.get(key))
+                        .map(String::as_str),
+                )
+            };
+            let (accept, reject) = (
+                annotation(endpoint_services::ACCEPT_ENDPOINT),
+                annotation(endpoint_services::REJECT_ENDPOINT),
+            );
+            Some(
+                endpoint_services::deploy(
+                    (&owner_id, &owner),
+                    wanted_services,
+                    &arns,
+                    (&accept, &reject),
+                    deps,
+                    &mut notes,
+                )
+                .await,
+            )
+        }
+        _ => None,
+    };
     let checks = health_checks::before_publish(gi, zone, health_checks, deps);
-    let shared = certs.as_ref().map_or(&[][..], |c| c.records.as_slice());
-    let (publish, conflicts) = records::deploy(gi, zone, records, shared, &checks, deps).await;
+    let shared: Vec<crate::model::dns::Rrset> = certs
+        .iter()
+        .flat_map(|c| c.records.iter().cloned())
+        .chain(services.iter().flat_map(|s| s.records.iter().cloned()))
+        .collect();
+    let (publish, conflicts) = records::deploy(gi, zone, records, &shared, &checks, deps).await;
     // Checks no record names any more go once the records are written; so do load balancers
     // no target wants and no record points at (a replaced one, a removed target's).
     if let Publish::Done { refused, .. } = &publish
@@ -191,7 +234,24 @@ pub async fn apply(
             })
             .collect();
         let spokes = aws_spokes(gi, deps);
-        if !spokes.is_empty()
+        let keep_services: BTreeSet<String> =
+            wanted_services.iter().map(|s| s.target.clone()).collect();
+        if let Err(why) = prune_services(
+            gi,
+            (&owner_id, &owner),
+            &keep_services,
+            &spokes,
+            deps,
+            &mut notes,
+        )
+        .await
+        {
+            notes.push(load_balancers::Note {
+                warning: true,
+                reason: endpoint_services::events::FAILED,
+                message: format!("could not remove an endpoint service: {why}"),
+            });
+        } else if !spokes.is_empty()
             && let Err(why) = load_balancers::prune(
                 &load_balancers::Prune {
                     owner_id: &owner_id,
@@ -217,6 +277,7 @@ pub async fn apply(
     }
     Applied {
         certificates: certs,
+        endpoint_services: services,
         load_balancers: lbs,
         notes,
         publish,
@@ -338,6 +399,82 @@ pub async fn delete(gi: &GlobalIngress, deps: &Deps) -> Result<Deleted, String> 
     }
 }
 
+/// Whether `gi` has (or, by its status, had) PrivateLink endpoint services.
+fn uses_private_link(gi: &GlobalIngress) -> bool {
+    gi.spec.targets.iter().any(|t| t.private_link.is_some())
+        || gi
+            .status
+            .as_ref()
+            .is_some_and(|s| s.targets.iter().any(|t| t.private_link.is_some()))
+}
+
+/// Removes the endpoint services of `gi` whose target is not in `keep` (their consumers'
+/// endpoints first), in the accounts and regions of its spokes — before their NLBs go.
+async fn prune_services(
+    gi: &GlobalIngress,
+    who: (&str, &str),
+    keep: &BTreeSet<String>,
+    spokes: &BTreeMap<String, bool>,
+    deps: &Deps,
+    notes: &mut Vec<load_balancers::Note>,
+) -> Result<(), String> {
+    if !uses_private_link(gi) {
+        return Ok(());
+    }
+    let mut errors = Vec::new();
+    let mut scopes = BTreeSet::new();
+    for (spoke, required) in spokes {
+        let target = match load_balancers::inventory_of(spoke, deps).await {
+            Ok((target, _)) => target,
+            Err(e) if *required => {
+                errors.push(e);
+                continue;
+            }
+            Err(_) => continue,
+        };
+        if !scopes.insert((target.account.clone(), target.region.clone())) {
+            continue;
+        }
+        let api = deps.privatelink(&target);
+        // The consumers the spec still names, in their own accounts.
+        let consumers: Vec<(
+            String,
+            std::sync::Arc<dyn crate::aws::privatelink::PrivateLinkApi>,
+        )> = gi
+            .spec
+            .targets
+            .iter()
+            .filter_map(|t| Some((t.name.clone(), t.private_link.as_ref()?)))
+            .flat_map(|(name, pl)| pl.consumers.iter().map(move |c| (name.clone(), c)))
+            .filter(|(_, c)| c.account_id.is_some() || c.role_arn.is_some())
+            .map(|(name, c)| {
+                let t = crate::aws::accounts::Target {
+                    account: c
+                        .account_id
+                        .clone()
+                        .unwrap_or_else(|| target.account.clone()),
+                    region: target.region.clone(),
+                    role: c.role_arn.as_ref().map(|arn| crate::aws::accounts::Role {
+                        arn: arn.clone(),
+                        external_id: None,
+                    }),
+                };
+                (name, deps.privatelink(&t))
+            })
+            .collect();
+        if let Err(e) = endpoint_services::remove(&api, who, keep, &consumers, notes).await
+            && *required
+        {
+            errors.push(e);
+        }
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors.join("; "))
+    }
+}
+
 /// Deletes (or, with `retain`, re-tags) every load balancer and target group of `gi` in the
 /// accounts of its spokes.
 async fn delete_load_balancers(
@@ -352,6 +489,18 @@ async fn delete_load_balancers(
     }
     let mut notes = Vec::new();
     let none = BTreeSet::new();
+    let owner = records::claim_owner(gi, zone).resource;
+    if !retain {
+        prune_services(
+            gi,
+            (&zone.spec.owner_id, &owner),
+            &none,
+            &spokes,
+            deps,
+            &mut notes,
+        )
+        .await?;
+    }
     load_balancers::prune(
         &load_balancers::Prune {
             owner_id: &zone.spec.owner_id,

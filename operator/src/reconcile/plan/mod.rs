@@ -15,6 +15,7 @@
 //! - [`render`]: the plan as a table for people.
 
 pub mod certificates;
+pub mod endpoint_services;
 pub mod health;
 pub mod health_checks;
 pub mod load_balancers;
@@ -158,6 +159,7 @@ pub fn plan(input: &Input<'_>) -> Plan {
     let (mut load_balancers, lb_problems) =
         load_balancers::desired(input.owner, spec, input.targets, route53);
     let certificates = certificates::desired(input.owner, spec, input.targets, &mut load_balancers);
+    let services = endpoint_services::desired(input.owner, spec, input.targets, &load_balancers);
     let mut records = routes.records;
     if let HealthChecks::Wanted(checks) = &health_checks {
         // A record set carrying one target's traffic follows that target's check; a plain RRset
@@ -175,6 +177,7 @@ pub fn plan(input: &Input<'_>) -> Plan {
         desired: Stack {
             certificates,
             load_balancers,
+            endpoint_services: services,
             health_checks,
             records,
         },
