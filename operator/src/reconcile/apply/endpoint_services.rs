@@ -361,6 +361,7 @@ pub async fn remove(
         {
             for e in capi.endpoints(owner_id).await? {
                 if e.service_name == service.name
+                    && !matches!(e.state.as_str(), "deleted" | "deleting")
                     && owned(&e.tags, owner_id, owner, &target) == Owned::Mine
                 {
                     capi.delete_endpoint(&e.id).await?;
