@@ -265,6 +265,7 @@ pub fn plan_all(inputs: &Inputs) -> Result<Vec<Planned>, Vec<InputError>> {
                     region: t.region.clone().or(spoke_region),
                     signal: Signal::None,
                     provision,
+                    target_health: None,
                 }
             })
             .collect();

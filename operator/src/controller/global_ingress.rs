@@ -279,6 +279,15 @@ async fn reconcile_apply(
                 .unsigned_abs();
             d.saturating_sub(elapsed) + Duration::from_millis(50)
         });
+    // `healthCheck.via: TargetHealth`: the verdict is read at every interval (no prober does).
+    let recheck = match gi.spec.health_check.via {
+        crate::api::global_ingress::ProbeVia::TargetHealth => {
+            Some(recheck.map_or(gi.spec.health_check.interval(), |r| {
+                r.min(gi.spec.health_check.interval())
+            }))
+        }
+        _ => recheck,
+    };
     Ok(Action::requeue(recheck.map_or(ctx.settings.resync, |r| {
         r.min(ctx.settings.resync)
     })))

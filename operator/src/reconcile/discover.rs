@@ -36,16 +36,18 @@ pub struct Provisioned {
     /// the spoke's account could not be listed.
     pub endpoint: Result<Option<Endpoint>, String>,
     pub problem: Option<Problem>,
+    /// `healthCheck.via: TargetHealth`: the target group's verdict.
+    pub target_health: Option<crate::model::health::Tracker>,
 }
 
 /// Observes a Provision target `t` (index `i`) of `owner` in `spoke`.
 pub async fn provisioned(
-    owner_id: &str,
-    owner: &str,
+    (owner_id, owner): (&str, &str),
     i: usize,
     t: &Target,
     spoke: &SpokeCluster,
     backend: Option<&BackendState>,
+    via_target_health: bool,
     deps: &Deps,
 ) -> Provisioned {
     let spoke_name = t.cluster_ref.clone().unwrap_or_default();
@@ -62,22 +64,81 @@ pub async fn provisioned(
             view,
             endpoint: Ok(None),
             problem,
+            target_health: None,
         };
     }
     let wanted = load_balancer_name(&key(owner_id, owner, t));
-    let endpoint = match inventory_of(&spoke_name, deps).await {
-        Err(e) => Err(e),
-        Ok((_, inventory)) => inventory.listing().await.map(|listing| {
-            endpoint_of(&listing, owner_id, owner, &t.name, &wanted).map(|lb| Endpoint::Hostname {
-                name: lb.dns_name.clone(),
-                alias_hosted_zone_id: Some(lb.hosted_zone_id.clone()).filter(|z| !z.is_empty()),
-            })
-        }),
+    let inventory = inventory_of(&spoke_name, deps).await.map(|(_, i)| i);
+    let listing = match &inventory {
+        Err(e) => Err(e.clone()),
+        Ok(inventory) => inventory.listing().await,
+    };
+    let endpoint = listing.as_ref().map_err(Clone::clone).map(|listing| {
+        endpoint_of(listing, owner_id, owner, &t.name, &wanted).map(|lb| Endpoint::Hostname {
+            name: lb.dns_name.clone(),
+            alias_hosted_zone_id: Some(lb.hosted_zone_id.clone()).filter(|z| !z.is_empty()),
+        })
+    });
+    let target_health = match (&inventory, &listing) {
+        (Ok(inventory), Ok(listing)) if via_target_health => {
+            Some(target_health(owner, t, owner_id, inventory, listing, deps).await)
+        }
+        _ => None,
     };
     Provisioned {
         view,
         endpoint,
         problem,
+        target_health,
+    }
+}
+
+/// The verdict of `t`'s target group, read now (DescribeTargetHealth, under the budget).
+async fn target_health(
+    owner: &str,
+    t: &Target,
+    owner_id: &str,
+    inventory: &crate::aws::elb::Inventory,
+    listing: &crate::aws::elb::Listing,
+    deps: &Deps,
+) -> crate::model::health::Tracker {
+    use crate::model::load_balancer::{Owned, owned, resources};
+    let key = format!("{owner}/{}", t.name);
+    let now = jiff::Timestamp::now();
+    let tg = listing.target_groups.values().find(|tg| {
+        tg.tags
+            .get(crate::model::ownership::TAG_RESOURCE)
+            .map(String::as_str)
+            == Some(resources::TARGET_GROUP)
+            && owned(&tg.tags, owner_id, owner, &t.name) == Owned::Mine
+    });
+    let Some(tg) = tg else {
+        return deps.load_balancers.target_health_verdict(
+            &key,
+            None,
+            "target health: no target group yet".to_owned(),
+            now,
+        );
+    };
+    match crate::aws::elb::sdk::target_health(&inventory.client, &tg.arn).await {
+        Ok(health) => {
+            let healthy = health.iter().filter(|(_, _, ok)| *ok).count();
+            deps.load_balancers.target_health_verdict(
+                &key,
+                Some(healthy > 0),
+                format!(
+                    "target health: {healthy} of {} registered target(s) healthy in ELBv2",
+                    health.len()
+                ),
+                now,
+            )
+        }
+        Err(e) => deps.load_balancers.target_health_verdict(
+            &key,
+            None,
+            format!("target health not read: {e}"),
+            now,
+        ),
     }
 }
 

@@ -17,7 +17,9 @@ use tracing::debug;
 use super::Deps;
 use super::discover;
 use super::plan::{self, Problem, TargetView, reasons};
-use crate::api::global_ingress::{AdoptKind, GlobalIngress, LoadBalancerMode, ServiceRef, Target};
+use crate::api::global_ingress::{
+    AdoptKind, GlobalIngress, LoadBalancerMode, ProbeVia, ServiceRef, Target,
+};
 use crate::api::{DNSZone, SpokeCluster};
 use crate::model::dns::{ProviderKind, Zone};
 use crate::model::health::Signal;
@@ -64,6 +66,22 @@ impl Snapshot {
     }
 }
 
+/// The DNS name of the interface endpoint in the first consumer VPC of `target`'s endpoint
+/// service, as the status last reported it.
+fn endpoint_dns(gi: &GlobalIngress, target: &str) -> Option<String> {
+    gi.status
+        .as_ref()?
+        .targets
+        .iter()
+        .find(|t| t.name == target)?
+        .private_link
+        .as_ref()?
+        .endpoints
+        .first()?
+        .dns_name
+        .clone()
+}
+
 /// The zone of a DNSZone, as the plan sees it.
 pub fn zone_of(zone: &DNSZone) -> Zone {
     Zone {
@@ -96,6 +114,7 @@ pub async fn gather(gi: &GlobalIngress, deps: &Deps) -> Snapshot {
         let mut region = t.region.clone();
         let mut endpoint = external_endpoint(t);
         let mut provision = None;
+        let mut target_health = None;
         if let Some(cluster) = &t.cluster_ref {
             match deps.spokes.get(&ObjectRef::new(cluster)) {
                 Some(spoke) => {
@@ -103,15 +122,16 @@ pub async fn gather(gi: &GlobalIngress, deps: &Deps) -> Snapshot {
                     match (t.load_balancer.mode, &owner_id) {
                         (LoadBalancerMode::Provision, Some(owner_id)) => {
                             let found = discover::provisioned(
-                                owner_id,
-                                &owner,
+                                (owner_id, &owner),
                                 i,
                                 t,
                                 &spoke,
                                 backend_state.as_ref(),
+                                gi.spec.health_check.via == ProbeVia::TargetHealth,
                                 deps,
                             )
                             .await;
+                            target_health = found.target_health.clone();
                             problems.extend(found.problem);
                             endpoint = match found.endpoint {
                                 Ok(found) => found,
@@ -137,8 +157,21 @@ pub async fn gather(gi: &GlobalIngress, deps: &Deps) -> Snapshot {
                 }),
             }
         }
-        let probes = endpoint
-            .as_ref()
+        // `healthCheck.via: Endpoint`: probes go through the target's interface endpoint in
+        // its first consumer VPC (the hub's), as the last status reported it.
+        let via_endpoint = (gi.spec.health_check.via == ProbeVia::Endpoint
+            && t.private_link.as_ref().is_some_and(|p| p.enabled))
+        .then(|| {
+            endpoint_dns(gi, &t.name).map(|name| Endpoint::Hostname {
+                name,
+                alias_hosted_zone_id: None,
+            })
+        });
+        let probed = match &via_endpoint {
+            Some(e) => e.as_ref(),
+            None => endpoint.as_ref(),
+        };
+        let probes = probed
             .map(|e| plan::probes::specs(&gi.spec, t, e))
             .unwrap_or_default()
             .into_iter()
@@ -153,6 +186,7 @@ pub async fn gather(gi: &GlobalIngress, deps: &Deps) -> Snapshot {
             probes,
             signal: backend_state.map_or(Signal::None, |s| s.signal),
             provision,
+            target_health,
         });
     }
     let threshold = u32::try_from(gi.spec.failover.panic_threshold).unwrap_or(50);

@@ -346,3 +346,84 @@ async fn sigkill_during_endpoint_service_creation_leaves_one_service_and_one_end
         .count();
     assert_eq!(all, 1, "one endpoint for the service, none untagged");
 }
+
+#[tokio::test]
+async fn a_private_target_probed_via_target_health_follows_elbv2() {
+    let Setup {
+        spoke,
+        ns,
+        elb,
+        spoke_name,
+        app,
+        zone,
+        api,
+        ..
+    } = setup("pl-th", "ClusterIP").await;
+    set_endpoints(&spoke, &app, &[("10.0.1.10", true, false)]).await;
+    let eu = provisioned(
+        &spoke_name,
+        &app,
+        json!({ "mode": "Provision", "type": "NLB", "scheme": "Internal" }),
+    );
+    let us = json!({ "name": "us", "weight": 1,
+                     "loadBalancer": { "mode": "External",
+                                       "external": { "addresses": ["192.0.2.10"] } } });
+    let host = format!("web.{}", zone.domain);
+    let mut object = gi(&ns, "web", &zone.name, &host, json!([eu, us]));
+    object.spec.health_check = serde_json::from_value(json!({
+        "protocol": "None", "via": "TargetHealth", "interval": "1s", "timeout": "500ms"
+    }))
+    .unwrap();
+    object.spec.failover.failback_after = "1s".into();
+    api.create(&PostParams::default(), &object).await.unwrap();
+    let _op = operator(&ns);
+    let owner = format!("{ns}/web");
+    let active = |want: &'static str| {
+        let api = api.clone();
+        async move {
+            let s = api.get("web").await.ok()?.status?;
+            (s.active_targets.as_deref() == Some(want)).then_some(s)
+        }
+    };
+    eventually("both targets active", WAIT, || active("eu,us")).await;
+    // Someone deregisters the NLB's only target: ELBv2 reports none healthy.
+    let tg = network::owned_by(&elb, &owner)
+        .await
+        .target_groups
+        .into_values()
+        .next()
+        .unwrap();
+    let targets: Vec<_> = elb
+        .describe_target_health()
+        .target_group_arn(tg.target_group_arn().unwrap_or_default())
+        .send()
+        .await
+        .unwrap()
+        .target_health_descriptions()
+        .iter()
+        .filter_map(|d| d.target().cloned())
+        .collect();
+    assert_eq!(targets.len(), 1);
+    elb.deregister_targets()
+        .target_group_arn(tg.target_group_arn().unwrap_or_default())
+        .set_targets(Some(targets.clone()))
+        .send()
+        .await
+        .unwrap();
+    let status = eventually("eu withdrawn on its target health", WAIT, || active("us")).await;
+    let eu = status.targets.iter().find(|t| t.name == "eu").unwrap();
+    assert!(
+        eu.message
+            .as_deref()
+            .is_some_and(|m| m.contains("0 of 0 registered")),
+        "{eu:?}"
+    );
+    // Registered again: back after failbackAfter.
+    elb.register_targets()
+        .target_group_arn(tg.target_group_arn().unwrap_or_default())
+        .set_targets(Some(targets))
+        .send()
+        .await
+        .unwrap();
+    eventually("eu back", WAIT, || active("eu,us")).await;
+}

@@ -457,6 +457,9 @@ pub struct LoadBalancers {
     /// How long a replaced (or removed) load balancer stays after the records left it.
     pub grace: Duration,
     pub metrics: ElbMetrics,
+    /// `healthCheck.via: TargetHealth`: the verdict of each target (`namespace/name/target`)
+    /// from its target group's health, with when it last changed.
+    verdicts: Arc<Mutex<HashMap<String, crate::model::health::Tracker>>>,
 }
 
 impl LoadBalancers {
@@ -467,7 +470,43 @@ impl LoadBalancers {
             targets: Arc::default(),
             resync,
             metrics,
+            verdicts: Arc::default(),
         }
+    }
+
+    /// The verdict of `key` after its target group reported `healthy` (`None`: not read;
+    /// the verdict stays as it was) at `now`.
+    pub fn target_health_verdict(
+        &self,
+        key: &str,
+        healthy: Option<bool>,
+        detail: String,
+        now: jiff::Timestamp,
+    ) -> crate::model::health::Tracker {
+        use crate::model::health::Verdict;
+        let mut all = self.verdicts.lock().unwrap_or_else(PoisonError::into_inner);
+        let t = all.entry(key.to_owned()).or_default();
+        if let Some(healthy) = healthy {
+            let verdict = if healthy {
+                Verdict::Healthy
+            } else {
+                Verdict::Unhealthy
+            };
+            if t.verdict != verdict {
+                if t.verdict != Verdict::Unknown {
+                    t.flaps += 1;
+                }
+                t.verdict = verdict;
+                t.since = Some(now);
+                if verdict == Verdict::Unhealthy {
+                    t.fell_at = Some(now);
+                }
+            }
+            t.ever_healthy |= healthy;
+            t.last_probe = Some(now);
+        }
+        t.detail = detail;
+        t.clone()
     }
 
     /// The target of `spoke` read less than [`TARGET_TTL`] ago from the same version of it.

@@ -30,8 +30,12 @@ pub fn decide(input: &Input<'_>) -> Guarded {
         .iter()
         .zip(input.targets)
         .map(|(t, view)| {
-            let probes: Vec<&Tracker> =
-                view.probes.iter().filter_map(|(_, t)| t.as_ref()).collect();
+            let probes: Vec<&Tracker> = view
+                .probes
+                .iter()
+                .filter_map(|(_, t)| t.as_ref())
+                .chain(view.target_health.as_ref())
+                .collect();
             health::decide(&TargetInput {
                 probes,
                 signal: view.signal.clone(),

@@ -69,6 +69,9 @@ pub struct TargetView {
     /// A Provision target's spoke and registrations (`None` for other modes, or before the
     /// zone's owner id is known).
     pub provision: Option<load_balancers::ProvisionView>,
+    /// `healthCheck.via: TargetHealth`: the verdict of its target group's health in ELBv2, in
+    /// place of probes.
+    pub target_health: Option<Tracker>,
 }
 
 /// Everything the plan of one GlobalIngress depends on.

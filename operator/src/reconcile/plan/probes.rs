@@ -10,6 +10,12 @@ use crate::model::target::Endpoint;
 /// Service's port), else 443 for HTTPS and 80 otherwise.
 pub fn specs(spec: &GlobalIngressSpec, target: &Target, endpoint: &Endpoint) -> Vec<ProbeSpec> {
     let hc = &spec.health_check;
+    // The target group's health in ELBv2 is the verdict: nothing to probe.
+    if hc.via == crate::api::global_ingress::ProbeVia::TargetHealth
+        && target.load_balancer.mode == crate::api::global_ingress::LoadBalancerMode::Provision
+    {
+        return Vec::new();
+    }
     let protocol = match hc.protocol {
         ProbeProtocol::HTTP => Protocol::Http,
         ProbeProtocol::HTTPS => Protocol::Https,
