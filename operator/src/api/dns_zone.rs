@@ -58,6 +58,7 @@ pub struct Provider {
 /// A Route 53 hosted zone.
 #[derive(KubeSchema, Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("!has(self.associateSpokeVpcs) || !self.associateSpokeVpcs || (has(self.private) && self.private)").message("associateSpokeVpcs needs private: true").field_path(".associateSpokeVpcs"))]
 pub struct Route53Provider {
     /// Hosted zone id, e.g. `Z0123456789ABCDEFGHIJ`.
     #[schemars(length(min = 1, max = 64), pattern(r"^(/hostedzone/)?[A-Z0-9]+$"))]
@@ -65,6 +66,12 @@ pub struct Route53Provider {
     /// Whether it is a private hosted zone (associated with VPCs).
     #[serde(default)]
     pub private: bool,
+    /// Private zones: associate the VPC of every SpokeCluster with `spec.aws` with the zone
+    /// (AssociateVPCWithHostedZone; for a VPC of another account, authorised from the zone's
+    /// account first and associated with the spoke's credentials). Associations are only
+    /// added, never removed.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub associate_spoke_vpcs: bool,
     /// Role to assume for Route 53 calls (else the hub's own credentials).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(
@@ -140,6 +147,9 @@ pub struct DNSZoneStatus {
     /// Records this hub owns in the zone.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub record_count: Option<i64>,
+    /// Private zones: the VPCs associated with it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub vpcs: Vec<String>,
     /// Ready.
     #[serde(default)]
     #[x_kube(merge_strategy = ListMerge::Map(vec!["type".into()]))]

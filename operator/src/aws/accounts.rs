@@ -99,6 +99,14 @@ impl Scope {
         aws_sdk_cloudwatch::Client::from_conf(config)
     }
 
+    /// A Route 53 client of this scope (a spoke's side of a private zone's VPC association).
+    pub fn route53(&self) -> aws_sdk_route53::Client {
+        let config = aws_sdk_route53::config::Builder::from(&self.sdk)
+            .interceptor(self.budget.interceptor())
+            .build();
+        aws_sdk_route53::Client::from_conf(config)
+    }
+
     /// An ACM client of this scope (certificates of `tls.mode: ACM`).
     pub fn acm(&self) -> aws_sdk_acm::Client {
         let config = aws_sdk_acm::config::Builder::from(&self.sdk)

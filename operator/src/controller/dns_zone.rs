@@ -28,7 +28,8 @@ use crate::dns::{Name, RData, RecordType};
 const CONTROLLER: &str = "dnszone";
 const READY: &str = "Ready";
 
-type Check = Result<Vec<String>, (&'static str, String)>;
+/// Name servers and (private zones) associated VPCs, or why the zone is not usable.
+type Check = Result<(Vec<String>, Vec<String>), (&'static str, String)>;
 
 async fn check_route53(p: &Route53Provider, domain: &str, ctx: &Context) -> Check {
     let id = p.hosted_zone_id.trim_start_matches("/hostedzone/");
@@ -58,10 +59,24 @@ async fn check_route53(p: &Route53Provider, domain: &str, ctx: &Context) -> Chec
             format!("hosted zone {id} is {zone_name}, not {domain}"),
         ));
     }
-    Ok(out
+    let name_servers = out
         .delegation_set()
         .map(|d| d.name_servers().to_vec())
-        .unwrap_or_default())
+        .unwrap_or_default();
+    let mut vpcs: Vec<String> = out
+        .vpcs()
+        .iter()
+        .filter_map(|v| v.vpc_id().map(str::to_owned))
+        .collect();
+    if p.private && p.associate_spoke_vpcs {
+        let (added, failed) = super::zone_vpcs::associate(id, &vpcs, ctx).await;
+        vpcs.extend(added);
+        if !failed.is_empty() {
+            return Err(("VPCAssociationFailed", failed.join("; ")));
+        }
+    }
+    vpcs.sort();
+    Ok((name_servers, vpcs))
 }
 
 async fn check_rfc2136(p: &Rfc2136Provider, domain: &str, ctx: &Context) -> Check {
@@ -103,13 +118,15 @@ async fn check_rfc2136(p: &Rfc2136Provider, domain: &str, ctx: &Context) -> Chec
         .query(&zone, RecordType::NS)
         .await
         .unwrap_or_default();
-    Ok(ns
-        .iter()
-        .filter_map(|r| match &r.data {
-            RData::NS(n) => Some(n.0.to_string()),
-            _ => None,
-        })
-        .collect())
+    Ok((
+        ns.iter()
+            .filter_map(|r| match &r.data {
+                RData::NS(n) => Some(n.0.to_string()),
+                _ => None,
+            })
+            .collect(),
+        Vec::new(),
+    ))
 }
 
 pub async fn reconcile(zone: Arc<DNSZone>, ctx: Arc<Context>) -> Result<Action, Error> {
@@ -164,14 +181,21 @@ async fn reconcile_inner(zone: Arc<DNSZone>, ctx: &Context) -> Result<Action, Er
         Err(_) => previous.record_count,
     };
     let desired = match &result {
-        Ok(ns) => Desired::new(
+        Ok((ns, vpcs)) => Desired::new(
             READY,
             Status::True,
             "ZoneFound",
-            format!(
-                "zone {domain} found at {provider}, {} name server(s)",
-                ns.len()
-            ),
+            if vpcs.is_empty() {
+                format!(
+                    "zone {domain} found at {provider}, {} name server(s)",
+                    ns.len()
+                )
+            } else {
+                format!(
+                    "private zone {domain} found at {provider}, associated with {} VPC(s)",
+                    vpcs.len()
+                )
+            },
         ),
         Err((reason, message)) => Desired::new(READY, Status::False, reason, message.clone()),
     };
@@ -180,9 +204,12 @@ async fn reconcile_inner(zone: Arc<DNSZone>, ctx: &Context) -> Result<Action, Er
         observed_generation: zone.metadata.generation,
         provider: Some(provider.to_owned()),
         name_servers: result
-            .clone()
-            .unwrap_or_else(|_| previous.name_servers.clone()),
+            .as_ref()
+            .map_or_else(|_| previous.name_servers.clone(), |(ns, _)| ns.clone()),
         record_count,
+        vpcs: result
+            .as_ref()
+            .map_or_else(|_| previous.vpcs.clone(), |(_, v)| v.clone()),
         conditions: condition::merge(
             &previous.conditions,
             &[desired],
@@ -193,6 +220,7 @@ async fn reconcile_inner(zone: Arc<DNSZone>, ctx: &Context) -> Result<Action, Er
     let changed = new.observed_generation != previous.observed_generation
         || new.provider != previous.provider
         || new.name_servers != previous.name_servers
+        || new.vpcs != previous.vpcs
         || new.record_count != previous.record_count
         || !condition::eq_ignoring_time(&new.conditions, &previous.conditions);
     if changed && ctx.may_write(CONTROLLER, "status") {

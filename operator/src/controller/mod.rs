@@ -12,6 +12,7 @@ pub mod events;
 pub mod global_ingress;
 pub mod health_checks;
 pub mod spoke_cluster;
+mod zone_vpcs;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

@@ -19,6 +19,8 @@ pub struct Zone {
     /// Domain without the trailing dot, lower case.
     pub domain: String,
     pub provider: ProviderKind,
+    /// A Route 53 private hosted zone (Route 53's health checkers cannot reach its addresses).
+    pub private: bool,
 }
 
 /// Record types. The plan publishes A, AAAA and CNAME (ALIAS records are A); the ownership

@@ -91,6 +91,12 @@ pub fn zone_of(zone: &DNSZone) -> Zone {
         } else {
             ProviderKind::Rfc2136
         },
+        private: zone
+            .spec
+            .provider
+            .route53
+            .as_ref()
+            .is_some_and(|r| r.private),
     }
 }
 

@@ -16,6 +16,7 @@ mod failover_rules;
 mod lb_lifecycle;
 mod leadership;
 mod load_balancers;
+mod private_zones;
 mod privatelink;
 mod probing;
 mod provision_restarts;

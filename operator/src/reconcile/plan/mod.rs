@@ -187,7 +187,12 @@ pub fn plan(input: &Input<'_>) -> Plan {
         active_targets: routes.active_targets,
         pending_targets: routes.pending_targets,
         failing_open: routes.failing_open,
-        problems: routes.problems.into_iter().chain(lb_problems).collect(),
+        problems: routes
+            .problems
+            .into_iter()
+            .chain(lb_problems)
+            .chain(private_zone_problem(spec, input.zone))
+            .collect(),
         notices: routes.notices,
         routed: input.zone.is_some(),
         probes: input
@@ -209,6 +214,24 @@ pub fn plan(input: &Input<'_>) -> Plan {
         health,
         targets,
     }
+}
+
+/// Reason of a `Public` Route 53 health check in a private hosted zone.
+pub const PUBLIC_CHECK_IN_PRIVATE_ZONE: &str = "PublicHealthCheckInPrivateZone";
+
+/// Route 53's health checkers live on the internet: they cannot reach the addresses of a
+/// private hosted zone. `Private` (an alarm on the target group's health) works there.
+fn private_zone_problem(spec: &GlobalIngressSpec, zone: Option<&Zone>) -> Option<Problem> {
+    (zone.is_some_and(|z| z.private)
+        && spec.health_check.route53 == crate::api::global_ingress::Route53HealthCheck::Public)
+        .then(|| Problem {
+            reason: PUBLIC_CHECK_IN_PRIVATE_ZONE,
+            field: "spec.healthCheck.route53".into(),
+            message: "the DNSZone is a Route 53 private hosted zone: Route 53's health checkers \
+                      cannot reach private addresses; use Private (a CloudWatch alarm on the \
+                      target group's healthy hosts) or None"
+                .into(),
+        })
 }
 
 /// The backend whose spoke signals a target follows: any target naming a spoke and a Service.

@@ -15,6 +15,7 @@ fn zone(provider: ProviderKind) -> Zone {
     Zone {
         domain: "example.com".into(),
         provider,
+        private: false,
     }
 }
 
