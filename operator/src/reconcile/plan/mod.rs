@@ -191,7 +191,7 @@ pub fn plan(input: &Input<'_>) -> Plan {
             .problems
             .into_iter()
             .chain(lb_problems)
-            .chain(private_zone_problem(spec, input.zone))
+            .chain(private_zone_problems(spec, input.zone))
             .collect(),
         notices: routes.notices,
         routed: input.zone.is_some(),
@@ -219,19 +219,56 @@ pub fn plan(input: &Input<'_>) -> Plan {
 /// Reason of a `Public` Route 53 health check in a private hosted zone.
 pub const PUBLIC_CHECK_IN_PRIVATE_ZONE: &str = "PublicHealthCheckInPrivateZone";
 
-/// Route 53's health checkers live on the internet: they cannot reach the addresses of a
-/// private hosted zone. `Private` (an alarm on the target group's health) works there.
-fn private_zone_problem(spec: &GlobalIngressSpec, zone: Option<&Zone>) -> Option<Problem> {
-    (zone.is_some_and(|z| z.private)
-        && spec.health_check.route53 == crate::api::global_ingress::Route53HealthCheck::Public)
-        .then(|| Problem {
+/// Reason of TLS or PrivateLink verification asked of a private hosted zone.
+pub const VALIDATION_IN_PRIVATE_ZONE: &str = "ValidationInPrivateZone";
+
+/// What a Route 53 private hosted zone cannot do: Route 53's health checkers live on the
+/// internet and cannot reach its addresses (`Private`, an alarm on the target group's healthy
+/// hosts, works there); ACM's validation and PrivateLink's domain verification read public DNS.
+fn private_zone_problems(spec: &GlobalIngressSpec, zone: Option<&Zone>) -> Vec<Problem> {
+    let mut out = Vec::new();
+    if !zone.is_some_and(|z| z.private) {
+        return out;
+    }
+    if spec.health_check.route53 == crate::api::global_ingress::Route53HealthCheck::Public {
+        out.push(Problem {
             reason: PUBLIC_CHECK_IN_PRIVATE_ZONE,
             field: "spec.healthCheck.route53".into(),
             message: "the DNSZone is a Route 53 private hosted zone: Route 53's health checkers \
                       cannot reach private addresses; use Private (a CloudWatch alarm on the \
                       target group's healthy hosts) or None"
                 .into(),
-        })
+        });
+    }
+    if spec
+        .tls
+        .as_ref()
+        .is_some_and(|t| t.mode == crate::api::global_ingress::TlsMode::ACM)
+    {
+        out.push(Problem {
+            reason: VALIDATION_IN_PRIVATE_ZONE,
+            field: "spec.tls.mode".into(),
+            message: "ACM validates certificates through public DNS: its validation records \
+                      cannot live in a private hosted zone; use a public DNSZone, or \
+                      tls.mode CertificateArn"
+                .into(),
+        });
+    }
+    for (i, t) in spec.targets.iter().enumerate() {
+        if t.private_link
+            .as_ref()
+            .is_some_and(|p| p.enabled && p.private_dns_name.is_some())
+        {
+            out.push(Problem {
+                reason: VALIDATION_IN_PRIVATE_ZONE,
+                field: format!("spec.targets[{i}].privateLink.privateDnsName"),
+                message: "PrivateLink verifies a private DNS name's domain through public DNS: \
+                          its TXT record cannot live in a private hosted zone"
+                    .into(),
+            });
+        }
+    }
+    out
 }
 
 /// The backend whose spoke signals a target follows: any target naming a spoke and a Service.
@@ -243,5 +280,54 @@ pub fn backend_of(t: &crate::api::global_ingress::Target) -> Option<Backend> {
             name: b.service.name.clone(),
         }),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod private_zone_tests {
+    use super::*;
+
+    fn spec(extra: serde_json::Value) -> GlobalIngressSpec {
+        let mut base = serde_json::json!({
+            "hostnames": ["a.example.com"], "dnsZoneRef": "z",
+            "routing": { "policy": "Weighted" },
+            "targets": [{ "name": "eu", "weight": 1, "clusterRef": "s",
+                          "backend": { "service": { "namespace": "n", "name": "s", "port": 80 } },
+                          "privateLink": { "privateDnsName": "api.example.com" } }]
+        });
+        if let (Some(b), Some(e)) = (base.as_object_mut(), extra.as_object()) {
+            b.extend(e.clone());
+        }
+        serde_json::from_value(base).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn a_private_zone_refuses_public_checks_acm_and_private_dns_verification_by_field() {
+        let private = Zone {
+            domain: "example.com".into(),
+            provider: crate::model::dns::ProviderKind::Route53,
+            private: true,
+        };
+        let s = spec(serde_json::json!({
+            "tls": { "mode": "ACM" },
+            "healthCheck": { "route53": "Public" }
+        }));
+        let fields: Vec<String> = private_zone_problems(&s, Some(&private))
+            .into_iter()
+            .map(|p| p.field)
+            .collect();
+        assert_eq!(
+            fields,
+            vec![
+                "spec.healthCheck.route53",
+                "spec.tls.mode",
+                "spec.targets[0].privateLink.privateDnsName"
+            ]
+        );
+        let public = Zone {
+            private: false,
+            ..private
+        };
+        assert!(private_zone_problems(&s, Some(&public)).is_empty());
     }
 }

@@ -2,6 +2,7 @@
 //! provision (`globalingress plan -f`).
 
 use super::Plan;
+use crate::model::certificate::CertificateRef;
 use crate::model::dns::{Location, RecordRouting};
 
 /// One line per record set; a `HEALTH CHECK` column when a record names one (a reference to a
@@ -95,7 +96,19 @@ pub fn table(plan: &Plan) -> String {
                 lb.target.clone(),
                 lb.kind.as_str().to_owned(),
                 lb.scheme.as_str().to_owned(),
-                format!("{}:{}", lb.listener.protocol.as_str(), lb.listener.port),
+                match (&lb.listener.certificate, &lb.redirect) {
+                    (None, _) => format!("{}:{}", lb.listener.protocol.as_str(), lb.listener.port),
+                    (Some(c), r) => format!(
+                        "{}:{} ({}){}",
+                        lb.listener.protocol.as_str(),
+                        lb.listener.port,
+                        match c {
+                            CertificateRef::Acm(key) => format!("ACM {key}"),
+                            CertificateRef::Arn(arn) => arn.clone(),
+                        },
+                        r.map_or_else(String::new, |r| format!(", HTTP:{} redirects", r.port))
+                    ),
+                },
                 format!(
                     "{} ({} {})",
                     lb.target_group.name,
@@ -110,6 +123,8 @@ pub fn table(plan: &Plan) -> String {
             ]);
         }
         out.push_str(&aligned(rows));
+        out.push_str(&certificates(plan));
+        out.push_str(&endpoint_services(plan));
         for target in &plan.pending_targets {
             if let Some(lb) = lbs.iter().find(|lb| lb.target == *target) {
                 out.push_str(&format!(
@@ -120,6 +135,87 @@ pub fn table(plan: &Plan) -> String {
         }
     }
     out
+}
+
+/// The ACM certificates, one row each.
+fn certificates(plan: &Plan) -> String {
+    let certs = &plan.desired.certificates;
+    if certs.is_empty() {
+        return String::new();
+    }
+    let mut rows = vec![
+        [
+            "CERTIFICATE (ACM)",
+            "REGION",
+            "NAMES",
+            "VALIDATION",
+            "LISTENERS OF",
+        ]
+        .map(str::to_owned)
+        .to_vec(),
+    ];
+    for c in certs {
+        rows.push(vec![
+            c.key.clone(),
+            c.region.clone(),
+            c.names.join(","),
+            "DNS (CNAMEs in this zone)".to_owned(),
+            c.targets.join(","),
+        ]);
+    }
+    aligned(rows)
+}
+
+/// The PrivateLink endpoint services, one row each, and their consumers' endpoints.
+fn endpoint_services(plan: &Plan) -> String {
+    let services = &plan.desired.endpoint_services;
+    if services.is_empty() {
+        return String::new();
+    }
+    let mut rows = vec![
+        [
+            "ENDPOINT SERVICE OF",
+            "NLB",
+            "ACCEPTANCE",
+            "PRINCIPALS",
+            "PRIVATE DNS",
+            "CONSUMER ENDPOINTS",
+        ]
+        .map(str::to_owned)
+        .to_vec(),
+    ];
+    for s in services {
+        rows.push(vec![
+            s.target.clone(),
+            s.load_balancer.clone(),
+            if s.acceptance_required {
+                "required".to_owned()
+            } else {
+                "automatic".to_owned()
+            },
+            if s.allowed_principals.is_empty() {
+                "(none)".to_owned()
+            } else {
+                s.allowed_principals
+                    .iter()
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(",")
+            },
+            s.private_dns_name
+                .clone()
+                .map_or_else(|| "-".to_owned(), |n| format!("{n} (TXT verified here)")),
+            s.consumers
+                .iter()
+                .map(|c| match &c.account_id {
+                    Some(a) => format!("{}@{a}", c.vpc_id),
+                    None => c.vpc_id.clone(),
+                })
+                .collect::<Vec<_>>()
+                .join(","),
+        ]);
+    }
+    aligned(rows)
 }
 
 /// Rows as columns padded to their widest cell.
