@@ -313,6 +313,43 @@ async fn malformed_global_ingresses_are_refused_naming_the_field() {
             "spec.tls.certificateArn",
         ),
         (
+            "ACM past its 10 names per certificate",
+            &weighted,
+            vec![
+                ("/spec/tls", json!({"mode": "ACM"})),
+                (
+                    "/spec/hostnames",
+                    json!(
+                        (0..11)
+                            .map(|i| format!("h{i}.example.com"))
+                            .collect::<Vec<_>>()
+                    ),
+                ),
+            ],
+            "spec.hostnames",
+        ),
+        (
+            "PrivateLink on an ALB",
+            &weighted,
+            vec![
+                (
+                    "/spec/targets/0/loadBalancer",
+                    json!({"mode": "Provision", "type": "ALB"}),
+                ),
+                ("/spec/targets/0/privateLink", json!({"enabled": true})),
+            ],
+            "spec.targets[0].privateLink",
+        ),
+        (
+            "malformed allowed principal",
+            &weighted,
+            vec![(
+                "/spec/targets/0/privateLink",
+                json!({"allowedPrincipals": ["bob"]}),
+            )],
+            "spec.targets[0].privateLink.allowedPrincipals[0]",
+        ),
+        (
             "unknown routing policy",
             &weighted,
             vec![("/spec/routing/policy", json!("RoundRobin"))],
