@@ -228,6 +228,14 @@ async fn acm_certificates_per_region_share_one_validation_record_and_go_after_th
         "no expiry gauge for {eu_cert}"
     );
 
+    // What one GlobalIngress with two regions cost, per operation (printed for the record).
+    for line in metrics
+        .lines()
+        .filter(|l| l.starts_with("globalingress_aws_calls_total{"))
+    {
+        eprintln!("calls: {line}");
+    }
+
     // The us target goes: its load balancer and certificate go; the validation record stays
     // for the eu certificate.
     let mut object = api.get("web").await.unwrap();
