@@ -151,6 +151,42 @@ pub async fn deploy(
     out
 }
 
+/// An Event for the connection requests that started waiting since the `previous` status
+/// (a person has to accept or reject them).
+pub fn pending_notes(
+    name: &str,
+    previous: &[crate::api::global_ingress::TargetStatus],
+    services: &EndpointServices,
+    notes: &mut Vec<Note>,
+) {
+    for r in &services.reports {
+        let before: BTreeSet<&String> = previous
+            .iter()
+            .find(|t| t.name == r.target)
+            .and_then(|t| t.private_link.as_ref())
+            .map(|p| p.pending_connections.iter().collect())
+            .unwrap_or_default();
+        let new: Vec<&str> = r
+            .pending
+            .iter()
+            .filter(|p| !before.contains(p))
+            .map(String::as_str)
+            .collect();
+        if let Some(first) = new.first() {
+            notes.push(Note {
+                warning: false,
+                reason: events::CONNECTIONS_PENDING,
+                message: format!(
+                    "target {}: connection request(s) {} wait for acceptance: kubectl annotate \
+                     gi {name} {ACCEPT_ENDPOINT}={first} (or {REJECT_ENDPOINT}=...)",
+                    r.target,
+                    new.join(", ")
+                ),
+            });
+        }
+    }
+}
+
 /// One target's endpoint service, through `api` (its account and region) and `consumers`
 /// (each consumer's port).
 pub async fn deploy_service(

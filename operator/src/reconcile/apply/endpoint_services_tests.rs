@@ -91,6 +91,30 @@ async fn our_own_endpoint_is_accepted_others_wait_for_the_annotation() {
         report.pending,
         vec!["vpce-theirs".to_owned(), "vpce-other".to_owned()]
     );
+    // An Event says so once (not again while the status already lists them).
+    let services = EndpointServices {
+        reports: vec![report.clone()],
+        records: Vec::new(),
+    };
+    let mut notes = Vec::new();
+    pending_notes("app", &[], &services, &mut notes);
+    assert_eq!(notes.len(), 1);
+    assert!(
+        notes[0]
+            .message
+            .contains("globalingress.io/accept-endpoint=vpce-theirs"),
+        "{}",
+        notes[0].message
+    );
+    let listed: crate::api::global_ingress::TargetStatus =
+        serde_json::from_value(serde_json::json!({
+            "name": "eu", "health": "Healthy",
+            "privateLink": { "pendingConnections": ["vpce-theirs", "vpce-other"] }
+        }))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut again = Vec::new();
+    pending_notes("app", &[listed], &services, &mut again);
+    assert!(again.is_empty());
     let (report, _) = run(&fake, &w, &["vpce-theirs"], &["vpce-other"]).await;
     assert!(report.pending.is_empty(), "{report:?}");
     assert_eq!((report.accepted, report.rejected), (2, 1));

@@ -190,17 +190,22 @@ pub async fn apply(
                 annotation(endpoint_services::ACCEPT_ENDPOINT),
                 annotation(endpoint_services::REJECT_ENDPOINT),
             );
-            Some(
-                endpoint_services::deploy(
-                    (&owner_id, &owner),
-                    wanted_services,
-                    &arns,
-                    (&accept, &reject),
-                    deps,
-                    &mut notes,
-                )
-                .await,
+            let done = endpoint_services::deploy(
+                (&owner_id, &owner),
+                wanted_services,
+                &arns,
+                (&accept, &reject),
+                deps,
+                &mut notes,
             )
+            .await;
+            endpoint_services::pending_notes(
+                gi.metadata.name.as_deref().unwrap_or_default(),
+                gi.status.as_ref().map_or(&[][..], |s| s.targets.as_slice()),
+                &done,
+                &mut notes,
+            );
+            Some(done)
         }
         _ => None,
     };
