@@ -139,6 +139,9 @@ struct State {
     certificate_tags: HashMap<String, BTreeMap<String, String>>,
     /// Certificates named by `spec.tls.certificateArn`, with when they were described.
     given: HashMap<String, (Instant, Option<SeenCertificate>)>,
+    /// When each pending certificate of ours was last described (see
+    /// [`Inventory::describe_due`]).
+    described: HashMap<String, Instant>,
 }
 
 /// The ELBv2 state of one (account, region, role), shared by every reconcile.
@@ -354,6 +357,21 @@ impl Inventory {
         }
         state.certificates = Some((Instant::now(), found.clone()));
         Ok(found)
+    }
+
+    /// Whether a pending certificate is due to be described again (at most every `every`:
+    /// ACM takes minutes to validate, and reconciles come every few seconds meanwhile); when
+    /// due, now counts as described.
+    pub async fn describe_due(&self, arn: &str, every: Duration) -> bool {
+        let mut state = self.state.lock().await;
+        let due = state
+            .described
+            .get(arn)
+            .is_none_or(|at| at.elapsed() >= every);
+        if due {
+            state.described.insert(arn.to_owned(), Instant::now());
+        }
+        due
     }
 
     /// Records a certificate we requested or described.

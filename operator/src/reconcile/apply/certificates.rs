@@ -42,6 +42,10 @@ pub mod events {
     pub const EXPIRING: &str = "CertificateExpiring";
 }
 
+/// How often a certificate ACM is validating is described again (reconciles come every 2 s
+/// while a load balancer waits for it).
+pub const PENDING_RECHECK: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Where the certificate of one target's listener stands.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Resolved {
@@ -170,7 +174,8 @@ async fn acm_certificate(
         .map(|c| (*c).clone());
     let seen = match found {
         Some(seen) if seen.issued() && !seen.validation.is_empty() => return Ok(seen),
-        // Pending (or issued before its records were read): look again.
+        // Pending (or issued before its records were read): look again, every few seconds.
+        Some(seen) if !inventory.describe_due(&seen.arn, PENDING_RECHECK).await => return Ok(seen),
         Some(seen) => acm::describe(&inventory.acm, &seen.arn, seen.tags.clone())
             .await?
             .unwrap_or(seen),
