@@ -404,13 +404,19 @@ pub async fn delete(gi: &GlobalIngress, deps: &Deps) -> Result<Deleted, String> 
     }
 }
 
-/// Whether `gi` has (or, by its status, had) PrivateLink endpoint services.
-fn uses_private_link(gi: &GlobalIngress) -> bool {
-    gi.spec.targets.iter().any(|t| t.private_link.is_some())
-        || gi
-            .status
-            .as_ref()
-            .is_some_and(|s| s.targets.iter().any(|t| t.private_link.is_some()))
+/// Whether `gi` may have an endpoint service of a target not in `keep`: one its spec turned
+/// off, or one its status still reports (a removed target's). In sync, nothing is listed.
+fn may_have_stale_services(gi: &GlobalIngress, keep: &BTreeSet<String>) -> bool {
+    let off = |name: &str| !keep.contains(name);
+    gi.spec
+        .targets
+        .iter()
+        .any(|t| t.private_link.is_some() && off(&t.name))
+        || gi.status.as_ref().is_some_and(|s| {
+            s.targets
+                .iter()
+                .any(|t| t.private_link.is_some() && off(&t.name))
+        })
 }
 
 /// Removes the endpoint services of `gi` whose target is not in `keep` (their consumers'
@@ -423,7 +429,7 @@ async fn prune_services(
     deps: &Deps,
     notes: &mut Vec<load_balancers::Note>,
 ) -> Result<(), String> {
-    if !uses_private_link(gi) {
+    if !may_have_stale_services(gi, keep) {
         return Ok(());
     }
     let mut errors = Vec::new();
