@@ -478,6 +478,8 @@ pub struct LoadBalancers {
     /// `healthCheck.via: TargetHealth`: the verdict of each target (`namespace/name/target`)
     /// from its target group's health, with when it last changed.
     verdicts: Arc<Mutex<HashMap<String, crate::model::health::Tracker>>>,
+    /// When each expiring certificate was last warned about, by ARN.
+    warned: Arc<Mutex<HashMap<String, Instant>>>,
 }
 
 impl LoadBalancers {
@@ -489,7 +491,18 @@ impl LoadBalancers {
             resync,
             metrics,
             verdicts: Arc::default(),
+            warned: Arc::default(),
         }
+    }
+
+    /// Whether `arn` is due a warning (at most one every `every`); when due, now counts.
+    pub fn warn_due(&self, arn: &str, every: Duration) -> bool {
+        let mut all = self.warned.lock().unwrap_or_else(PoisonError::into_inner);
+        let due = all.get(arn).is_none_or(|at| at.elapsed() >= every);
+        if due {
+            all.insert(arn.to_owned(), Instant::now());
+        }
+        due
     }
 
     /// The verdict of `key` after its target group reported `healthy` (`None`: not read;

@@ -252,4 +252,22 @@ impl PrivateLinkApi for Fake {
         });
         ready(Ok(()))
     }
+    fn retag<'a>(
+        &'a self,
+        ids: &'a [String],
+        key: &'a str,
+        value: &'a str,
+    ) -> BoxFuture<'a, Result<(), String>> {
+        self.with("retag", |s| {
+            for id in ids {
+                if let Some(x) = s.services.get_mut(id) {
+                    x.tags.insert(key.to_owned(), value.to_owned());
+                }
+                if let Some(x) = s.endpoints.get_mut(id) {
+                    x.tags.insert(key.to_owned(), value.to_owned());
+                }
+            }
+        });
+        ready(Ok(()))
+    }
 }

@@ -63,6 +63,13 @@ pub trait PrivateLinkApi: Send + Sync + std::fmt::Debug {
         token: &'a str,
     ) -> BoxFuture<'a, Result<SeenEndpoint, String>>;
     fn delete_endpoint<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<(), String>>;
+    /// Sets tag `key` to `value` on the resources `ids` (EC2 CreateTags).
+    fn retag<'a>(
+        &'a self,
+        ids: &'a [String],
+        key: &'a str,
+        value: &'a str,
+    ) -> BoxFuture<'a, Result<(), String>>;
 }
 
 /// The SDK adapter.
@@ -145,5 +152,13 @@ impl PrivateLinkApi for Ec2 {
     }
     fn delete_endpoint<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<(), String>> {
         Box::pin(sdk::delete_endpoint(&self.client, id))
+    }
+    fn retag<'a>(
+        &'a self,
+        ids: &'a [String],
+        key: &'a str,
+        value: &'a str,
+    ) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(sdk::retag(&self.client, ids, key, value))
     }
 }

@@ -324,3 +324,19 @@ pub async fn delete_endpoint(client: &ec2::Client, id: &str) -> Result<(), Strin
         _ => Ok(()),
     }
 }
+
+pub async fn retag(
+    client: &ec2::Client,
+    ids: &[String],
+    key: &str,
+    value: &str,
+) -> Result<(), String> {
+    client
+        .create_tags()
+        .set_resources(Some(ids.to_vec()))
+        .tags(Tag::builder().key(key).value(value).build())
+        .send()
+        .await
+        .map_err(|e| errors::describe("CreateTags", &e))?;
+    Ok(())
+}

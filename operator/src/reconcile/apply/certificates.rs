@@ -293,7 +293,12 @@ fn expiry(
             })
             .set(not_after - now);
     }
-    if let Some(message) = certificate::expiry_warning(seen, now) {
+    // Once a day per certificate (and per process), not at every reconcile.
+    if let Some(message) = certificate::expiry_warning(seen, now)
+        && deps
+            .load_balancers
+            .warn_due(&seen.arn, std::time::Duration::from_secs(24 * 3600))
+    {
         notes.push(Note {
             warning: true,
             reason: events::EXPIRING,

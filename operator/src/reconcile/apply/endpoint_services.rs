@@ -23,7 +23,7 @@ use crate::aws::accounts::{Role, Target};
 use crate::aws::privatelink::{Ec2, PrivateLinkApi};
 use crate::model::dns::Rrset;
 use crate::model::load_balancer::{Owned, owned};
-use crate::model::ownership::{TAG_RESOURCE, hash64};
+use crate::model::ownership::{TAG_OWNER, TAG_RESOURCE, hash64};
 use crate::model::privatelink::{
     self, SERVICE, SeenEndpointService, WantedEndpoint, WantedEndpointService, connection_actions,
     principal_diff, service_changes, verification_record,
@@ -376,13 +376,18 @@ async fn ensure_endpoint(
 /// Removes the endpoint services of `owner` whose target is not in `keep`: the endpoints of
 /// `consumers` (and any of ours in the service's region) for it, the remaining connections
 /// rejected, then the service.
+///
+/// With `retain` (`deletionPolicy: Retain`) they are re-tagged `<ownerId>/retained` instead,
+/// and nothing is deleted or rejected.
 pub async fn remove(
     api: &Arc<dyn PrivateLinkApi>,
     (owner_id, owner): (&str, &str),
     keep: &BTreeSet<String>,
     consumers: &[(String, Arc<dyn PrivateLinkApi>)],
+    retain: bool,
     notes: &mut Vec<Note>,
 ) -> Result<(), String> {
+    let retained = crate::model::load_balancer::retained_owner(owner_id);
     let all = api.services().await?;
     for service in all.iter().filter(|s| {
         s.tags.get(TAG_RESOURCE).map(String::as_str) == Some(SERVICE)
@@ -400,10 +405,20 @@ pub async fn remove(
                     && !matches!(e.state.as_str(), "deleted" | "deleting")
                     && owned(&e.tags, owner_id, owner, &target) == Owned::Mine
                 {
-                    capi.delete_endpoint(&e.id).await?;
-                    info!(endpoint = %e.id, "interface endpoint deleted");
+                    if retain {
+                        capi.retag(std::slice::from_ref(&e.id), TAG_OWNER, &retained)
+                            .await?;
+                    } else {
+                        capi.delete_endpoint(&e.id).await?;
+                        info!(endpoint = %e.id, "interface endpoint deleted");
+                    }
                 }
             }
+        }
+        if retain {
+            api.retag(std::slice::from_ref(&service.id), TAG_OWNER, &retained)
+                .await?;
+            continue;
         }
         match api.connections(&service.id).await {
             Ok(connections) => {

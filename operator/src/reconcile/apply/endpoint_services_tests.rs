@@ -174,7 +174,7 @@ async fn removal_deletes_endpoints_rejects_connections_then_deletes_the_service(
         );
     let api: Arc<dyn PrivateLinkApi> = fake.clone();
     let before = fake.calls().len();
-    remove(&api, WHO, &BTreeSet::new(), &[], &mut Vec::new())
+    remove(&api, WHO, &BTreeSet::new(), &[], false, &mut Vec::new())
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     let writes: Vec<String> = fake.calls()[before..]
@@ -189,4 +189,35 @@ async fn removal_deletes_endpoints_rejects_connections_then_deletes_the_service(
         vec!["vpce-svc-foreign"]
     );
     assert!(state.endpoints.is_empty());
+}
+
+#[tokio::test]
+async fn retain_re_tags_service_and_endpoints_and_deletes_nothing() {
+    let fake = Arc::new(Fake::default());
+    let w = wanted(vec![consumer("vpc-hub")]);
+    run(&fake, &w, &[], &[]).await;
+    let api: Arc<dyn PrivateLinkApi> = fake.clone();
+    remove(&api, WHO, &BTreeSet::new(), &[], true, &mut Vec::new())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let state = fake.state.lock().unwrap_or_else(|e| e.into_inner());
+    assert_eq!(state.services.len(), 1);
+    assert_eq!(state.endpoints.len(), 1);
+    let owners: Vec<&str> = state
+        .services
+        .values()
+        .map(|s| &s.tags)
+        .chain(state.endpoints.values().map(|e| &e.tags))
+        .filter_map(|t| {
+            t.get(crate::model::ownership::TAG_OWNER)
+                .map(String::as_str)
+        })
+        .collect();
+    assert_eq!(owners, vec!["hub/retained", "hub/retained"]);
+    assert!(
+        !state
+            .calls
+            .iter()
+            .any(|c| c == "reject" || c.starts_with("delete"))
+    );
 }

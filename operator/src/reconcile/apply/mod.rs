@@ -246,6 +246,7 @@ pub async fn apply(
             (&owner_id, &owner),
             &keep_services,
             &spokes,
+            false,
             deps,
             &mut notes,
         )
@@ -345,8 +346,9 @@ pub async fn delete(gi: &GlobalIngress, deps: &Deps) -> Result<Deleted, String> 
             Ok(Deleted {
                 reason: deletion_reasons::RETAINED_RECORDS,
                 note: "deletionPolicy Retain: records and resources are left in place (Route 53 \
-                       health checks, load balancers and target groups are re-tagged \
-                       <ownerId>/retained and no longer managed)"
+                       health checks, load balancers, target groups, certificates, endpoint \
+                       services and endpoints are re-tagged <ownerId>/retained and no longer \
+                       managed)"
                     .to_owned(),
                 warning: false,
             })
@@ -426,6 +428,7 @@ async fn prune_services(
     who: (&str, &str),
     keep: &BTreeSet<String>,
     spokes: &BTreeMap<String, bool>,
+    retain: bool,
     deps: &Deps,
     notes: &mut Vec<load_balancers::Note>,
 ) -> Result<(), String> {
@@ -473,7 +476,7 @@ async fn prune_services(
                 (name, deps.privatelink(&t))
             })
             .collect();
-        if let Err(e) = endpoint_services::remove(&api, who, keep, &consumers, notes).await
+        if let Err(e) = endpoint_services::remove(&api, who, keep, &consumers, retain, notes).await
             && *required
         {
             errors.push(e);
@@ -501,17 +504,16 @@ async fn delete_load_balancers(
     let mut notes = Vec::new();
     let none = BTreeSet::new();
     let owner = records::claim_owner(gi, zone).resource;
-    if !retain {
-        prune_services(
-            gi,
-            (&zone.spec.owner_id, &owner),
-            &none,
-            &spokes,
-            deps,
-            &mut notes,
-        )
-        .await?;
-    }
+    prune_services(
+        gi,
+        (&zone.spec.owner_id, &owner),
+        &none,
+        &spokes,
+        retain,
+        deps,
+        &mut notes,
+    )
+    .await?;
     load_balancers::prune(
         &load_balancers::Prune {
             owner_id: &zone.spec.owner_id,
