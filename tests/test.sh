@@ -37,5 +37,9 @@ phase deny bash tests/deny.sh
 phase build cargo test --locked --no-run
 phase unit-tests cargo test --locked --lib --bins
 phase env-up bash tests/env/env.sh up "$TEST_ENV_DIR"
-phase integration-tests env GLOBALINGRESS_TEST_ENV="$TEST_ENV_DIR/env" cargo test --locked --test integration
+# The restart tests bound how soon the operator recovers (a change published within 3 s of the
+# hub coming back: 0.4-1.2 s with the fix, 5-6 s without it). Under the whole suite's load on
+# two cores the healthy case has reached 5 s, so they run on their own after the rest.
+phase integration-tests env GLOBALINGRESS_TEST_ENV="$TEST_ENV_DIR/env" cargo test --locked --test integration -- --skip restarts::
+phase integration-restarts env GLOBALINGRESS_TEST_ENV="$TEST_ENV_DIR/env" cargo test --locked --test integration -- restarts::
 phase env-down bash tests/env/env.sh down "$TEST_ENV_DIR"

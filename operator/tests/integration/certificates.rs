@@ -109,6 +109,26 @@ fn listeners(found: &network::Owned) -> Vec<(i32, String, Option<String>, Option
     out
 }
 
+/// GlobalIngress `web` at `web.<zone>`, one Provision target (an NLB), with `spec.tls` = `tls`.
+fn web(
+    ns: &str,
+    zone: &crate::support::Route53Zone,
+    spoke: &str,
+    app: &str,
+    tls: Value,
+) -> (globalingress::api::GlobalIngress, String) {
+    let host = format!("web.{}", zone.domain);
+    let mut object = gi(
+        ns,
+        "web",
+        &zone.name,
+        &host,
+        json!([provisioned(spoke, app, json!({ "mode": "Provision" }))]),
+    );
+    object.spec.tls = Some(serde_json::from_value(tls).unwrap());
+    (object, host)
+}
+
 async fn config_in(region: &str) -> aws_config::SdkConfig {
     network::config(None)
         .await
@@ -305,20 +325,12 @@ async fn a_certificate_arn_that_does_not_cover_a_hostname_is_reported_on_its_fie
         .unwrap()
         .certificate_arn
         .unwrap();
-    let host = format!("web.{}", zone.domain);
-    let mut object = gi(
+    let (object, host) = web(
         &ns,
-        "web",
-        &zone.name,
-        &host,
-        json!([provisioned(
-            &spoke_name,
-            &app,
-            json!({ "mode": "Provision" })
-        )]),
-    );
-    object.spec.tls = Some(
-        serde_json::from_value(json!({ "mode": "CertificateArn", "certificateArn": arn })).unwrap(),
+        &zone,
+        &spoke_name,
+        &app,
+        json!({ "mode": "CertificateArn", "certificateArn": arn }),
     );
     api.create(&PostParams::default(), &object).await.unwrap();
     let _op = operator(&ns);
@@ -374,19 +386,7 @@ async fn sigkill_while_acm_validates_leaves_one_certificate() {
         ..
     } = setup("tls-kill", "ClusterIP").await;
     set_endpoints(&spoke, &app, &[("10.0.1.10", true, false)]).await;
-    let host = format!("web.{}", zone.domain);
-    let mut object = gi(
-        &ns,
-        "web",
-        &zone.name,
-        &host,
-        json!([provisioned(
-            &spoke_name,
-            &app,
-            json!({ "mode": "Provision" })
-        )]),
-    );
-    object.spec.tls = Some(serde_json::from_value(json!({ "mode": "ACM" })).unwrap());
+    let (object, _) = web(&ns, &zone, &spoke_name, &app, json!({ "mode": "ACM" }));
     api.create(&PostParams::default(), &object).await.unwrap();
     let owner = format!("{ns}/web");
     let acm = acm::Client::new(&config);
