@@ -222,10 +222,13 @@ async fn acm_certificates_per_region_share_one_validation_record_and_go_after_th
     assert!(name.ends_with(&host), "{name}");
     assert_eq!(values.len(), 1);
     assert_eq!(*registry, 1);
-    assert_eq!(
-        condition(&api, "web", "CertificatesReady").await,
-        Some(("True".into(), "Issued".into()))
-    );
+    // The status is written at the end of the reconcile that made the listeners.
+    eventually("CertificatesReady", WAIT, || async {
+        (condition(&api, "web", "CertificatesReady").await?
+            == ("True".to_owned(), "Issued".to_owned()))
+            .then_some(())
+    })
+    .await;
     let status = api.get("web").await.unwrap().status.unwrap();
     let arns: Vec<Option<String>> = status
         .targets
