@@ -115,3 +115,25 @@ pub async fn all_true(
             == size
     })
 }
+
+/// Creates the GlobalIngresses `object(0..size)` in `api`, 16 requests in flight.
+pub async fn create_all(
+    api: &kube::Api<globalingress::api::GlobalIngress>,
+    size: usize,
+    object: impl Fn(usize) -> serde_json::Value,
+) -> anyhow::Result<()> {
+    use futures::StreamExt as _;
+    let mut creates = futures::stream::iter((0..size).map(|i| {
+        let doc = object(i);
+        async move {
+            let gi: globalingress::api::GlobalIngress = serde_json::from_value(doc)?;
+            api.create(&kube::api::PostParams::default(), &gi).await?;
+            anyhow::Ok(())
+        }
+    }))
+    .buffer_unordered(16);
+    while let Some(r) = creates.next().await {
+        r?;
+    }
+    Ok(())
+}

@@ -12,7 +12,6 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use futures::StreamExt as _;
 use globalingress::api::{DNSZone, GlobalIngress, SpokeCluster};
 use k8s_openapi::api::core::v1::{Namespace, Secret, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
@@ -21,7 +20,7 @@ use kube::api::{Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
 
 use crate::Args;
-use crate::env::{Env, all_true, hosted_zone, wait_until};
+use crate::env::{Env, all_true, create_all, hosted_zone, wait_until};
 use crate::operator::{self, Operator};
 use crate::publish::Proxy;
 
@@ -208,28 +207,20 @@ async fn scenario(args: &Args, env: &Env, size: usize) -> anyhow::Result<Row> {
         .await?;
     let api: Api<GlobalIngress> = Api::namespaced(hub.clone(), &tag);
     eprintln!("[provision {size}] creating {size} GlobalIngresses x 2 Provision targets");
-    let mut creates = futures::stream::iter((0..size).map(|i| {
-        let (api, domain, tag) = (api.clone(), domain.clone(), tag.clone());
-        async move {
-            let target = |name: &str, kind: &str| {
-                json!({"name": name, "weight": 1, "clusterRef": tag,
-                       "backend": {"service": {"namespace": tag, "name": "web", "port": 80}},
-                       "loadBalancer": {"mode": "Provision", "type": kind, "scheme": "Internal"}})
-            };
-            let gi: GlobalIngress = serde_json::from_value(json!({
-                "apiVersion": "globalingress.io/v1alpha1", "kind": "GlobalIngress", "metadata": {"name": format!("svc{i}")},
-                "spec": {"hostnames": [format!("svc{i}.{domain}")], "dnsZoneRef": tag,
-                         "routing": {"policy": "Weighted"}, "healthCheck": {"protocol": "None"},
-                         "targets": [target("a", "NLB"), target("b", "ALB")]}
-            }))
-            .map_err(anyhow::Error::from)?;
-            api.create(&PostParams::default(), &gi).await.map_err(anyhow::Error::from)
-        }
-    }))
-    .buffer_unordered(16);
-    while let Some(r) = creates.next().await {
-        r?;
-    }
+    let target = |name: &str, kind: &str| {
+        json!({"name": name, "weight": 1, "clusterRef": tag,
+               "backend": {"service": {"namespace": tag, "name": "web", "port": 80}},
+               "loadBalancer": {"mode": "Provision", "type": kind, "scheme": "Internal"}})
+    };
+    create_all(&api, size, |i| {
+        json!({
+            "apiVersion": "globalingress.io/v1alpha1", "kind": "GlobalIngress", "metadata": {"name": format!("svc{i}")},
+            "spec": {"hostnames": [format!("svc{i}.{domain}")], "dnsZoneRef": tag,
+                     "routing": {"policy": "Weighted"}, "healthCheck": {"protocol": "None"},
+                     "targets": [target("a", "NLB"), target("b", "ALB")]}
+        })
+    })
+    .await?;
 
     let proxy = Proxy::start(&env.aws_endpoint)?;
     let started = Instant::now();

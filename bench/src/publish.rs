@@ -13,7 +13,6 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use futures::StreamExt as _;
 use globalingress::api::{DNSZone, GlobalIngress, SpokeCluster};
 use globalingress::dns::provider::ZoneProvider as _;
 use globalingress::dns::route53::Route53Zone;
@@ -24,7 +23,7 @@ use kube::api::{Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
 
 use crate::Args;
-use crate::env::{Env, all_true, hosted_zone, wait_until};
+use crate::env::{Env, all_true, create_all, hosted_zone, wait_until};
 use crate::operator::{self, Operator};
 
 /// Runs every size in `args.sizes` and prints the table.
@@ -174,29 +173,21 @@ async fn scenario(args: &Args, env: &Env, size: usize) -> anyhow::Result<Row> {
     spokes.create(&PostParams::default(), &spoke).await?;
     let api: Api<GlobalIngress> = Api::namespaced(client.clone(), &tag);
     eprintln!("[{size}] creating {size} GlobalIngresses x 3 targets");
-    let mut creates = futures::stream::iter((0..size).map(|i| {
-        let (api, domain, tag) = (api.clone(), domain.clone(), tag.clone());
-        async move {
-            let gi: GlobalIngress = serde_json::from_value(json!({
-                "apiVersion": "globalingress.io/v1alpha1", "kind": "GlobalIngress", "metadata": {"name": format!("svc{i}")},
-                "spec": {"hostnames": [format!("svc{i}.{domain}")], "dnsZoneRef": tag, "routing": {"policy": "Latency"},
-                    // The DNS engine alone: no probes of these unreachable addresses (the
-                    // failover scenario measures health).
-                    "healthCheck": {"protocol": "None"},
-                    "targets": [
-                        {"name": "a", "clusterRef": tag, "loadBalancer": {"mode": "External", "external": {"addresses": [format!("10.1.{}.{}", i / 250, i % 250)]}}},
-                        {"name": "b", "region": "us-west-2", "loadBalancer": {"mode": "External", "external": {"addresses": [format!("10.2.{}.{}", i / 250, i % 250)]}}},
-                        {"name": "c", "region": "ap-southeast-2", "loadBalancer": {"mode": "External", "external": {"addresses": [format!("10.3.{}.{}", i / 250, i % 250)]}}}
-                    ]}
-            }))
-            .map_err(anyhow::Error::from)?;
-            api.create(&PostParams::default(), &gi).await.map_err(anyhow::Error::from)
-        }
-    }))
-    .buffer_unordered(16);
-    while let Some(r) = creates.next().await {
-        r?;
-    }
+    create_all(&api, size, |i| {
+        json!({
+            "apiVersion": "globalingress.io/v1alpha1", "kind": "GlobalIngress", "metadata": {"name": format!("svc{i}")},
+            "spec": {"hostnames": [format!("svc{i}.{domain}")], "dnsZoneRef": tag, "routing": {"policy": "Latency"},
+                // The DNS engine alone: no probes of these unreachable addresses (the
+                // failover scenario measures health).
+                "healthCheck": {"protocol": "None"},
+                "targets": [
+                    {"name": "a", "clusterRef": tag, "loadBalancer": {"mode": "External", "external": {"addresses": [format!("10.1.{}.{}", i / 250, i % 250)]}}},
+                    {"name": "b", "region": "us-west-2", "loadBalancer": {"mode": "External", "external": {"addresses": [format!("10.2.{}.{}", i / 250, i % 250)]}}},
+                    {"name": "c", "region": "ap-southeast-2", "loadBalancer": {"mode": "External", "external": {"addresses": [format!("10.3.{}.{}", i / 250, i % 250)]}}}
+                ]}
+        })
+    })
+    .await?;
 
     let proxy = Proxy::start(&env.aws_endpoint)?;
     let operator = Operator::start(&operator::Options {

@@ -15,7 +15,6 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use futures::StreamExt as _;
 use globalingress::api::condition::find;
 use globalingress::api::{DNSZone, GlobalIngress};
 use globalingress::dns::Name;
@@ -27,7 +26,7 @@ use serde_json::json;
 
 use crate::Args;
 use crate::dataplane::DataPlane;
-use crate::env::{Env, wait_until};
+use crate::env::{Env, create_all, wait_until};
 use crate::observe::{Expect, Observed, Observer, OperatorTimes, operator_times, wall_now};
 use crate::operator::{self, Operator};
 
@@ -255,8 +254,8 @@ async fn create_global_ingresses(
     planes: &[DataPlane],
 ) -> anyhow::Result<()> {
     let (a, b, port) = (planes[0].ip(), planes[1].ip(), planes[0].port());
-    let mut creates = futures::stream::iter((0..size).map(|i| {
-        let gi = json!({
+    create_all(api, size, |i| {
+        json!({
             "apiVersion": "globalingress.io/v1alpha1", "kind": "GlobalIngress",
             "metadata": {"name": format!("gi{i}")},
             "spec": {
@@ -270,18 +269,9 @@ async fn create_global_ingresses(
                     {"name": "a", "weight": 1, "loadBalancer": {"mode": "External", "external": {"addresses": [a]}}},
                     {"name": "b", "weight": 1, "loadBalancer": {"mode": "External", "external": {"addresses": [b]}}}
                 ]}
-        });
-        async move {
-            let gi: GlobalIngress = serde_json::from_value(gi)?;
-            api.create(&PostParams::default(), &gi).await?;
-            anyhow::Ok(())
-        }
-    }))
-    .buffer_unordered(16);
-    while let Some(r) = creates.next().await {
-        r?;
-    }
-    Ok(())
+        })
+    })
+    .await
 }
 
 /// Every GlobalIngress published, both targets Healthy.
