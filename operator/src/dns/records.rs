@@ -333,7 +333,8 @@ pub fn apply_to(zone: &mut Zone, changes: &[Change]) {
 mod tests {
     use super::*;
 
-    fn owner(resource: &str) -> Owner {
+    /// An owner of hub `hub` (the shared-record tests use it too).
+    pub(super) fn owner(resource: &str) -> Owner {
         Owner {
             owner: "hub".into(),
             resource: resource.into(),

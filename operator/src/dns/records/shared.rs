@@ -176,15 +176,9 @@ pub(super) fn leave(owner: &Owner, name: &str, zone: &Zone, changes: &mut Vec<Ch
 
 #[cfg(test)]
 mod tests {
+    use super::super::tests::owner;
     use super::super::{apply_to, diff};
     use super::*;
-
-    fn owner(resource: &str) -> Owner {
-        Owner {
-            owner: "hub".into(),
-            resource: resource.into(),
-        }
-    }
 
     fn cname(name: &str, value: &str) -> Rrset {
         Rrset {
