@@ -78,23 +78,29 @@ pub struct EndpointServices {
     pub records: Vec<Rrset>,
 }
 
-/// The port of a consumer's account and region (the service's when it names none).
-fn consumer_api(deps: &Deps, service: &Target, c: &WantedEndpoint) -> Arc<dyn PrivateLinkApi> {
-    if c.account_id.is_none() && c.role_arn.is_none() {
-        return deps.privatelink(service);
-    }
-    let target = Target {
-        account: c
-            .account_id
-            .clone()
+/// The account and region of a consumer naming `account_id` and `role_arn` (either may be
+/// absent) of a service in `service`; `None` when it names neither (the service's own).
+pub fn consumer_target(
+    service: &Target,
+    account_id: Option<&String>,
+    role_arn: Option<&String>,
+) -> Option<Target> {
+    (account_id.is_some() || role_arn.is_some()).then(|| Target {
+        account: account_id
+            .cloned()
             .unwrap_or_else(|| service.account.clone()),
         region: service.region.clone(),
-        role: c.role_arn.as_ref().map(|arn| Role {
+        role: role_arn.map(|arn| Role {
             arn: arn.clone(),
             external_id: None,
         }),
-    };
-    deps.privatelink(&target)
+    })
+}
+
+/// The port of a consumer's account and region (the service's when it names none).
+fn consumer_api(deps: &Deps, service: &Target, c: &WantedEndpoint) -> Arc<dyn PrivateLinkApi> {
+    let target = consumer_target(service, c.account_id.as_ref(), c.role_arn.as_ref());
+    deps.privatelink(target.as_ref().unwrap_or(service))
 }
 
 impl Deps {

@@ -460,20 +460,13 @@ async fn prune_services(
             .iter()
             .filter_map(|t| Some((t.name.clone(), t.private_link.as_ref()?)))
             .flat_map(|(name, pl)| pl.consumers.iter().map(move |c| (name.clone(), c)))
-            .filter(|(_, c)| c.account_id.is_some() || c.role_arn.is_some())
-            .map(|(name, c)| {
-                let t = crate::aws::accounts::Target {
-                    account: c
-                        .account_id
-                        .clone()
-                        .unwrap_or_else(|| target.account.clone()),
-                    region: target.region.clone(),
-                    role: c.role_arn.as_ref().map(|arn| crate::aws::accounts::Role {
-                        arn: arn.clone(),
-                        external_id: None,
-                    }),
-                };
-                (name, deps.privatelink(&t))
+            .filter_map(|(name, c)| {
+                let t = endpoint_services::consumer_target(
+                    &target,
+                    c.account_id.as_ref(),
+                    c.role_arn.as_ref(),
+                )?;
+                Some((name, deps.privatelink(&t)))
             })
             .collect();
         if let Err(e) = endpoint_services::remove(&api, who, keep, &consumers, retain, notes).await
