@@ -41,5 +41,5 @@ phase env-up bash tests/env/env.sh up "$TEST_ENV_DIR"
 # hub coming back: 0.4-1.2 s with the fix, 5-6 s without it). Under the whole suite's load on
 # two cores the healthy case has reached 5 s, so they run on their own after the rest.
 phase integration-tests env GLOBALINGRESS_TEST_ENV="$TEST_ENV_DIR/env" cargo test --locked --test integration -- --skip restarts::
-phase integration-restarts env GLOBALINGRESS_TEST_ENV="$TEST_ENV_DIR/env" cargo test --locked --test integration -- restarts::
+phase integration-restarts env GLOBALINGRESS_TEST_ENV="$TEST_ENV_DIR/env" cargo test --locked --test integration -- restarts:: --test-threads=1
 phase env-down bash tests/env/env.sh down "$TEST_ENV_DIR"
