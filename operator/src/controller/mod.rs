@@ -364,7 +364,10 @@ pub async fn run(
 
     let gi_controller = gi_controller
         .watches_stream(
-            in_task(reopened_on(zones_api, wc.clone(), hub_returns.clone()).applied_objects()),
+            watch_task(
+                "dnszones",
+                reopened_on(zones_api, wc.clone(), hub_returns.clone()).applied_objects(),
+            ),
             move |zone: DNSZone| {
                 let name = zone.metadata.name.unwrap_or_default();
                 zone_mapper_store
@@ -376,7 +379,10 @@ pub async fn run(
             },
         )
         .watches_stream(
-            in_task(reopened_on(spokes_api, wc, hub_returns).applied_objects()),
+            watch_task(
+                "spokeclusters",
+                reopened_on(spokes_api, wc, hub_returns).applied_objects(),
+            ),
             move |spoke: SpokeCluster| {
                 let name = spoke.metadata.name.unwrap_or_default();
                 spoke_mapper_store
@@ -529,23 +535,38 @@ where
             errors.get_or_create(&label("error")).inc();
         })
         .applied_objects();
-    in_task(stream)
+    watch_task(gate, stream)
 }
 
-/// Runs `stream` in a task of its own and hands its items over a channel: a watch (and the
-/// store it feeds) keeps up however busy the controller consuming it is — when it did not, a
-/// hub that came back was seen again only seconds later.
-fn in_task<S>(stream: S) -> futures::channel::mpsc::UnboundedReceiver<S::Item>
+/// Runs the watch `stream` of `kind` in a task of its own and hands its objects over a channel:
+/// a watch (and the store it feeds) keeps up however busy the controller consuming it is — when
+/// it did not, a hub that came back was seen again only seconds later.
+///
+/// Watch errors stay here (logged; counted by `gated_stream`; the watcher reconnects with its own
+/// backoff). Handed on, each would make the controller pause *all* its triggers with kube's
+/// growing trigger backoff: after a 10 s hub outage the errors queued meanwhile held a change made
+/// when the hub was back for 5-6 s.
+fn watch_task<K, S>(
+    kind: &'static str,
+    stream: S,
+) -> futures::channel::mpsc::UnboundedReceiver<Result<K, watcher::Error>>
 where
-    S: futures::Stream + Send + 'static,
-    S::Item: Send + 'static,
+    S: futures::Stream<Item = Result<K, watcher::Error>> + Send + 'static,
+    K: Send + 'static,
 {
     let (tx, rx) = futures::channel::mpsc::unbounded();
     tokio::spawn(async move {
         let mut stream = std::pin::pin!(stream);
         while let Some(item) = stream.next().await {
-            if tx.unbounded_send(item).is_err() {
-                return;
+            match item {
+                Ok(object) => {
+                    if tx.unbounded_send(Ok(object)).is_err() {
+                        return;
+                    }
+                }
+                Err(error) => {
+                    warn!(kind, error = %error_chain(&error), "watch failed; reconnecting")
+                }
             }
         }
     });
