@@ -122,21 +122,28 @@ impl Operator {
         }
     }
 
-    /// The value of one sample of `/metrics` (0 when absent).
+    /// The value of one sample of `/metrics` (0 when absent); panics when the admin server
+    /// does not answer.
     pub async fn metric(&self, sample: &str) -> f64 {
-        self.metric_opt(sample).await.unwrap_or(0.0)
+        let (_, body) = self.get("/metrics").await.expect("metrics");
+        sample_value(&body, sample).unwrap_or(0.0)
     }
 
-    /// The value of one sample of `/metrics`, `None` when the operator does not export it.
+    /// The value of one sample of `/metrics`, `None` when the operator does not export it or
+    /// its admin server does not answer yet (a process just started binds it a moment later).
     pub async fn metric_opt(&self, sample: &str) -> Option<f64> {
-        let (_, body) = self.get("/metrics").await.expect("metrics");
-        body.lines()
-            .find_map(|l| l.strip_prefix(sample).and_then(|v| v.trim().parse().ok()))
+        let (_, body) = self.get("/metrics").await?;
+        sample_value(&body, sample)
     }
 
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
+}
+
+fn sample_value(body: &str, sample: &str) -> Option<f64> {
+    body.lines()
+        .find_map(|l| l.strip_prefix(sample).and_then(|v| v.trim().parse().ok()))
 }
 
 /// Polls `check` until it returns `Some`, or panics with `what` after `timeout`.
