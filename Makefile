@@ -40,5 +40,6 @@ fmt: ## format the code
 build: ## build the globalingress binary
 	cargo build --locked --bin globalingress
 
-crds: ## regenerate crds/ from the Rust API types (make test fails when it is stale)
+crds: ## regenerate crds/ and the Helm chart's copy from the Rust API types (make test fails when they are stale)
 	cargo run --locked -q --bin globalingress -- crds --dir crds
+	cargo run --locked -q --bin globalingress -- crds --dir deploy/globalingress/crds

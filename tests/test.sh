@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # make test: every check CI runs, in order, each phase timed:
-#   deps (install what is missing) -> fmt -> clippy -> deny -> build -> unit tests
-#   -> env up (.run/test) -> integration tests against it -> env down
+#   deps (install what is missing) -> fmt -> clippy -> deny -> build -> unit tests -> alerts
+#   (promtool) -> env up (.run/test, with the charts' RBAC installed for real) -> charts (lint,
+#   schema, dry run on the hub) -> integration tests against it -> env down
 # The environment is stopped on every exit path, so nothing it started is left running.
 set -euo pipefail
 source "$(dirname "$0")/env/lib.sh"
@@ -36,10 +37,12 @@ phase clippy cargo clippy --locked --all-targets -- -D warnings
 phase deny bash tests/deny.sh
 phase build cargo test --locked --no-run
 phase unit-tests cargo test --locked --lib --bins
+phase alerts bash -c 'promtool check rules deploy/globalingress/files/alerts.yaml && promtool test rules tests/alerts/alerts_test.yaml'
 phase env-up bash tests/env/env.sh up "$TEST_ENV_DIR"
+phase charts bash tests/chart.sh "$TEST_ENV_DIR/env"
 # The restart tests bound how soon the operator recovers (a change published within 3 s of the
-# hub coming back: 0.4-1.2 s with the fix, 5-6 s without it). Under the whole suite's load on
-# two cores the healthy case has reached 5 s, so they run on their own after the rest.
+# hub coming back: 0.1-0.6 s alone). They run on their own after the rest so the whole suite's
+# load on two cores does not stand in for the operator's own delay.
 phase integration-tests env GLOBALINGRESS_TEST_ENV="$TEST_ENV_DIR/env" cargo test --locked --test integration -- --skip restarts::
 phase integration-restarts env GLOBALINGRESS_TEST_ENV="$TEST_ENV_DIR/env" cargo test --locked --test integration -- restarts:: --test-threads=1
 phase env-down bash tests/env/env.sh down "$TEST_ENV_DIR"

@@ -4,6 +4,9 @@
 #   - moto server, pinned, in the project-local virtualenv .venv (git ignores it)
 #   - cargo-deny, in the cache outside the clone
 #   - the kube-apiserver harness, built from Go modules when its sources changed
+#   - helm, built from its Go module at a pinned version; the Prometheus Operator's CRDs (its Go
+#     module holds them), for the chart's ServiceMonitor and PrometheusRule
+#   - Debian's prometheus package (prometheus and promtool), for the alert rules' tests
 # Each step prints how long it took. Fails loudly when something cannot be installed.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -21,6 +24,7 @@ debian_packages() {
   local missing=()
   command -v knotd >/dev/null || missing+=(knot)
   command -v kdig >/dev/null || missing+=(knot-dnsutils)
+  command -v promtool >/dev/null || missing+=(prometheus)
   [ ${#missing[@]} -eq 0 ] && return 0
   command -v apt-get >/dev/null || die "apt-get not found: install ${missing[*]} by hand"
   local sudo=
@@ -29,6 +33,35 @@ debian_packages() {
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   command -v knotd >/dev/null || die "knotd still missing after installing knot"
+  command -v promtool >/dev/null || die "promtool still missing after installing prometheus"
+  # The package starts its own server where a service manager runs; the tests start theirs.
+  if pgrep -x prometheus >/dev/null && [ -e /etc/init.d/prometheus ]; then
+    $sudo /etc/init.d/prometheus stop >/dev/null 2>&1 || true
+  fi
+}
+
+helm() {
+  local bin
+  bin=$(helm_path)
+  if [ -x "$bin" ]; then return 0; fi
+  log "building helm $HELM_VERSION from its Go module (cold: ~2 min)"
+  mkdir -p "$(dirname "$bin")"
+  local gobin
+  gobin=$(mktemp -d)
+  GOTOOLCHAIN=local CGO_ENABLED=0 GOBIN=$gobin GOFLAGS= go install -trimpath \
+    -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION" \
+    "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
+  mv "$gobin/helm" "$bin"
+  rm -rf "$gobin"
+  "$bin" version --short | grep -q "^$HELM_VERSION" || die "$bin does not report $HELM_VERSION"
+}
+
+prometheus_operator_crds() {
+  local dir
+  dir=$(prometheus_operator_crds_dir 2>/dev/null) && [ -s "$dir/monitoring.coreos.com_prometheusrules.yaml" ] && return 0
+  GOFLAGS= go mod download "github.com/prometheus-operator/prometheus-operator@$PROMETHEUS_OPERATOR_VERSION"
+  dir=$(prometheus_operator_crds_dir) || die "the Prometheus Operator module has no CRDs at example/prometheus-operator-crd"
+  [ -s "$dir/monitoring.coreos.com_prometheusrules.yaml" ] || die "$dir lacks the PrometheusRule CRD"
 }
 
 moto() {
@@ -55,7 +88,9 @@ harness() {
 command -v cargo >/dev/null || die "cargo not found"
 command -v go >/dev/null || die "go not found"
 command -v python3 >/dev/null || die "python3 not found"
-step "debian packages (knot)" debian_packages
+step "debian packages (knot, prometheus)" debian_packages
 step "moto" moto
 step "cargo-deny" cargo_deny
 step "kube-apiserver harness" harness
+step "helm $HELM_VERSION" helm
+step "prometheus-operator CRDs $PROMETHEUS_OPERATOR_VERSION" prometheus_operator_crds

@@ -6,6 +6,8 @@ REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 GI_CACHE=${GI_CACHE:-$HOME/.cache/globalingress}
 KUBE_VERSION=v1.36.3
 MOTO_VENV=${MOTO_VENV:-$REPO_ROOT/.venv}
+HELM_VERSION=v3.22.0
+PROMETHEUS_OPERATOR_VERSION=v0.85.0
 
 log() { printf '%s %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
@@ -16,6 +18,18 @@ harness_path() {
   local sum
   sum=$(cd "$REPO_ROOT/tests/kube-harness" && cat go.mod go.sum ./*.go | sha256sum | cut -c1-16)
   printf '%s/bin/%s-%s-%s\n' "$GI_CACHE" "${1:-kube-harness}" "$KUBE_VERSION" "$sum"
+}
+
+# helm_path prints where helm $HELM_VERSION (built by install.sh) lives.
+helm_path() { printf '%s/tools/bin/helm-%s\n' "$GI_CACHE" "$HELM_VERSION"; }
+
+# prometheus_operator_crds_dir prints the Prometheus Operator's CRD directory in the Go module
+# cache (fails while the module is not downloaded).
+prometheus_operator_crds_dir() {
+  local dir
+  dir=$(GOFLAGS= go list -m -f '{{.Dir}}' "github.com/prometheus-operator/prometheus-operator@$PROMETHEUS_OPERATOR_VERSION" 2>/dev/null) || return 1
+  [ -n "$dir" ] && [ -d "$dir/example/prometheus-operator-crd" ] || return 1
+  printf '%s/example/prometheus-operator-crd\n' "$dir"
 }
 
 # free_ports N prints N distinct free TCP ports on 127.0.0.1 (also free for UDP, for DNS).
