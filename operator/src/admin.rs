@@ -19,29 +19,47 @@ use crate::telemetry::Metrics;
 /// Named gates that must all open before the process is ready.
 #[derive(Debug, Clone, Default)]
 pub struct Readiness {
-    gates: Arc<Mutex<BTreeMap<&'static str, bool>>>,
+    /// Each gate: open, or closed with what it waits for (empty: nothing to say).
+    gates: Arc<Mutex<BTreeMap<&'static str, Result<(), String>>>>,
 }
 
 impl Readiness {
     /// Registers a closed gate (call before serving, so `/readyz` cannot answer too early).
     pub fn register(&self, gate: &'static str) {
-        self.lock().entry(gate).or_insert(false);
+        self.lock().entry(gate).or_insert(Err(String::new()));
     }
 
     pub fn open(&self, gate: &'static str) {
-        self.lock().insert(gate, true);
+        self.lock().insert(gate, Ok(()));
+    }
+
+    /// Closes `gate` (again), saying why in `/readyz`.
+    pub fn close(&self, gate: &'static str, why: String) {
+        self.lock().insert(gate, Err(why));
     }
 
     /// The gates still closed, in name order.
     pub fn pending(&self) -> Vec<&'static str> {
         self.lock()
             .iter()
-            .filter(|(_, open)| !**open)
+            .filter(|(_, state)| state.is_err())
             .map(|(name, _)| *name)
             .collect()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<&'static str, bool>> {
+    /// The closed gates with why, one `gate (why)` each.
+    fn waiting(&self) -> Vec<String> {
+        self.lock()
+            .iter()
+            .filter_map(|(name, state)| match state {
+                Ok(()) => None,
+                Err(why) if why.is_empty() => Some((*name).to_owned()),
+                Err(why) => Some(format!("{name} ({why})")),
+            })
+            .collect()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<&'static str, Result<(), String>>> {
         // A panic while holding this lock cannot leave the map half-written.
         self.gates.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -63,7 +81,7 @@ pub fn router(readiness: Readiness, metrics: Metrics) -> Router {
 }
 
 async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
-    let pending = state.readiness.pending();
+    let pending = state.readiness.waiting();
     if pending.is_empty() {
         (StatusCode::OK, "ok\n".to_owned())
     } else {

@@ -16,6 +16,7 @@ pub mod kube_client;
 pub mod leader;
 pub mod model;
 pub mod offline;
+pub mod permissions;
 pub mod reconcile;
 pub mod run;
 pub mod secrets;

@@ -63,6 +63,16 @@ pub async fn run(args: RunArgs) -> Result<(), Error> {
         .unwrap_or_else(default_identity);
     let readiness = Readiness::default();
     let (stop_tx, stop_rx) = watch::channel(false);
+    // Registered before the admin server serves: not ready until the permissions were checked.
+    readiness.register(crate::permissions::GATE);
+    let permissions = tokio::spawn(crate::permissions::watch(
+        client.clone(),
+        crate::permissions::required(
+            args.controller.watch_namespace.as_deref(),
+            &args.leader.lease_namespace,
+        ),
+        readiness.clone(),
+    ));
 
     // Leadership first: the budget's connector fences every AWS write with it.
     let leases: Api<Lease> = Api::namespaced(client.clone(), &args.leader.lease_namespace);
@@ -178,6 +188,7 @@ pub async fn run(args: RunArgs) -> Result<(), Error> {
 
     wait_for_signal().await?;
     info!("shutting down");
+    permissions.abort();
     let _ = stop_tx.send(true);
     if let Err(error) = controllers.await {
         warn!(%error, "controllers ended abnormally");

@@ -11,6 +11,7 @@ pub const DELETED_RECORDS: &str = "DeletedRecords";
 pub const RETAINED_RECORDS: &str = "RetainedRecords";
 pub const SPOKE_REACHABLE: &str = "SpokeReachable";
 pub const SPOKE_UNREACHABLE: &str = "SpokeUnreachable";
+pub const SPOKE_MISSING_PERMISSIONS: &str = "SpokeMissingPermissions";
 pub const AWS_ACCESS_READY: &str = "AWSAccessReady";
 pub const AWS_ACCESS_FAILED: &str = "AWSAccessFailed";
 pub const ZONE_READY: &str = "ZoneReady";

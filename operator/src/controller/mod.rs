@@ -12,6 +12,7 @@ pub mod events;
 pub mod global_ingress;
 pub mod health_checks;
 pub mod spoke_cluster;
+mod watches;
 mod zone_vpcs;
 
 use std::collections::HashMap;
@@ -38,8 +39,8 @@ use crate::leader::Leadership;
 use crate::reconcile::{Deps, Gate};
 pub use crate::telemetry::error_chain;
 use crate::telemetry::{Metrics, WatchLabels};
-use backoff::ReconnectBackoff;
 pub use backoff::{Backoff, ZoneChecks};
+use watches::{gated_stream, reopened_on, watch_task};
 
 /// Field manager of status patches (server-side apply).
 pub const STATUS_MANAGER: &str = "globalingress/status";
@@ -101,6 +102,8 @@ pub struct Context {
     pub zone_checks: ZoneChecks,
     /// The last AWS access check of each SpokeCluster.
     pub aws_access: crate::spoke::aws::AccessChecks,
+    /// Spokes whose grant was found complete (see [`crate::permissions::SpokeChecks`]).
+    pub spoke_permissions: crate::permissions::SpokeChecks,
     /// For the DNSZone checks (GetHostedZone).
     pub aws: crate::aws::Aws,
 }
@@ -349,6 +352,7 @@ pub async fn run(
         publish_backoff: Backoff::default(),
         zone_checks: ZoneChecks::default(),
         aws_access: crate::spoke::aws::AccessChecks::default(),
+        spoke_permissions: crate::permissions::SpokeChecks::default(),
         aws,
         readiness: readiness.clone(),
         recorder: Recorder::new(
@@ -442,137 +446,6 @@ pub async fn run(
     futures::join!(gi, zones, spokes);
 }
 
-/// What the controllers watch: a kind of the hub with its plain dynamic type.
-trait Watched:
-    Resource<DynamicType = ()> + Clone + DeserializeOwned + std::fmt::Debug + Send + Sync + 'static
-{
-}
-
-impl<K> Watched for K where
-    K: Resource<DynamicType = ()>
-        + Clone
-        + DeserializeOwned
-        + std::fmt::Debug
-        + Send
-        + Sync
-        + 'static
-{
-}
-
-/// A watcher of `api` that starts afresh (a new list) each time `hub_returns` changes: after
-/// an outage the old watch may sit on a request the restarted API server answers late, or
-/// resume from a version it no longer has (410 after 410) — seconds before a change is seen.
-fn reopened_on<K>(
-    api: Api<K>,
-    wc: watcher::Config,
-    hub_returns: watch::Receiver<u64>,
-) -> impl futures::Stream<Item = Result<watcher::Event<K>, watcher::Error>> + Send + 'static
-where
-    K: Watched,
-{
-    type Watch<K> = futures::stream::BoxStream<'static, Result<watcher::Event<K>, watcher::Error>>;
-    let open = move || -> Watch<K> {
-        watcher(api.clone(), wc.clone())
-            .backoff(ReconnectBackoff::new())
-            .boxed()
-    };
-    futures::stream::unfold(
-        (open(), hub_returns, open),
-        |(mut current, mut returns, open)| async move {
-            loop {
-                tokio::select! {
-                    item = current.next() => return item.map(|i| (i, (current, returns, open))),
-                    changed = returns.changed() => {
-                        if changed.is_ok() {
-                            debug!("the hub is back: watching afresh");
-                            current = open();
-                        } else {
-                            // No election any more (shutting down): keep the watch as it is.
-                            let item = current.next().await;
-                            return item.map(|i| (i, (current, returns, open)));
-                        }
-                    }
-                }
-            }
-        },
-    )
-}
-
-/// The watch stream of one kind, feeding its store and opening its readiness gate when the first
-/// complete list has been applied.
-fn gated_stream<K>(
-    api: Api<K>,
-    wc: watcher::Config,
-    hub_returns: watch::Receiver<u64>,
-    readiness: &Readiness,
-    metrics: &Metrics,
-    gate: &'static str,
-    writer: reflector::store::Writer<K>,
-) -> impl futures::Stream<Item = Result<K, watcher::Error>> + Send + 'static
-where
-    K: Watched,
-{
-    readiness.register(gate);
-    let readiness = readiness.clone();
-    let events = metrics.watch_events.clone();
-    let errors = metrics.watch_events.clone();
-    let label = move |event| WatchLabels { kind: gate, event };
-    let stream = reopened_on(api, wc, hub_returns)
-        .reflect(writer)
-        .inspect_ok(move |event| {
-            let name = match event {
-                watcher::Event::Apply(_) => "apply",
-                watcher::Event::Delete(_) => "delete",
-                watcher::Event::Init | watcher::Event::InitApply(_) => "list",
-                watcher::Event::InitDone => {
-                    readiness.open(gate);
-                    "init_done"
-                }
-            };
-            events.get_or_create(&label(name)).inc();
-        })
-        .inspect_err(move |_| {
-            errors.get_or_create(&label("error")).inc();
-        })
-        .applied_objects();
-    watch_task(gate, stream)
-}
-
-/// Runs the watch `stream` of `kind` in a task of its own and hands its objects over a channel:
-/// a watch (and the store it feeds) keeps up however busy the controller consuming it is — when
-/// it did not, a hub that came back was seen again only seconds later.
-///
-/// Watch errors stay here (logged; counted by `gated_stream`; the watcher reconnects with its own
-/// backoff). Handed on, each would make the controller pause *all* its triggers with kube's
-/// growing trigger backoff: after a 10 s hub outage the errors queued meanwhile held a change made
-/// when the hub was back for 5-6 s.
-fn watch_task<K, S>(
-    kind: &'static str,
-    stream: S,
-) -> futures::channel::mpsc::UnboundedReceiver<Result<K, watcher::Error>>
-where
-    S: futures::Stream<Item = Result<K, watcher::Error>> + Send + 'static,
-    K: Send + 'static,
-{
-    let (tx, rx) = futures::channel::mpsc::unbounded();
-    tokio::spawn(async move {
-        let mut stream = std::pin::pin!(stream);
-        while let Some(item) = stream.next().await {
-            match item {
-                Ok(object) => {
-                    if tx.unbounded_send(Ok(object)).is_err() {
-                        return;
-                    }
-                }
-                Err(error) => {
-                    warn!(kind, error = %error_chain(&error), "watch failed; reconnecting")
-                }
-            }
-        }
-    });
-    rx
-}
-
 fn log_result<T: std::fmt::Debug, E: std::error::Error>(kind: &str, result: Result<T, E>) {
     match result {
         Ok(done) => debug!(kind, ?done, "reconciled"),
@@ -594,6 +467,8 @@ pub enum StatusError {
 }
 
 impl Category for StatusError {
+    const ALL: &'static [&'static str] = &["PatchStatus"];
+
     fn category(&self) -> &'static str {
         match self {
             Self::PatchStatus { .. } => "PatchStatus",
@@ -603,6 +478,9 @@ impl Category for StatusError {
 
 /// A reconcile error's bounded metric label: the name of the variant.
 pub trait Category {
+    /// Every value `category` can return: each counter exists from the first reconcile, at 0.
+    const ALL: &'static [&'static str];
+
     fn category(&self) -> &'static str;
 }
 
@@ -615,6 +493,15 @@ pub async fn instrumented<E: Category>(
     let started = std::time::Instant::now();
     let labels = crate::telemetry::ReconcileLabels { controller };
     metrics.reconciles.get_or_create(&labels).inc();
+    for category in E::ALL {
+        metrics
+            .reconcile_errors
+            .get_or_create(&crate::telemetry::ErrorLabels {
+                controller,
+                category,
+            })
+            .inc_by(0);
+    }
     let result = reconcile.await;
     metrics
         .reconcile_duration

@@ -26,15 +26,50 @@ const CONTROLLER: &str = "spokecluster";
 const READY: &str = "Ready";
 const AWS_READY: &str = "AWSReady";
 
-async fn check(spoke: &SpokeCluster, ctx: &Context) -> Result<String, (&'static str, String)> {
+/// The spoke's version, and what its grant lacks (`None`: everything the hub uses is granted).
+async fn check(
+    spoke: &SpokeCluster,
+    name: &str,
+    ctx: &Context,
+) -> Result<(String, Option<String>), (&'static str, String)> {
     let (client, server) = crate::spoke::client::connect(spoke, &ctx.deps.client).await?;
-    match tokio::time::timeout(Duration::from_secs(10), client.apiserver_version()).await {
-        Ok(Ok(info)) => Ok(info.git_version),
-        Ok(Err(e)) => Err((
-            "Unreachable",
-            format!("{server}: {}", super::error_chain(&e)),
-        )),
-        Err(_) => Err(("Unreachable", format!("{server}: no answer within 10s"))),
+    let version =
+        match tokio::time::timeout(Duration::from_secs(10), client.apiserver_version()).await {
+            Ok(Ok(info)) => info.git_version,
+            Ok(Err(e)) => {
+                ctx.spoke_permissions.forget(name);
+                return Err((
+                    "Unreachable",
+                    format!("{server}: {}", super::error_chain(&e)),
+                ));
+            }
+            Err(_) => {
+                ctx.spoke_permissions.forget(name);
+                return Err(("Unreachable", format!("{server}: no answer within 10s")));
+            }
+        };
+    if ctx.spoke_permissions.fresh(name) {
+        return Ok((version, None));
+    }
+    match crate::permissions::missing(&client, &crate::permissions::spoke_required()).await {
+        Ok(refused) if refused.is_empty() => {
+            ctx.spoke_permissions.granted(name);
+            Ok((version, None))
+        }
+        Ok(refused) => {
+            let list: Vec<String> = refused.iter().map(ToString::to_string).collect();
+            let message = format!(
+                "{server} refuses the hub: {}; grant them (deploy/globalingress-spoke)",
+                list.join("; ")
+            );
+            tracing::error!(spoke = name, "{message}");
+            Ok((version, Some(message)))
+        }
+        // Not a verdict on the grant (the spoke answered its version): checked again next time.
+        Err(error) => {
+            tracing::warn!(spoke = name, error = %super::error_chain(&error), "could not check the hub's permissions in the spoke");
+            Ok((version, None))
+        }
     }
 }
 
@@ -50,9 +85,10 @@ async fn reconcile_inner(spoke: Arc<SpokeCluster>, ctx: &Context) -> Result<Acti
     }
     let now = super::now_rfc3339();
     let previous = spoke.status.clone().unwrap_or_default();
-    let result = check(&spoke, ctx).await;
+    let name = spoke.name_any();
+    let result = check(&spoke, &name, ctx).await;
     let (reachable, version, desired) = match &result {
-        Ok(version) => (
+        Ok((version, None)) => (
             true,
             Some(version.clone()),
             Desired::new(
@@ -62,13 +98,17 @@ async fn reconcile_inner(spoke: Arc<SpokeCluster>, ctx: &Context) -> Result<Acti
                 format!("API server answers, version {version}"),
             ),
         ),
+        Ok((version, Some(refused))) => (
+            true,
+            Some(version.clone()),
+            Desired::new(READY, Status::False, "MissingPermissions", refused.clone()),
+        ),
         Err((reason, message)) => (
             false,
             previous.kubernetes_version.clone(),
             Desired::new(READY, Status::False, reason, message.clone()),
         ),
     };
-    let name = spoke.name_any();
     let access = aws_access(&spoke, &name, ctx).await;
     let mut desired = vec![desired];
     // Without spec.aws there is nothing to check: an AWSReady of an earlier spec goes.
@@ -155,9 +195,27 @@ async fn reconcile_inner(spoke: Arc<SpokeCluster>, ctx: &Context) -> Result<Acti
             )
             .await;
         }
+        let refused = match &result {
+            Ok((_, Some(refused))) => Some(refused),
+            _ => None,
+        };
+        let was_refused = previous
+            .conditions
+            .iter()
+            .any(|c| c.type_ == READY && c.reason == "MissingPermissions");
+        if let Some(refused) = refused.filter(|_| !was_refused) {
+            ctx.event(
+                CONTROLLER,
+                &spoke.object_ref(&()),
+                true,
+                events::SPOKE_MISSING_PERMISSIONS,
+                refused.clone(),
+            )
+            .await;
+        }
         if previous.reachable != Some(reachable) {
             let (reason, note) = match &result {
-                Ok(v) => (
+                Ok((v, _)) => (
                     events::SPOKE_REACHABLE,
                     format!("spoke API server reachable (version {v})"),
                 ),
