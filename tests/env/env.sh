@@ -267,6 +267,11 @@ GI_HUB_KUBECONFIG=$STATE/hub/kubeconfig
 GI_SPOKE_A_KUBECONFIG=$STATE/spoke-a/kubeconfig
 GI_SPOKE_B_KUBECONFIG=$STATE/spoke-b/kubeconfig
 GI_HUB_UNPRIVILEGED_KUBECONFIG=$STATE/hub/kubeconfig-unprivileged
+GI_OPERATOR_KUBECONFIG=$STATE/hub/kubeconfig-operator
+GI_SPOKE_A_GRANT_KUBECONFIG=$STATE/spoke-a/kubeconfig-hub-grant
+GI_SPOKE_B_GRANT_KUBECONFIG=$STATE/spoke-b/kubeconfig-hub-grant
+GI_OPERATOR_NAMESPACE=globalingress-system
+GI_HELM=$(helm_path)
 GI_AWS_ENDPOINT=http://127.0.0.1:$moto_port
 GI_AWS_REGION=us-east-1
 GI_DNS_SERVER=127.0.0.1:$dns_port
@@ -313,6 +318,7 @@ up() {
   start_moto "$moto_port"
   start_knot "$STATE/knot" fresh
   wait_clusters
+  bash "$REPO_ROOT/tests/env/grants.sh" "$STATE"
   write_env "$moto_port" "$(cat "$STATE/knot/port")"
   log "environment up in $((SECONDS - started))s"
   print_status

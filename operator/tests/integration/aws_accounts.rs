@@ -134,7 +134,7 @@ async fn a_spoke_in_another_account_is_reached_through_its_role() {
     .await;
 
     let op = Operator::start(&Options {
-        kubeconfig: &support::env().hub_kubeconfig,
+        kubeconfig: &support::env().operator_kubeconfig,
         namespace: &ns,
         lease_name: "accounts",
         extra: &["--aws-endpoint-url", &proxy.url],

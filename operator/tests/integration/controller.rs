@@ -99,7 +99,7 @@ async fn global_ingress_gets_finalizer_status_and_is_deleted_with_either_policy(
     let ns = support::namespace(&client, "lifecycle").await;
     let zone = knot_zone(&client, &ns).await;
     let op = Operator::start(&Options {
-        kubeconfig: &env().hub_kubeconfig,
+        kubeconfig: &env().operator_kubeconfig,
         namespace: &ns,
         lease_name: "lifecycle",
         extra: &[],
@@ -188,7 +188,7 @@ async fn missing_references_and_hostname_conflicts_are_conditions_and_events() {
     let ns = support::namespace(&client, "conditions").await;
     let zone = knot_zone(&client, &ns).await;
     let _op = Operator::start(&Options {
-        kubeconfig: &env().hub_kubeconfig,
+        kubeconfig: &env().operator_kubeconfig,
         namespace: &ns,
         lease_name: "conditions",
         extra: &[],
@@ -266,7 +266,7 @@ async fn spoke_clusters_report_reachability_without_leaking_credentials() {
     let client = support::kube(Cluster::Hub).await;
     support::install_crds(&client).await;
     let ns = support::namespace(&client, "spokes").await;
-    let good = std::fs::read_to_string(&env().spoke_a_kubeconfig).unwrap();
+    let good = std::fs::read_to_string(&env().spoke_a_grant_kubeconfig).unwrap();
     let token = good
         .lines()
         .find_map(|l| l.trim().strip_prefix("token: "))
@@ -317,7 +317,7 @@ async fn spoke_clusters_report_reachability_without_leaking_credentials() {
         spokes.create(&PostParams::default(), &spoke).await.unwrap();
     }
     let op = Operator::start(&Options {
-        kubeconfig: &env().hub_kubeconfig,
+        kubeconfig: &env().operator_kubeconfig,
         namespace: &ns,
         lease_name: "spokes",
         extra: &[],
@@ -447,7 +447,7 @@ async fn a_new_dns_zone_triggers_the_global_ingresses_that_reference_it() {
     let ns = support::namespace(&client, "trigger").await;
     // A resync far away: only the DNSZone watch can make the GlobalIngress Ready in time.
     let _op = Operator::start(&Options {
-        kubeconfig: &env().hub_kubeconfig,
+        kubeconfig: &env().operator_kubeconfig,
         namespace: &ns,
         lease_name: "trigger",
         extra: &["--resync-interval", "10m"],
@@ -562,7 +562,7 @@ async fn dns_zones_are_checked_at_route53_and_with_the_tsig_key() {
         .unwrap();
 
     let _op = Operator::start(&Options {
-        kubeconfig: &env().hub_kubeconfig,
+        kubeconfig: &env().operator_kubeconfig,
         namespace: &ns,
         lease_name: "zones",
         extra: &[],

@@ -136,7 +136,7 @@ impl Setup {
     /// The operator, watching this test's namespace (its Lease there too).
     pub(crate) fn operator(&self, extra: &[&str]) -> Operator {
         Operator::start(&Options {
-            kubeconfig: &env().hub_kubeconfig,
+            kubeconfig: &env().operator_kubeconfig,
             namespace: &self.ns,
             lease_name: "failover",
             extra,

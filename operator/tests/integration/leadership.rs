@@ -35,17 +35,17 @@ async fn one_leader_writes_and_a_follower_takes_over_within_the_lease_duration()
         "1s",
     ];
     let options = Options {
-        kubeconfig: &env().hub_kubeconfig,
+        kubeconfig: &env().operator_kubeconfig,
         namespace: &ns,
         lease_name: "leader",
         extra: &lease_args,
     };
     let mut first = Operator::start(&options);
     first.wait_ready(WAIT).await;
-    let leases: Api<Lease> = Api::namespaced(client.clone(), &ns);
+    let leases: Api<Lease> = Api::namespaced(client.clone(), &first.lease_namespace);
     let holder = || async {
         leases
-            .get_opt("leader")
+            .get_opt(&first.lease_name)
             .await
             .ok()??
             .spec?
@@ -158,7 +158,7 @@ async fn a_leader_cut_off_from_the_hub_writes_nothing_after_its_renew_deadline()
     let replica = |source: &str| {
         let hub = TcpProxy::start(&env.url(Cluster::Hub));
         let kubeconfig = dir.join(format!("hub-via-{}.yaml", hub.port()));
-        kubeconfig_via(&env.hub_kubeconfig, hub.port(), &kubeconfig);
+        kubeconfig_via(&env.operator_kubeconfig, hub.port(), &kubeconfig);
         (hub, kubeconfig, FaultProxy::start(), source.to_owned())
     };
     let (hub_1, kubeconfig_1, aws_1, source_1) = replica("127.0.0.21");
@@ -185,9 +185,10 @@ async fn a_leader_cut_off_from_the_hub_writes_nothing_after_its_renew_deadline()
     };
     let first = start(&kubeconfig_1, &aws_1, &source_1);
     first.wait_ready(WAIT).await;
-    let leases: Api<Lease> = Api::namespaced(client.clone(), &ns);
+    let leases: Api<Lease> = Api::namespaced(client.clone(), &first.lease_namespace);
+    let lease = first.lease_name.clone();
     eventually("replica 1 leads", WAIT, || async {
-        lease_of(&leases, "fence")
+        lease_of(&leases, &lease)
             .await
             .filter(|(h, _)| *h == first.identity)
     })
@@ -244,10 +245,10 @@ async fn a_leader_cut_off_from_the_hub_writes_nothing_after_its_renew_deadline()
     let knot_writes_2 = format!("action update, remote {source_2}@");
 
     // Cut replica 1 off from the hub: its connection stays open, nothing moves.
-    let (_, last_renewal) = lease_of(&leases, "fence").await.unwrap();
+    let (_, last_renewal) = lease_of(&leases, &lease).await.unwrap();
     hub_1.blackhole(true).await;
     // Its last renewal the hub saw (one may have been on the way when the hole opened).
-    let (holder, renewed) = lease_of(&leases, "fence").await.unwrap();
+    let (holder, renewed) = lease_of(&leases, &lease).await.unwrap();
     assert_eq!(holder, first.identity);
     let renewed = renewed.max(last_renewal);
     let deadline = renewed + jiff::SignedDuration::from_secs(4);
@@ -265,7 +266,7 @@ async fn a_leader_cut_off_from_the_hub_writes_nothing_after_its_renew_deadline()
 
     // Replica 2 takes the Lease once it expires and completes the failover in both zones.
     let takeover = eventually("replica 2 takes over", Duration::from_secs(20), || async {
-        lease_of(&leases, "fence")
+        lease_of(&leases, &lease)
             .await
             .filter(|(h, _)| *h == second.identity)
     })

@@ -66,7 +66,7 @@ pub async fn alias(
 
 pub fn operator(ns: &str) -> Operator {
     Operator::start(&Options {
-        kubeconfig: &support::env().hub_kubeconfig,
+        kubeconfig: &support::env().operator_kubeconfig,
         namespace: ns,
         lease_name: "globalingress-lb",
         extra: &[],

@@ -54,7 +54,7 @@ async fn sigkill_during_provisioning_leaves_one_of_everything_and_no_orphans() {
     // A short Lease, so each new process leads soon after the last one died holding it.
     let start = || {
         Operator::start(&Options {
-            kubeconfig: &support::env().hub_kubeconfig,
+            kubeconfig: &support::env().operator_kubeconfig,
             namespace: &ns,
             lease_name: "globalingress-kill",
             extra: &[

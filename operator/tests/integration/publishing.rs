@@ -113,7 +113,7 @@ async fn knot_answers_follow_the_active_targets_and_foreign_names_are_left_alone
     updater.send(update).await.unwrap();
 
     let _op = Operator::start(&Options {
-        kubeconfig: &env.hub_kubeconfig,
+        kubeconfig: &env.operator_kubeconfig,
         namespace: &ns,
         lease_name: "knot",
         extra: &[],
@@ -261,7 +261,7 @@ async fn an_adopted_spoke_load_balancer_is_published_and_followed() {
     let spoke_name = support::spoke_a(&hub, &ns).await;
 
     let _op = Operator::start(&Options {
-        kubeconfig: &env().hub_kubeconfig,
+        kubeconfig: &env().operator_kubeconfig,
         namespace: &ns,
         lease_name: "adopt",
         extra: &[],
@@ -301,7 +301,7 @@ async fn an_adopted_spoke_load_balancer_is_published_and_followed() {
 
     // The spoke becomes unreachable (its kubeconfig now points at a closed port): nobody saw the
     // target fail, so its last address keeps being served through two resyncs.
-    let good = String::from_utf8(std::fs::read(&env().spoke_a_kubeconfig).unwrap()).unwrap();
+    let good = String::from_utf8(std::fs::read(&env().spoke_a_grant_kubeconfig).unwrap()).unwrap();
     let server = good
         .lines()
         .find_map(|l| l.trim().strip_prefix("server: "))

@@ -166,7 +166,7 @@ async fn killed_at_random_moments_ten_times_the_operator_loses_nothing() {
     }))
     .await;
     let options = Options {
-        kubeconfig: &env().hub_kubeconfig,
+        kubeconfig: &env().operator_kubeconfig,
         namespace: &ns,
         lease_name: "kill",
         // A lease the next process can take at once after a kill.
@@ -269,7 +269,7 @@ async fn aws_unreachable_for_ten_seconds_is_reported_then_converges() {
     let ns = support::namespace(&client, "awsdown").await;
     let zone = support::route53_zone(Some((&client, &ns)), "awsdown").await;
     let _op = Operator::start(&Options {
-        kubeconfig: &env().hub_kubeconfig,
+        kubeconfig: &env().operator_kubeconfig,
         namespace: &ns,
         lease_name: "awsdown",
         // The retries after the outage come from the publish backoff, not from a resync.
@@ -367,7 +367,7 @@ async fn knot_stopped_for_ten_seconds_is_reported_then_converges() {
         .await
         .unwrap();
     let _op = Operator::start(&Options {
-        kubeconfig: &env().hub_kubeconfig,
+        kubeconfig: &env().operator_kubeconfig,
         namespace: &ns,
         lease_name: "knotdown",
         extra: &["--resync-interval", "10m"],

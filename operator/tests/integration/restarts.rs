@@ -240,7 +240,7 @@ async fn a_stopped_spoke_keeps_its_records_and_is_reported_unreachable() {
     let planes = DataPlane::start_many(&["127.0.0.36", "127.0.0.37"]).await;
     let (x, y) = (&planes[0], &planes[1]);
     let _op = Operator::start(&Options {
-        kubeconfig: &env().hub_kubeconfig,
+        kubeconfig: &env().operator_kubeconfig,
         namespace: &ns,
         lease_name: "spokedown",
         extra: &[],

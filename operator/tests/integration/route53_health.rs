@@ -492,7 +492,7 @@ async fn the_operator_attaches_updates_and_removes_health_checks_with_the_record
     let untagged = by_hand(&r53, &[]).await;
 
     let _op = Operator::start(&Options {
-        kubeconfig: &env().hub_kubeconfig,
+        kubeconfig: &env().operator_kubeconfig,
         namespace: &ns,
         lease_name: "r53hc",
         extra: &["--health-check-gc-interval", "3s"],

@@ -38,7 +38,7 @@ async fn a_second_failover_is_submitted_while_the_first_is_still_pending() {
     let planes =
         DataPlane::start_many(&["127.0.0.30", "127.0.0.31", "127.0.0.32", "127.0.0.33"]).await;
     let _op = Operator::start(&Options {
-        kubeconfig: &env().hub_kubeconfig,
+        kubeconfig: &env().operator_kubeconfig,
         namespace: &ns,
         lease_name: "pace",
         extra: &["--aws-endpoint-url", &proxy.url],

@@ -175,7 +175,7 @@ async fn route53_holds_exactly_the_planned_records_and_a_thousand_foreign_record
     .unwrap();
     zones.create(&PostParams::default(), &zone).await.unwrap();
     let _op = Operator::start(&Options {
-        kubeconfig: &env().hub_kubeconfig,
+        kubeconfig: &env().operator_kubeconfig,
         namespace: &ns,
         lease_name: "r53",
         extra: &[],

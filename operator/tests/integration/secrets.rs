@@ -74,7 +74,7 @@ async fn secrets_that_do_not_parse_are_reported_by_name_key_and_position_only() 
         .await
         .unwrap();
     let op = Operator::start(&Options {
-        kubeconfig: &env().hub_kubeconfig,
+        kubeconfig: &env().operator_kubeconfig,
         namespace: &ns,
         lease_name: "secrets",
         extra: &[],

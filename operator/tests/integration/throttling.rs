@@ -57,7 +57,7 @@ async fn thirty_percent_throttled_converges_within_the_budget() {
         .await;
     let (rate, burst) = (5, 5);
     let _op = Operator::start(&Options {
-        kubeconfig: &env().hub_kubeconfig,
+        kubeconfig: &env().operator_kubeconfig,
         namespace: &ns,
         lease_name: "throttle",
         extra: &[
@@ -192,7 +192,7 @@ async fn a_thousand_changes_at_once_take_few_change_calls_and_a_quiet_zone_takes
     );
 
     let _op = Operator::start(&Options {
-        kubeconfig: &env().hub_kubeconfig,
+        kubeconfig: &env().operator_kubeconfig,
         namespace: &ns,
         lease_name: "thousand",
         extra: &[

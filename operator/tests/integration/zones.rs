@@ -77,7 +77,7 @@ async fn a_missing_hosted_zone_is_named_not_hammered_and_does_not_block_deletion
         .await
         .unwrap();
     let _op = Operator::start(&Options {
-        kubeconfig: &env().hub_kubeconfig,
+        kubeconfig: &env().operator_kubeconfig,
         namespace: &ns,
         lease_name: "nozone",
         extra: &["--aws-endpoint-url", &proxy.url, "--resync-interval", "2s"],
@@ -159,7 +159,7 @@ async fn a_name_holding_only_a_foreign_mx_is_never_taken() {
     .await;
     let before = zone_records(&zone.r53, &zone.zone_id).await;
     let _op = Operator::start(&Options {
-        kubeconfig: &env().hub_kubeconfig,
+        kubeconfig: &env().operator_kubeconfig,
         namespace: &ns,
         lease_name: "mx",
         extra: &[],
@@ -191,7 +191,7 @@ async fn records_changed_behind_its_back_are_restored_at_the_relist_interval() {
     let ns = support::namespace(&client, "relist").await;
     let zone = support::route53_zone(Some((&client, &ns)), "relist").await;
     let _op = Operator::start(&Options {
-        kubeconfig: &env().hub_kubeconfig,
+        kubeconfig: &env().operator_kubeconfig,
         namespace: &ns,
         lease_name: "relist",
         extra: &["--zone-relist-interval", "2s", "--resync-interval", "2s"],
@@ -280,7 +280,7 @@ async fn the_records_column_counts_our_record_sets_and_known_zones_are_not_reche
         .await
         .unwrap();
     let _op = Operator::start(&Options {
-        kubeconfig: &env().hub_kubeconfig,
+        kubeconfig: &env().operator_kubeconfig,
         namespace: &ns,
         lease_name: "count",
         extra: &["--aws-endpoint-url", &proxy.url, "--resync-interval", "1s"],
@@ -361,7 +361,7 @@ async fn a_zone_that_cannot_be_reached_holds_deletion_until_the_abandon_annotati
     let ns = support::namespace(&client, "abandon").await;
     let zone = crate::controller::knot_zone(&client, &ns).await;
     let _op = Operator::start(&Options {
-        kubeconfig: &env().hub_kubeconfig,
+        kubeconfig: &env().operator_kubeconfig,
         namespace: &ns,
         lease_name: "abandon",
         extra: &[],

@@ -28,6 +28,15 @@ pub struct TestEnv {
     pub spoke_b_kubeconfig: PathBuf,
     /// A user outside system:masters, with no RBAC grants.
     pub hub_unprivileged_kubeconfig: PathBuf,
+    /// The operator's identity: a token of the Helm chart's ServiceAccount, holding exactly the
+    /// chart's ClusterRole and Lease Role (`tests/env/grants.sh`).
+    pub operator_kubeconfig: PathBuf,
+    /// Namespace of that ServiceAccount and of its Lease Role.
+    pub operator_namespace: String,
+    /// The hub's identity in spoke-a: a token of the spoke chart's ServiceAccount.
+    pub spoke_a_grant_kubeconfig: PathBuf,
+    /// helm, at the version the project pins.
+    pub helm: PathBuf,
     pub aws_endpoint: String,
     pub dns_server: SocketAddr,
     pub dns_zone: Name,
@@ -155,6 +164,10 @@ fn load(file: &Path) -> Result<TestEnv, String> {
         spoke_a_kubeconfig: existing("GI_SPOKE_A_KUBECONFIG")?,
         spoke_b_kubeconfig: existing("GI_SPOKE_B_KUBECONFIG")?,
         hub_unprivileged_kubeconfig: existing("GI_HUB_UNPRIVILEGED_KUBECONFIG")?,
+        operator_kubeconfig: existing("GI_OPERATOR_KUBECONFIG")?,
+        operator_namespace: get("GI_OPERATOR_NAMESPACE")?,
+        spoke_a_grant_kubeconfig: existing("GI_SPOKE_A_GRANT_KUBECONFIG")?,
+        helm: existing("GI_HELM")?,
         aws_endpoint: get("GI_AWS_ENDPOINT")?,
         dns_server: get("GI_DNS_SERVER")?
             .parse()

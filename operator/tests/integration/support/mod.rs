@@ -7,12 +7,14 @@
 //!
 //! A part that cannot be found or started fails the test that needs it. Nothing is skipped.
 
+pub mod chart;
 pub mod components;
 pub mod dataplane;
 pub mod env;
 pub mod logs;
 pub mod network;
 pub mod operator;
+pub mod prometheus;
 pub mod proxy;
 pub mod tcp_proxy;
 
@@ -199,7 +201,8 @@ pub async fn route53_zone(client: Option<(&kube::Client, &str)>, prefix: &str) -
 /// A SpokeCluster (region eu-west-1) for the environment's spoke-a, its kubeconfig in Secret
 /// `spoke-a` of `ns`; returns the SpokeCluster's name.
 pub async fn spoke_a(hub: &kube::Client, ns: &str) -> String {
-    let kubeconfig = std::fs::read(&env().spoke_a_kubeconfig).expect("spoke-a kubeconfig");
+    // The spoke chart's grant, as a platform team would hand it to the hub.
+    let kubeconfig = std::fs::read(&env().spoke_a_grant_kubeconfig).expect("spoke-a kubeconfig");
     let secret: k8s_openapi::api::core::v1::Secret = serde_json::from_value(serde_json::json!({
         "metadata": { "name": "spoke-a" },
         "data": { "kubeconfig": k8s_openapi::ByteString(kubeconfig) }

@@ -14,6 +14,37 @@ pub struct Operator {
     pub admin: String,
     pub identity: String,
     pub log: PathBuf,
+    /// Where its Lease is: see [`Operator::start`].
+    pub lease_namespace: String,
+    pub lease_name: String,
+    /// Whether the test means the operator to be refused something (else a refusal in its log
+    /// fails the test when the operator is dropped).
+    pub refusals_expected: bool,
+}
+
+/// Log lines saying the operator's RBAC grant refused it something: the API server's refusal,
+/// and the operator's own permission checks (hub and spokes).
+const REFUSALS: [&str; 3] = [
+    " is forbidden: ",
+    "missing permission on the hub",
+    "refuses the hub",
+];
+
+/// Every test that runs the operator with the charts' grants proves them: a request refused on
+/// the hub or a spoke fails the test, even when the scenario itself passed.
+impl Drop for Operator {
+    fn drop(&mut self) {
+        if self.refusals_expected || std::thread::panicking() {
+            return;
+        }
+        let log = self.log_text();
+        if let Some(line) = log.lines().find(|l| REFUSALS.iter().any(|r| l.contains(r))) {
+            panic!(
+                "the operator was refused a request its chart should grant (log {}):\n{line}",
+                self.log.display()
+            );
+        }
+    }
 }
 
 /// Options for [`Operator::start`].
@@ -25,8 +56,32 @@ pub struct Options<'a> {
     pub extra: &'a [&'a str],
 }
 
+/// Whether `kubeconfig` authenticates as the Helm chart's ServiceAccount (its token is the one
+/// `tests/env/grants.sh` minted), whatever server address it names.
+fn is_operator_identity(kubeconfig: &Path) -> bool {
+    let token = |path: &Path| {
+        std::fs::read_to_string(path).ok().and_then(|text| {
+            text.lines()
+                .find_map(|l| l.trim().strip_prefix("token:").map(|t| t.trim().to_owned()))
+        })
+    };
+    token(kubeconfig).is_some_and(|t| Some(t) == token(&env().operator_kubeconfig))
+}
+
 impl Operator {
+    /// Starts `globalingress run`. Given the chart's ServiceAccount (`env().operator_kubeconfig`,
+    /// as nearly every test does), its Lease is `<namespace>-<lease_name>` in the chart's namespace,
+    /// the only one its Role covers; any other identity (a private hub's admin) keeps the Lease
+    /// `lease_name` in the test's namespace.
     pub fn start(options: &Options<'_>) -> Self {
+        let (lease_namespace, lease_name) = if is_operator_identity(options.kubeconfig) {
+            (
+                env().operator_namespace.clone(),
+                format!("{}-{}", options.namespace, options.lease_name),
+            )
+        } else {
+            (options.namespace.to_owned(), options.lease_name.to_owned())
+        };
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .expect("free port")
@@ -57,8 +112,8 @@ impl Operator {
                 "--selector",
                 &format!("{}={}", super::SHARD_LABEL, options.namespace),
             ])
-            .args(["--lease-namespace", options.namespace])
-            .args(["--lease-name", options.lease_name])
+            .args(["--lease-namespace", &lease_namespace])
+            .args(["--lease-name", &lease_name])
             .args(["--identity", &identity])
             .args(&defaults)
             .args(options.extra)
@@ -76,6 +131,9 @@ impl Operator {
             admin: format!("http://127.0.0.1:{port}"),
             identity,
             log,
+            lease_namespace,
+            lease_name,
+            refusals_expected: false,
         }
     }
 
