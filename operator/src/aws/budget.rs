@@ -239,6 +239,9 @@ impl Budget {
         buckets
             .entry(key.clone())
             .or_insert_with(|| {
+                // The bucket's throttle count exists from its first call, at 0: a rate of it is
+                // 0, not "no data", until AWS first throttles (dashboards and alerts read it).
+                self.throttles.get_or_create(key).inc_by(0);
                 let rate = if key.service == ROUTE53 {
                     self.config.route53
                 } else {

@@ -54,6 +54,14 @@ pub enum Error {
 }
 
 impl super::Category for Error {
+    const ALL: &'static [&'static str] = &[
+        "PatchStatus",
+        "Finalizer",
+        "Cleanup",
+        "HubTimeout",
+        "TimedOut",
+    ];
+
     fn category(&self) -> &'static str {
         match self {
             Self::PatchStatus { .. } => "PatchStatus",
