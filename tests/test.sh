@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # make test: every check CI runs, in order, each phase timed:
-#   deps (install what is missing) -> fmt -> clippy -> deny -> build -> unit tests -> alerts
-#   (promtool) -> env up (.run/test, with the charts' RBAC installed for real) -> charts (lint,
-#   schema, dry run on the hub) -> integration tests against it -> env down
+#   deps (install what is missing) -> fmt -> clippy -> deny -> build -> unit tests
+#   -> alerts (promtool) -> terraform (tofu fmt, checkov, policy checks)
+#   -> env up (.run/test, the charts' RBAC installed for real) -> charts (lint, schema, dry run
+#   on the hub) -> integration tests against it -> env down
 # The environment is stopped on every exit path, so nothing it started is left running.
 set -euo pipefail
 source "$(dirname "$0")/env/lib.sh"
@@ -38,6 +39,7 @@ phase deny bash tests/deny.sh
 phase build cargo test --locked --no-run
 phase unit-tests cargo test --locked --lib --bins
 phase alerts bash -c 'promtool check rules deploy/globalingress/files/alerts.yaml && promtool test rules tests/alerts/alerts_test.yaml'
+phase terraform bash tests/terraform.sh
 phase env-up bash tests/env/env.sh up "$TEST_ENV_DIR"
 phase charts bash tests/chart.sh "$TEST_ENV_DIR/env"
 # The restart tests bound how soon the operator recovers (a change published within 3 s of the

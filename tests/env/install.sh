@@ -7,6 +7,8 @@
 #   - helm, built from its Go module at a pinned version; the Prometheus Operator's CRDs (its Go
 #     module holds them), for the chart's ServiceMonitor and PrometheusRule
 #   - Debian's prometheus package (prometheus and promtool), for the alert rules' tests
+#   - OpenTofu's tofu, built from its Go module when tests/tools/tofu changed; checkov, pinned, in
+#     a virtualenv in the cache (it also brings the HCL parser tests/terraform_check.py uses)
 # Each step prints how long it took. Fails loudly when something cannot be installed.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -56,6 +58,21 @@ helm() {
   "$bin" version --short | grep -q "^$HELM_VERSION" || die "$bin does not report $HELM_VERSION"
 }
 
+tofu() {
+  "$REPO_ROOT/tests/tools/build.sh" >/dev/null
+}
+
+checkov() {
+  local venv
+  venv=$(checkov_venv)
+  if [ -x "$venv/bin/checkov" ] && "$venv/bin/python" -c 'import hcl2' 2>/dev/null; then return 0; fi
+  log "installing checkov $CHECKOV_VERSION into $venv (~1.5 min)"
+  rm -rf "$venv"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q --disable-pip-version-check "checkov==$CHECKOV_VERSION"
+  "$venv/bin/checkov" --version | grep -qx "$CHECKOV_VERSION" || die "checkov in $venv is not $CHECKOV_VERSION"
+}
+
 prometheus_operator_crds() {
   local dir
   dir=$(prometheus_operator_crds_dir 2>/dev/null) && [ -s "$dir/monitoring.coreos.com_prometheusrules.yaml" ] && return 0
@@ -93,4 +110,6 @@ step "moto" moto
 step "cargo-deny" cargo_deny
 step "kube-apiserver harness" harness
 step "helm $HELM_VERSION" helm
+step "tofu $TOFU_VERSION" tofu
+step "checkov $CHECKOV_VERSION" checkov
 step "prometheus-operator CRDs $PROMETHEUS_OPERATOR_VERSION" prometheus_operator_crds

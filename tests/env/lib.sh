@@ -8,6 +8,9 @@ KUBE_VERSION=v1.36.3
 MOTO_VENV=${MOTO_VENV:-$REPO_ROOT/.venv}
 HELM_VERSION=v3.22.0
 PROMETHEUS_OPERATOR_VERSION=v0.85.0
+# OpenTofu's version is the one tests/tools/tofu/go.mod requires.
+TOFU_VERSION=v1.10.10
+CHECKOV_VERSION=3.3.30
 
 log() { printf '%s %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
@@ -22,6 +25,16 @@ harness_path() {
 
 # helm_path prints where helm $HELM_VERSION (built by install.sh) lives.
 helm_path() { printf '%s/tools/bin/helm-%s\n' "$GI_CACHE" "$HELM_VERSION"; }
+
+# tofu_path prints where tofu (built by tests/tools/build.sh from tests/tools/tofu) lives.
+tofu_path() {
+  local sum
+  sum=$(cd "$REPO_ROOT/tests/tools/tofu" && cat go.mod go.sum | sha256sum | cut -c1-16)
+  printf '%s/tools/bin/tofu-%s-%s\n' "$GI_CACHE" "$TOFU_VERSION" "$sum"
+}
+
+# checkov_venv prints the virtualenv checkov $CHECKOV_VERSION is installed in.
+checkov_venv() { printf '%s/tools/checkov-%s\n' "$GI_CACHE" "$CHECKOV_VERSION"; }
 
 # prometheus_operator_crds_dir prints the Prometheus Operator's CRD directory in the Go module
 # cache (fails while the module is not downloaded).
