@@ -19,7 +19,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use futures::{StreamExt as _, TryStreamExt as _};
+use futures::StreamExt as _;
 use k8s_openapi::api::core::v1::ObjectReference;
 use kube::Resource;
 use kube::api::{Api, Patch, PatchParams};
@@ -37,8 +37,8 @@ use crate::api::{DNSZone, GlobalIngress, SpokeCluster};
 use crate::kube_client::CALL_TIMEOUT;
 use crate::leader::Leadership;
 use crate::reconcile::{Deps, Gate};
+use crate::telemetry::Metrics;
 pub use crate::telemetry::error_chain;
-use crate::telemetry::{Metrics, WatchLabels};
 pub use backoff::{Backoff, ZoneChecks};
 use watches::{gated_stream, reopened_on, watch_task};
 
