@@ -6,7 +6,8 @@
 # demo/checkout with two regions, each a loopback data plane (tests/env/dataplane.py); it stops
 # region eu, prints the timeline (detected, submitted, in sync, answer changed) and Knot's answers
 # before and after, restarts eu and prints the failback, and draws both timelines as an SVG in
-# .run/env/demo/. Everything keeps running afterwards; `make env-down` stops it all (the data
+# .run/env/demo/. A Prometheus scrapes the operator throughout, with the chart's alert rules, and
+# the dashboard's failover panels are queried from it at the end. Everything keeps running afterwards; `make env-down` stops it all (the data
 # planes included).
 set -euo pipefail
 source "$(dirname "$0")/env/lib.sh"
@@ -41,7 +42,7 @@ step "installing the CRDs and the demo objects on the hub (demo namespace: demo)
 "${K[@]}" create namespace demo --dry-run=client -o yaml | "${K[@]}" apply -f - >/dev/null
 "${K[@]}" -n globalingress-system create secret generic demo-tsig --from-literal=secret="$(cat "$GI_TSIG_SECRET_FILE")" \
   --dry-run=client -o yaml | "${K[@]}" apply -f - >/dev/null
-"${K[@]}" -n globalingress-system create secret generic spoke-a --from-file=kubeconfig="$GI_SPOKE_A_KUBECONFIG" \
+"${K[@]}" -n globalingress-system create secret generic spoke-a --from-file=kubeconfig="$GI_SPOKE_A_GRANT_KUBECONFIG" \
   --dry-run=client -o yaml | "${K[@]}" apply -f - >/dev/null
 "${K[@]}" apply -f - >/dev/null <<YAML
 apiVersion: globalingress.io/v1alpha1
@@ -88,8 +89,10 @@ YAML
 
 admin_port=$(free_ports 1)
 step "starting globalingress run (admin server on 127.0.0.1:$admin_port)"
+# As the Helm chart runs it: with its ServiceAccount's token (tests/env/grants.sh installed the
+# chart's RBAC on the hub), its Lease in globalingress-system.
 AWS_ACCESS_KEY_ID=demo AWS_SECRET_ACCESS_KEY=demo \
-  "$bin" run --kubeconfig "$GI_HUB_KUBECONFIG" --admin-address "127.0.0.1:$admin_port" \
+  "$bin" run --kubeconfig "$GI_OPERATOR_KUBECONFIG" --admin-address "127.0.0.1:$admin_port" \
   --aws-endpoint-url "$GI_AWS_ENDPOINT" --spoke-check-interval 5s \
   </dev/null >"$op/operator.log" 2>&1 &
 echo $! >"$op/pid"
@@ -108,6 +111,34 @@ until [ "$("${K[@]}" -n demo get gi shop -o jsonpath='{.status.conditions[?(@.ty
   sleep 0.2
 done
 step "GlobalIngress demo/shop is published (DNSSynced)"
+
+# A real Prometheus scraping the operator every second, with the chart's alert rules: the
+# dashboard's queries (deploy/globalingress/files/dashboard.json) work in its UI as they are.
+prom="$STATE/prometheus"
+mkdir -p "$prom"
+if pid_alive "$prom/pid"; then
+  kill -TERM "$(cat "$prom/pid")"
+  while pid_alive "$prom/pid"; do sleep 0.1; done
+fi
+prom_port=$(free_ports 1)
+cp deploy/globalingress/files/alerts.yaml "$prom/alerts.yaml"
+cat >"$prom/prometheus.yml" <<YAML
+global: {scrape_interval: 1s, evaluation_interval: 5s}
+rule_files: [alerts.yaml]
+scrape_configs:
+  - job_name: globalingress
+    static_configs: [{targets: ['127.0.0.1:$admin_port']}]
+YAML
+prometheus --config.file="$prom/prometheus.yml" --storage.tsdb.path="$prom/data" \
+  --web.listen-address="127.0.0.1:$prom_port" </dev/null >"$prom/prometheus.log" 2>&1 &
+echo $! >"$prom/pid"
+deadline=$((SECONDS + 30))
+until fetch "http://127.0.0.1:$prom_port/-/ready" >/dev/null 2>&1; do
+  pid_alive "$prom/pid" || { cat "$prom/prometheus.log" >&2; die "prometheus exited"; }
+  [ $SECONDS -lt $deadline ] || die "prometheus not ready after 30s (log: $prom/prometheus.log)"
+  sleep 0.2
+done
+step "prometheus on http://127.0.0.1:$prom_port scraping the operator every second, with the chart's alerts"
 
 printf '\n--- kubectl get dnszones,spokeclusters,globalingresses ---\n'
 "${K[@]}" get dnsz,spoke | sed 's/^/  /'
@@ -257,6 +288,19 @@ show
 printf '\n--- kubectl -n demo get events (demo/checkout) ---\n'
 uid=$("${K[@]}" -n demo get gi checkout -o jsonpath='{.metadata.uid}')
 "${K[@]}" -n demo get events --field-selector "involvedObject.uid=$uid" --sort-by=.eventTime | sed 's/^/  /'
+printf '\n--- prometheus (http://127.0.0.1:%s): the dashboard'"'"'s failover panels ---\n' "$prom_port"
+sleep 2
+for q in 'sum by (kind) (globalingress_failover_duration_seconds_count{until="answer_seen"})' \
+  'max by (kind) (globalingress_failover_duration_seconds_sum{until="answer_seen"} / globalingress_failover_duration_seconds_count{until="answer_seen"})'; do
+  printf '  %s\n' "$q"
+  python3 - "http://127.0.0.1:$prom_port" "$q" <<'PY'
+import json, sys, urllib.parse, urllib.request
+url, q = sys.argv[1], sys.argv[2]
+data = json.load(urllib.request.urlopen(f"{url}/api/v1/query?" + urllib.parse.urlencode({"query": q}), timeout=5))
+for r in data["data"]["result"]:
+    print(f"    {r['metric'].get('kind', '')}: {float(r['value'][1]):.2f}")
+PY
+done
 python3 tests/timeline_svg.py svg "$out/failover-timeline.svg" \
   "$out/failover.json" "$down" "$seen" "$out/failback.json" "$up" "$seen_back"
 printf '\n  timeline plot: %s\n' "$out/failover-timeline.svg"
@@ -265,6 +309,9 @@ printf '\n'
 bash tests/env/env.sh status "$STATE"
 cat >&2 <<TXT
   operator   pid $(cat "$op/pid"), admin http://127.0.0.1:$admin_port/{healthz,readyz,metrics}, log $op/operator.log
+             (as the Helm chart's ServiceAccount: $GI_OPERATOR_KUBECONFIG)
+  prometheus http://127.0.0.1:$prom_port (pid $(cat "$prom/pid")): /alerts for the chart's alerts, /graph for the
+             dashboard's queries, e.g. sum by (kind) (globalingress_failover_duration_seconds_count)
   regions    eu 127.0.0.2:$plane_port pid $(cat "$planes/eu.pid"), us 127.0.0.3:$plane_port pid $(cat "$planes/us.pid")
              (tests/env/dataplane.py; kill -TERM one to fail its region over again)
 
