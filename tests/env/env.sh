@@ -280,6 +280,8 @@ GI_TSIG_KEY_NAME=$TSIG_KEY_NAME
 GI_TSIG_ALGORITHM=$TSIG_ALGORITHM
 GI_TSIG_SECRET_FILE=$STATE/knot/tsig.secret
 GI_KUBECTL=$(harness_path kubectl)
+GI_MOTO_SERVER=$MOTO_VENV/bin/moto_server
+GI_IAM_SETUP=$REPO_ROOT/tests/env/iam_setup.py
 ENV
   mv "$STATE/env.tmp" "$STATE/env"
 }

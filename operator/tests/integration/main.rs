@@ -14,6 +14,7 @@ mod controller;
 mod dashboard;
 mod failover;
 mod failover_rules;
+mod iam;
 mod lb_lifecycle;
 mod leadership;
 mod load_balancers;

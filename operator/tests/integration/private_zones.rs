@@ -110,14 +110,18 @@ async fn records_are_published_in_a_private_zone_and_the_spokes_vpcs_associated(
         (vpcs.contains(&vpc.id) && vpcs.contains(&second_vpc.id)).then_some(vpcs)
     })
     .await;
-    let status = Api::<globalingress::api::DNSZone>::all(hub.clone())
-        .get(&zone_name)
-        .await
-        .unwrap()
-        .status
-        .unwrap();
     let mut want = vpcs.clone();
     want.sort();
+    // The status is written at the end of the reconcile that associated them: wait for it.
+    let status = eventually("the associations in the DNSZone's status", WAIT, || async {
+        let status = Api::<globalingress::api::DNSZone>::all(hub.clone())
+            .get(&zone_name)
+            .await
+            .ok()?
+            .status?;
+        (status.vpcs.contains(&vpc.id) && status.vpcs.contains(&second_vpc.id)).then_some(status)
+    })
+    .await;
     assert!(status.vpcs.iter().all(|v| want.contains(v)), "{status:?}");
     let message = eventually("the Public check refused", WAIT, || async {
         let gi = api.get("checked").await.ok()?;

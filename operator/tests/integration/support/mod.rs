@@ -12,6 +12,7 @@ pub mod components;
 pub mod dataplane;
 pub mod env;
 pub mod logs;
+pub mod moto;
 pub mod network;
 pub mod operator;
 pub mod prometheus;

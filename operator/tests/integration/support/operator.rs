@@ -74,6 +74,11 @@ impl Operator {
     /// the only one its Role covers; any other identity (a private hub's admin) keeps the Lease
     /// `lease_name` in the test's namespace.
     pub fn start(options: &Options<'_>) -> Self {
+        Self::start_with_aws_keys(options, ("testing", "testing"))
+    }
+
+    /// [`Operator::start`] signing AWS calls with `keys` (moto's default accepts any).
+    pub fn start_with_aws_keys(options: &Options<'_>, keys: (&str, &str)) -> Self {
         let (lease_namespace, lease_name) = if is_operator_identity(options.kubeconfig) {
             (
                 env().operator_namespace.clone(),
@@ -117,8 +122,8 @@ impl Operator {
             .args(["--identity", &identity])
             .args(&defaults)
             .args(options.extra)
-            .env("AWS_ACCESS_KEY_ID", "testing")
-            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_ACCESS_KEY_ID", keys.0)
+            .env("AWS_SECRET_ACCESS_KEY", keys.1)
             .env("GLOBALINGRESS_LOG", "info,globalingress=debug")
             .stdin(Stdio::null())
             .stdout(file.try_clone().expect("log file"))
