@@ -75,7 +75,12 @@ async fn the_shipped_policies_are_enough_to_provision_tls_and_privatelink_and_to
         &app,
         json!({ "mode": "Provision", "type": "NLB", "scheme": "Internal" }),
     );
-    target["privateLink"] = json!({ "enabled": true, "allowedPrincipals": ["111122223333"] });
+    // A consumer endpoint in the spoke's own VPC too: the endpoint calls are the spoke role's.
+    target["privateLink"] = json!({
+        "enabled": true,
+        "allowedPrincipals": ["111122223333"],
+        "consumers": [{ "vpcId": vpc.id, "subnets": vpc.internal }]
+    });
     let mut object = gi(&ns, "web", &zone, &host, json!([target]));
     object.spec.tls = Some(serde_json::from_value(json!({ "mode": "ACM" })).unwrap());
     let api: Api<GlobalIngress> = Api::namespaced(hub.clone(), &ns);
@@ -143,6 +148,28 @@ async fn the_shipped_policies_are_enough_to_provision_tls_and_privatelink_and_to
     let owner = format!("{ns}/web");
     let owned = network::owned_by(&elb, &owner).await;
     assert_eq!(owned.load_balancers.len(), 1, "{owned:?}");
+    eventually("the consumer endpoint", WAIT, || async {
+        let pl = api
+            .get("web")
+            .await
+            .ok()?
+            .status?
+            .targets
+            .first()?
+            .private_link
+            .clone()?;
+        (!pl.endpoints.is_empty()).then_some(())
+    })
+    .await;
+    // The backend moves to another pod: registered and deregistered with the spoke role's rights.
+    set_endpoints(&spoke, &app, &[("10.0.1.11", true, false)]).await;
+    eventually("the new pod registered, the old one gone", WAIT, || async {
+        let owned = network::owned_by(&elb, &owner).await;
+        let tg = owned.target_groups.values().next()?.clone();
+        let targets = network::registered(&elb, &tg).await;
+        (targets.len() == 1 && targets.iter().all(|t| t.starts_with("10.0.1.11:"))).then_some(())
+    })
+    .await;
 
     // Deleted: everything of ours goes, with the same rights.
     api.delete("web", &DeleteParams::default()).await.unwrap();
@@ -171,6 +198,31 @@ async fn the_shipped_policies_are_enough_to_provision_tls_and_privatelink_and_to
     );
     let seen: BTreeSet<String> = requests.iter().map(|r| r.op.clone()).collect();
     println!("operations the operator made ({}): {seen:?}", seen.len());
+    // The spoke policy's actions this scenario did not need (other paths: listener changes,
+    // retained resources, alarms, connection requests moto does not implement).
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../terraform/policies/spoke.json");
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let unused: BTreeSet<&str> = doc["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| s["Action"].as_array().unwrap())
+        .filter_map(|a| a.as_str()?.split_once(':').map(|(_, op)| op))
+        .filter(|op| !seen.contains(*op))
+        .collect();
+    println!(
+        "spoke.json actions this scenario did not use ({}): {unused:?}",
+        unused.len()
+    );
+    for op in [
+        "CreateVpcEndpoint",
+        "DeleteVpcEndpoints",
+        "DeregisterTargets",
+    ] {
+        assert!(seen.contains(op), "{op} not made: {seen:?}");
+    }
     assert!(
         seen.contains("CreateVpcEndpointServiceConfiguration"),
         "{seen:?}"
