@@ -129,6 +129,13 @@ pub struct ControllerArgs {
     /// for Route 53). A zone not found, or failing, is checked again within seconds.
     #[arg(long, env = "GLOBALINGRESS_ZONE_CHECK_INTERVAL", value_name = "DURATION", default_value = "10m", value_parser = parse_duration)]
     pub zone_check_interval: Duration,
+
+    /// Write, in each spoke, a NetworkPolicy admitting a provisioned target's backend pods only
+    /// from its load balancer's subnets on the target port, for every GlobalIngress that does
+    /// not set `spec.backendNetworkPolicy` itself. Needs the spoke chart's
+    /// `networkPolicies.enabled` grant. Cuts off every other client of those pods.
+    #[arg(long, env = "GLOBALINGRESS_BACKEND_NETWORK_POLICIES")]
+    pub backend_network_policies: bool,
 }
 
 /// The prober and the failover guard rails.

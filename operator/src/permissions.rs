@@ -308,13 +308,20 @@ mod tests {
         assert!(granted.len() >= wanted.len());
     }
 
-    /// The spoke chart grants exactly what the hub checks in a spoke.
+    /// The spoke chart grants exactly what the hub checks in a spoke, and, with
+    /// `networkPolicies.enabled`, what the backend NetworkPolicies need (read and written by name:
+    /// get, create and patch for server-side apply, delete).
     #[test]
     fn the_spoke_chart_grants_exactly_what_the_hub_checks() {
         let granted = grants("globalingress-spoke/templates/grant.yaml");
         let wanted: Vec<(String, String)> = spoke_required()
             .into_iter()
             .map(|p| (p.resource.to_owned(), p.verb.to_owned()))
+            .chain(
+                ["get", "create", "patch", "delete"]
+                    .into_iter()
+                    .map(|v| ("networkpolicies".to_owned(), v.to_owned())),
+            )
             .collect();
         let (mut a, mut b) = (granted.clone(), wanted.clone());
         a.sort();

@@ -95,6 +95,14 @@ pub struct GlobalIngressSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls: Option<Tls>,
 
+    /// Write, in each spoke, a NetworkPolicy admitting the backend pods of every Provision
+    /// target that registers pod IPs only from its load balancer's subnets, on the target
+    /// port: nothing else reaches those pods any more (in-cluster clients of the Service are cut
+    /// off too). Removed with the target or this object. Unset: the operator's
+    /// `--backend-network-policies`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backend_network_policy: Option<bool>,
+
     /// Stop changing anything outside Kubernetes for this object (records, load balancers);
     /// status still reports what is observed.
     #[serde(default)]

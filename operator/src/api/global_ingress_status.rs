@@ -107,6 +107,10 @@ pub struct TargetStatus {
     /// When that certificate expires (RFC 3339).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub not_after: Option<String>,
+    /// The backend NetworkPolicy in the target's spoke (`namespace/name`, with
+    /// `backendNetworkPolicy`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backend_policy: Option<String>,
 }
 
 /// A target's endpoint service, as EC2 last reported it.

@@ -200,6 +200,7 @@ async fn reconcile_apply(
             }
             _ => status::CertificatesStep::NotUsed,
         },
+        backend_policies: applied.backend_policies.as_ref(),
         endpoint_services: match (&applied.endpoint_services, &applied.load_balancers) {
             (Some(s), _) => status::ServicesStep::Done(s),
             (None, apply::load_balancers::Step::Skipped)

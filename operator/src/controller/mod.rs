@@ -63,6 +63,8 @@ pub struct Settings {
     pub identity: String,
     /// Reconciles running at once, per controller.
     pub concurrency: u16,
+    /// Backend NetworkPolicies for GlobalIngresses that do not say.
+    pub backend_network_policies: bool,
     /// The zone writers' settings (metrics, relist interval); the fence and the in-sync
     /// notification are added here.
     pub zone_writer: crate::dns::zone_writer::Config,
@@ -347,6 +349,8 @@ pub async fn run(
             spokes: spokes_store,
             ingresses: gi_store.clone(),
             gate,
+            backend_network_policies: settings.backend_network_policies,
+            subnet_cidrs: crate::reconcile::apply::backend_policies::SubnetCidrs::default(),
         },
         last_failovers: Mutex::default(),
         publish_backoff: Backoff::default(),

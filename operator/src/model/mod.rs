@@ -14,6 +14,7 @@
 //!   the decisions between them (ownership, in-place changes, what is stale);
 //! - [`stack`]: the desired resources of one GlobalIngress.
 
+pub mod backend_policy;
 pub mod certificate;
 pub mod dns;
 pub mod duration;

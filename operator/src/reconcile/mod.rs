@@ -49,6 +49,10 @@ pub struct Deps {
     pub nodes: crate::spoke::nodes::SpokeNodes,
     /// Whether this replica may write.
     pub gate: Gate,
+    /// Backend NetworkPolicies for GlobalIngresses that do not say (`--backend-network-policies`).
+    pub backend_network_policies: bool,
+    /// The CIDRs of load balancers' subnets, for those policies.
+    pub subnet_cidrs: apply::backend_policies::SubnetCidrs,
 }
 
 impl std::fmt::Debug for Deps {
@@ -72,6 +76,7 @@ pub const WRITES: &[(&str, &str)] = &[
     ("globalingress", "dns"),
     ("globalingress", "health-checks"),
     ("globalingress", "load-balancers"),
+    ("globalingress", "network-policy"),
     ("dnszone", "status"),
     ("dnszone", "event"),
     ("spokecluster", "status"),

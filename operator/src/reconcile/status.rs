@@ -68,6 +68,8 @@ pub struct Inputs<'a> {
     pub certificates: CertificatesStep<'a>,
     /// Where the PrivateLink endpoint services stand.
     pub endpoint_services: ServicesStep<'a>,
+    /// Each target's backend NetworkPolicy (`None`: not applied this time, the last ones hold).
+    pub backend_policies: Option<&'a std::collections::BTreeMap<String, String>>,
     /// RFC 3339, for transition times.
     pub now: &'a str,
 }
@@ -294,6 +296,10 @@ pub fn compute(input: &Inputs<'_>) -> GlobalIngressStatus {
                 CertificatesStep::Done(c) => {
                     c.targets.get(name).and_then(|r| r.arn().map(str::to_owned))
                 }
+            },
+            backend_policy: match input.backend_policies {
+                None => previous_target(input, name).and_then(|t| t.backend_policy.clone()),
+                Some(now) => now.get(name).cloned(),
             },
             not_after: match input.certificates {
                 CertificatesStep::NotUsed => None,

@@ -22,6 +22,7 @@ fn inputs<'a>(
         load_balancers: &LbStep::NotUsed,
         certificates: CertificatesStep::NotUsed,
         endpoint_services: ServicesStep::NotUsed,
+        backend_policies: None,
         now,
     }
 }

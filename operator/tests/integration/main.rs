@@ -9,6 +9,7 @@ mod support;
 mod adoption;
 mod api_validation;
 mod aws_accounts;
+mod backend_policies;
 mod certificates;
 mod controller;
 mod dashboard;

@@ -270,4 +270,18 @@ impl PrivateLinkApi for Fake {
         });
         ready(Ok(()))
     }
+    fn subnet_cidrs<'a>(
+        &'a self,
+        ids: &'a [String],
+    ) -> BoxFuture<'a, Result<std::collections::BTreeMap<String, String>, String>> {
+        // Subnet `subnet-<n>` is 10.0.<n>.0/24 here.
+        let cidrs = ids
+            .iter()
+            .map(|id| {
+                let n: u32 = id.trim_start_matches("subnet-").parse().unwrap_or(0);
+                (id.clone(), format!("10.0.{}.0/24", n % 256))
+            })
+            .collect();
+        ready(Ok(cidrs))
+    }
 }

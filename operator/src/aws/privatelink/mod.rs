@@ -70,6 +70,12 @@ pub trait PrivateLinkApi: Send + Sync + std::fmt::Debug {
         key: &'a str,
         value: &'a str,
     ) -> BoxFuture<'a, Result<(), String>>;
+    /// The IPv4 CIDR of each of the subnets `ids` (EC2 DescribeSubnets): the only other EC2 read,
+    /// for the backend NetworkPolicy of a provisioned load balancer.
+    fn subnet_cidrs<'a>(
+        &'a self,
+        ids: &'a [String],
+    ) -> BoxFuture<'a, Result<std::collections::BTreeMap<String, String>, String>>;
 }
 
 /// The SDK adapter.
@@ -160,5 +166,11 @@ impl PrivateLinkApi for Ec2 {
         value: &'a str,
     ) -> BoxFuture<'a, Result<(), String>> {
         Box::pin(sdk::retag(&self.client, ids, key, value))
+    }
+    fn subnet_cidrs<'a>(
+        &'a self,
+        ids: &'a [String],
+    ) -> BoxFuture<'a, Result<std::collections::BTreeMap<String, String>, String>> {
+        Box::pin(sdk::subnet_cidrs(&self.client, ids))
     }
 }

@@ -340,3 +340,20 @@ pub async fn retag(
         .map_err(|e| errors::describe("CreateTags", &e))?;
     Ok(())
 }
+
+pub async fn subnet_cidrs(
+    client: &ec2::Client,
+    ids: &[String],
+) -> Result<std::collections::BTreeMap<String, String>, String> {
+    let out = client
+        .describe_subnets()
+        .set_subnet_ids(Some(ids.to_vec()))
+        .send()
+        .await
+        .map_err(|e| errors::describe("DescribeSubnets", &e))?;
+    Ok(out
+        .subnets()
+        .iter()
+        .filter_map(|s| Some((s.subnet_id()?.to_owned(), s.cidr_block()?.to_owned())))
+        .collect())
+}

@@ -5,6 +5,7 @@
 //! The stack is destructured without `..`: a resource kind added to [`Stack`] does not compile
 //! until apply handles it.
 
+pub mod backend_policies;
 pub mod certificates;
 pub mod endpoint_services;
 pub mod health_checks;
@@ -40,6 +41,8 @@ pub struct Applied {
     pub load_balancers: load_balancers::Step,
     /// Where the PrivateLink endpoint services stand (`None`: not applied, or none).
     pub endpoint_services: Option<endpoint_services::EndpointServices>,
+    /// Each target's backend NetworkPolicy (`None`: not applied, or none wanted or had).
+    pub backend_policies: Option<BTreeMap<String, String>>,
     /// Events to send (load balancers created, replaced, deleted).
     pub notes: Vec<load_balancers::Note>,
     pub publish: Publish,
@@ -119,6 +122,7 @@ pub async fn apply(
         return Applied {
             certificates: None,
             endpoint_services: None,
+            backend_policies: None,
             load_balancers: if provisioning {
                 load_balancers::Step::Skipped
             } else {
@@ -209,6 +213,12 @@ pub async fn apply(
         }
         _ => None,
     };
+    // Also without Provision targets: policies of removed ones go.
+    let policies = if writing {
+        backend_policies::deploy(gi, (&owner_id, &owner), load_balancers, deps, &mut notes).await
+    } else {
+        None
+    };
     let checks = health_checks::before_publish(gi, zone, health_checks, deps);
     let shared: Vec<crate::model::dns::Rrset> = certs
         .iter()
@@ -284,6 +294,7 @@ pub async fn apply(
     Applied {
         certificates: certs,
         endpoint_services: services,
+        backend_policies: policies,
         load_balancers: lbs,
         notes,
         publish,
@@ -397,10 +408,17 @@ pub async fn delete(gi: &GlobalIngress, deps: &Deps) -> Result<Deleted, String> 
                 Err(why) if abandon => return Ok(left_behind(why)),
                 Err(why) => return Err(why),
             }
+            // A backend NetworkPolicy in a spoke that cannot be reached is said and left (it
+            // admits only what the removed load balancer sent): it must not hold the object.
+            let left = backend_policies::remove_all(gi, &zone.spec.owner_id, deps).await;
             Ok(Deleted {
                 reason: deletion_reasons::DELETED_RECORDS,
-                note: records,
-                warning: false,
+                note: if left.is_empty() {
+                    records
+                } else {
+                    format!("{records}; left behind: {}", left.join("; "))
+                },
+                warning: !left.is_empty(),
             })
         }
     }
