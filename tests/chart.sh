@@ -109,6 +109,19 @@ text = "\n".join(l[4:] for l in body.splitlines())
 assert json.loads(text) == json.load(open(f"{chart}/files/dashboard.json")), "dashboard differs"
 PY
 
+log "helm install --dry-run=server against the hub (what an install sends, and its notes)"
+# (install takes the version from the server: no --kube-version)
+if out=$(KUBECONFIG=$HUB "$HELM" install gi-install "$CHART" --dry-run=server --namespace "$NS" \
+  --set "aws.roleArn=$ROLE" --set "networkPolicy.apiServer.cidrs={10.0.0.1/32}" 2>&1); then
+  if [[ $out == *"NOTES:"* && $out == *"WARNING: networkPolicy.aws.cidrs is empty"* ]]; then
+    ok "helm install (dry run, server) renders, and its notes warn of the empty AWS egress"
+  else
+    fail "helm install notes lack the empty-egress warning: $(printf '%s' "$out" | sed -n '/^NOTES:/,$p')"
+  fi
+else
+  fail "helm install --dry-run=server: $out"
+fi
+
 log "spoke chart against spoke-a (dry run)"
 "$KUBECTL" --kubeconfig "$GI_SPOKE_A_KUBECONFIG" create namespace "$NS" --dry-run=client -o yaml \
   | "$KUBECTL" --kubeconfig "$GI_SPOKE_A_KUBECONFIG" apply --server-side -f - >/dev/null

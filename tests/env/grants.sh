@@ -45,6 +45,6 @@ for spoke in spoke-a spoke-b; do
   "$KUBECTL" --kubeconfig "$kc" create namespace "$NAMESPACE" --dry-run=client -o yaml | apply "$kc"
   # No token controller runs here: the token comes from TokenRequest instead of the chart's Secret.
   "$HELM" template globalingress-spoke "$REPO_ROOT/deploy/globalingress-spoke" --namespace "$NAMESPACE" \
-    --kube-version "$KUBE_VERSION" --set tokenSecret.create=false | apply "$kc"
+    --kube-version "$KUBE_VERSION" --set tokenSecret.create=false --set networkPolicies.enabled=true | apply "$kc"
   token_kubeconfig "$kc" "$NAMESPACE" globalingress-hub "$STATE/$spoke/kubeconfig-hub-grant"
 done
