@@ -15,11 +15,37 @@ use crate::secrets::{self, SecretKey};
 /// reconnected by their own loop).
 const TIMEOUT: Duration = Duration::from_secs(5);
 
+/// The read timeout of watch clients: above [`WATCH_SECONDS`], so an idle watch is ended by the
+/// server (and resumed at once, without a relist) instead of timing out here. With the 5 s of
+/// [`TIMEOUT`], every idle Service/EndpointSlice/Node watch failed after 5 s and listed again.
+const WATCH_READ_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// How long the spoke's API server holds one watch request open (`timeoutSeconds`); a spoke
+/// that stops answering is noticed within [`WATCH_READ_TIMEOUT`].
+pub const WATCH_SECONDS: u32 = 50;
+
 /// A client for the spoke's API server from its kubeconfig Secret, with short timeouts, and
 /// the server's address for messages. Errors are (condition reason, message), without secrets.
 pub async fn connect(
     spoke: &SpokeCluster,
     hub: &kube::Client,
+) -> Result<(kube::Client, String), (&'static str, String)> {
+    connect_with(spoke, hub, TIMEOUT).await
+}
+
+/// [`connect`] for watches: their requests wait for events, up to [`WATCH_SECONDS`]; use
+/// `watcher::Config::timeout(WATCH_SECONDS)` with it.
+pub async fn connect_for_watches(
+    spoke: &SpokeCluster,
+    hub: &kube::Client,
+) -> Result<(kube::Client, String), (&'static str, String)> {
+    connect_with(spoke, hub, WATCH_READ_TIMEOUT).await
+}
+
+async fn connect_with(
+    spoke: &SpokeCluster,
+    hub: &kube::Client,
+    read_timeout: Duration,
 ) -> Result<(kube::Client, String), (&'static str, String)> {
     let r = &spoke.spec.kubeconfig_secret_ref;
     let at = SecretKey {
@@ -31,7 +57,7 @@ pub async fn connect(
     let mut config = config_from(&bytes, at).await?;
     let server = config.cluster_url.to_string();
     config.connect_timeout = Some(TIMEOUT);
-    config.read_timeout = Some(TIMEOUT);
+    config.read_timeout = Some(read_timeout);
     let client = kube::Client::try_from(config).map_err(|_| {
         (
             INVALID,

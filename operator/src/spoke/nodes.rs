@@ -173,7 +173,7 @@ async fn watch_spoke(inner: std::sync::Weak<Inner>, spoke: String) {
         };
         let object = strong.spokes.get(&ObjectRef::new(&spoke));
         let client = match object {
-            Some(object) => super::client::connect(&object, &strong.hub)
+            Some(object) => super::client::connect_for_watches(&object, &strong.hub)
                 .await
                 .map(|(c, _)| c)
                 .map_err(|(reason, message)| format!("{reason}: {message}")),
@@ -197,7 +197,11 @@ async fn watch_spoke(inner: std::sync::Weak<Inner>, spoke: String) {
 
 /// Follows the spoke's Nodes until the watch fails three times in a row.
 async fn follow(inner: &std::sync::Weak<Inner>, spoke: &str, api: Api<Node>) {
-    let mut events = watcher(api, watcher::Config::default()).boxed();
+    let mut events = watcher(
+        api,
+        watcher::Config::default().timeout(super::client::WATCH_SECONDS),
+    )
+    .boxed();
     let mut nodes: Option<BTreeMap<String, Node>> = None;
     let mut pending = BTreeMap::new();
     let mut failures = 0u32;

@@ -244,7 +244,7 @@ async fn watch_backend(inner: std::sync::Weak<Inner>, backend: Backend) {
         };
         let spoke = strong.spokes.get(&ObjectRef::new(&backend.spoke));
         let client = match spoke {
-            Some(spoke) => super::client::connect(&spoke, &strong.hub)
+            Some(spoke) => super::client::connect_for_watches(&spoke, &strong.hub)
                 .await
                 .map(|(c, _)| c)
                 .map_err(|(reason, message)| format!("{reason}: {message}")),
@@ -275,14 +275,17 @@ fn backoff(attempt: u32) -> Duration {
 async fn run_watches(inner: &std::sync::Weak<Inner>, backend: &Backend, client: kube::Client) {
     let services: Api<Service> = Api::namespaced(client.clone(), &backend.namespace);
     let slices: Api<EndpointSlice> = Api::namespaced(client, &backend.namespace);
+    let config = watcher::Config::default().timeout(super::client::WATCH_SECONDS);
     let service_events = watcher(
         services,
-        watcher::Config::default().fields(&format!("metadata.name={}", backend.name)),
+        config
+            .clone()
+            .fields(&format!("metadata.name={}", backend.name)),
     )
     .map_ok(|e| Update::Service(Box::new(e)));
     let slice_events = watcher(
         slices,
-        watcher::Config::default().labels(&format!("kubernetes.io/service-name={}", backend.name)),
+        config.labels(&format!("kubernetes.io/service-name={}", backend.name)),
     )
     .map_ok(|e| Update::Slices(Box::new(e)));
     let mut events = futures::stream::select(service_events, slice_events)
