@@ -134,30 +134,10 @@ impl EnforcingMoto {
             max_attempts: 3,
         };
         let admin = globalingress::aws::sdk_config(&settings).await;
-        let Some(role) = role else { return admin };
-        let creds = aws_sdk_sts::Client::new(&admin)
-            .assume_role()
-            .role_arn(role)
-            .role_session_name("globalingress-tests")
-            .send()
-            .await
-            .expect("AssumeRole")
-            .credentials
-            .expect("credentials");
-        admin
-            .to_builder()
-            .credentials_provider(
-                aws_credential_types::provider::SharedCredentialsProvider::new(
-                    aws_credential_types::Credentials::new(
-                        creds.access_key_id,
-                        creds.secret_access_key,
-                        Some(creds.session_token),
-                        None,
-                        "assumed",
-                    ),
-                ),
-            )
-            .build()
+        match role {
+            Some(role) => super::network::assumed(&admin, role).await,
+            None => admin,
+        }
     }
 
     /// Where its log is.

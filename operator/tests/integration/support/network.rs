@@ -27,8 +27,15 @@ pub async fn config(role: Option<&str>) -> aws_config::SdkConfig {
     let mut settings = globalingress::aws::SdkSettings::emulator(env().aws_endpoint.clone());
     settings.region = Some(REGION.to_owned());
     let hub = globalingress::aws::sdk_config(&settings).await;
-    let Some(role) = role else { return hub };
-    let creds = aws_sdk_sts::Client::new(&hub)
+    match role {
+        Some(role) => assumed(&hub, role).await,
+        None => hub,
+    }
+}
+
+/// `config` acting as `role` (STS AssumeRole with its credentials).
+pub async fn assumed(config: &aws_config::SdkConfig, role: &str) -> aws_config::SdkConfig {
+    let creds = aws_sdk_sts::Client::new(config)
         .assume_role()
         .role_arn(role)
         .role_session_name("globalingress-tests")
@@ -37,7 +44,8 @@ pub async fn config(role: Option<&str>) -> aws_config::SdkConfig {
         .expect("AssumeRole")
         .credentials
         .expect("credentials");
-    hub.to_builder()
+    config
+        .to_builder()
         .credentials_provider(
             aws_credential_types::provider::SharedCredentialsProvider::new(
                 aws_credential_types::Credentials::new(
