@@ -4,9 +4,10 @@
 //! One per Provision target that registers pod IPs, in its backend Service's namespace: written
 //! when missing or different (server-side apply, fenced by the Lease), never when a policy of
 //! that name is not ours. The ones this GlobalIngress has are in its status
-//! (`targets[].backendPolicy`), so removal needs no listing: a policy no target wants any more, or
-//! every one when the feature is off, is deleted if it is still ours. A spoke that cannot be
-//! reached keeps its entry (tried again next time).
+//! (`targets[].backendPolicy`), so removal needs no listing: a policy no target has any more, or
+//! every one when the feature is off, is deleted if it is still ours. A target whose step fails
+//! (AWS or the spoke not answering) keeps its policy as it was; so does a spoke that cannot be
+//! reached for a removal (tried again next time).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -18,7 +19,7 @@ use kube::api::{DeleteParams, Patch, PatchParams};
 use kube::runtime::reflector::ObjectRef;
 
 use super::load_balancers::Note;
-use crate::api::GlobalIngress;
+use crate::api::{DNSZone, GlobalIngress};
 use crate::model::backend_policy::{self, WantedBackendPolicy};
 use crate::model::elb::TargetKind;
 use crate::model::load_balancer::WantedLoadBalancer;
@@ -88,81 +89,37 @@ pub async fn deploy(
     if !on && before.is_empty() {
         return None;
     }
+    let hash = backend_policy::owner_hash(owner_id, owner);
+    // Each target's policy after this step; a target whose step failed keeps what it had (the
+    // last good state stays).
     let mut now = BTreeMap::new();
-    let mut wanted_names = BTreeSet::new();
     if on {
         for lb in load_balancers
             .iter()
             .filter(|lb| lb.target_group.target_kind == TargetKind::Ip)
         {
-            match wanted_for(gi, (owner_id, owner), lb, deps).await {
-                Ok(Some(w)) => {
-                    let at = format!("{}/{}", w.namespace, w.name);
-                    wanted_names.insert((lb.target.clone(), at.clone()));
-                    match write(&w, deps).await {
-                        Ok(Written::Unchanged) => {
-                            now.insert(lb.target.clone(), at);
-                        }
-                        Ok(Written::Applied) => {
-                            notes.push(Note {
-                                warning: false,
-                                reason: events::APPLIED,
-                                message: format!(
-                                    "NetworkPolicy {at} in spoke {}: pods of {} admitted only from {} on port(s) {}",
-                                    w.spoke,
-                                    selector_text(&w.pod_selector),
-                                    w.cidrs.iter().cloned().collect::<Vec<_>>().join(", "),
-                                    w.ports.iter().map(u16::to_string).collect::<Vec<_>>().join(", ")
-                                ),
-                            });
-                            now.insert(lb.target.clone(), at);
-                        }
-                        Ok(Written::NotOurs) => notes.push(Note {
-                            warning: true,
-                            reason: events::CONFLICT,
-                            message: format!(
-                                "target {}: NetworkPolicy {at} in spoke {} exists and is not ours (no {}={} label): left alone",
-                                lb.target, w.spoke, backend_policy::OWNER_LABEL, w.owner_hash
-                            ),
-                        }),
-                        Ok(Written::Skipped) => {
-                            if let Some(old) = before.get(&lb.target) {
-                                now.insert(lb.target.clone(), old.clone());
-                            }
-                        }
-                        Err(e) => {
-                            notes.push(failed(&lb.target, &e));
-                            if let Some(old) = before.get(&lb.target) {
-                                now.insert(lb.target.clone(), old.clone());
-                            }
-                        }
-                    }
+            match step(gi, (owner_id, owner), lb, deps, notes).await {
+                Outcome::Present(at) => {
+                    now.insert(lb.target.clone(), at);
                 }
-                Ok(None) => {
+                Outcome::Keep => {
                     if let Some(old) = before.get(&lb.target) {
                         now.insert(lb.target.clone(), old.clone());
                     }
                 }
-                Err(e) => notes.push(failed(&lb.target, &e)),
+                Outcome::Absent => {}
             }
         }
     }
-    // Ours that nothing wants any more.
+    // Ours that nothing has any more (off, target gone, renamed, somebody's in its place).
     for (target, at) in &before {
-        if wanted_names.contains(&(target.clone(), at.clone())) {
+        if now.get(target) == Some(at) {
             continue;
         }
         let Some(spoke) = spoke_of(gi, target) else {
             continue;
         };
-        match remove(
-            &spoke,
-            at,
-            &backend_policy::owner_hash(owner_id, owner),
-            deps,
-        )
-        .await
-        {
+        match remove(&spoke, at, &hash, deps).await {
             Ok(true) => notes.push(Note {
                 warning: false,
                 reason: events::REMOVED,
@@ -178,14 +135,73 @@ pub async fn deploy(
     Some(now)
 }
 
+/// Where one target's policy stands after [`step`].
+enum Outcome {
+    /// Ours exists as wanted, at `namespace/name`.
+    Present(String),
+    /// Not changed this time (not known yet, not the leader, or failed): what the status said holds.
+    Keep,
+    /// No policy of ours for it (somebody's holds the name).
+    Absent,
+}
+
+/// Writes `lb`'s target's policy if it is missing or different.
+async fn step(
+    gi: &GlobalIngress,
+    who: (&str, &str),
+    lb: &WantedLoadBalancer,
+    deps: &Deps,
+    notes: &mut Vec<Note>,
+) -> Outcome {
+    let w = match wanted_for(gi, who, lb, deps).await {
+        Ok(Some(w)) => w,
+        Ok(None) => return Outcome::Keep,
+        Err(e) => {
+            notes.push(failed(&lb.target, &e));
+            return Outcome::Keep;
+        }
+    };
+    let at = format!("{}/{}", w.namespace, w.name);
+    match write(&w, deps).await {
+        Ok(Written::Unchanged) => Outcome::Present(at),
+        Ok(Written::Applied) => {
+            notes.push(Note {
+                warning: false,
+                reason: events::APPLIED,
+                message: format!(
+                    "NetworkPolicy {at} in spoke {}: pods of {} admitted only from {} on port(s) {}",
+                    w.spoke,
+                    selector_text(&w.pod_selector),
+                    w.cidrs.iter().cloned().collect::<Vec<_>>().join(", "),
+                    w.ports.iter().map(u16::to_string).collect::<Vec<_>>().join(", ")
+                ),
+            });
+            Outcome::Present(at)
+        }
+        Ok(Written::NotOurs) => {
+            notes.push(Note {
+                warning: true,
+                reason: events::CONFLICT,
+                message: format!(
+                    "target {}: NetworkPolicy {at} in spoke {} exists and is not ours (no {}={} label): left alone",
+                    lb.target, w.spoke, backend_policy::OWNER_LABEL, w.owner_hash
+                ),
+            });
+            Outcome::Absent
+        }
+        Ok(Written::Skipped) => Outcome::Keep,
+        Err(e) => {
+            notes.push(failed(&lb.target, &e));
+            Outcome::Keep
+        }
+    }
+}
+
 /// Removes every policy the status names (GlobalIngress deletion); what cannot be removed is
 /// said, and left.
-pub async fn remove_all(gi: &GlobalIngress, owner_id: &str, deps: &Deps) -> Vec<String> {
-    let owner = crate::model::ownership::owner_key(
-        gi.metadata.namespace.as_deref().unwrap_or_default(),
-        gi.metadata.name.as_deref().unwrap_or_default(),
-    );
-    let hash = backend_policy::owner_hash(owner_id, &owner);
+pub async fn remove_all(gi: &GlobalIngress, zone: &DNSZone, deps: &Deps) -> Vec<String> {
+    let owner = super::records::claim_owner(gi, zone);
+    let hash = backend_policy::owner_hash(&owner.owner, &owner.resource);
     let mut left = Vec::new();
     for (target, at) in previous(gi) {
         let Some(spoke) = spoke_of(gi, &target) else {

@@ -410,7 +410,7 @@ pub async fn delete(gi: &GlobalIngress, deps: &Deps) -> Result<Deleted, String> 
             }
             // A backend NetworkPolicy in a spoke that cannot be reached is said and left (it
             // admits only what the removed load balancer sent): it must not hold the object.
-            let left = backend_policies::remove_all(gi, &zone.spec.owner_id, deps).await;
+            let left = backend_policies::remove_all(gi, &zone, deps).await;
             Ok(Deleted {
                 reason: deletion_reasons::DELETED_RECORDS,
                 note: if left.is_empty() {
