@@ -4,16 +4,13 @@
 //! chart's ClusterRole: the operator must say which, where a person looks, and recover without a
 //! restart once it is granted again.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use globalingress::api::condition::find;
 use globalingress::api::{GlobalIngress, SpokeCluster};
-use k8s_openapi::ByteString;
-use k8s_openapi::api::core::v1::{Event, Secret};
+use k8s_openapi::api::core::v1::Event;
 use kube::Api;
 use kube::api::{ListParams, PostParams};
-use serde_json::json;
 
 use crate::support::operator::{Operator, Options, eventually};
 use crate::support::{self, Cluster, chart, env};
@@ -157,35 +154,8 @@ async fn a_verb_missing_in_a_spoke_is_a_condition_and_an_event_naming_it() {
     chart::apply(&env().spoke_a_kubeconfig, &broken).await;
     let kubeconfig =
         chart::token_kubeconfig(&env().spoke_a_kubeconfig, &spoke_ns, &service_account).await;
-    let secret = Secret {
-        metadata: kube::api::ObjectMeta {
-            name: Some("grant".into()),
-            ..Default::default()
-        },
-        data: Some(BTreeMap::from([(
-            "kubeconfig".to_owned(),
-            ByteString(std::fs::read(&kubeconfig).unwrap()),
-        )])),
-        ..Default::default()
-    };
-    Api::<Secret>::namespaced(hub.clone(), &ns)
-        .create(&PostParams::default(), &secret)
-        .await
-        .unwrap();
-    let name = support::unique_name("grant");
+    let name = support::spoke_from(&hub, &ns, "grant", std::fs::read(&kubeconfig).unwrap()).await;
     let spokes: Api<SpokeCluster> = Api::all(hub.clone());
-    spokes
-        .create(
-            &PostParams::default(),
-            &serde_json::from_value(json!({
-                "apiVersion": "globalingress.io/v1alpha1", "kind": "SpokeCluster",
-                "metadata": { "name": name, "labels": support::shard(&ns) },
-                "spec": { "region": "eu-west-1", "kubeconfigSecretRef": { "namespace": ns, "name": "grant" } }
-            }))
-            .unwrap(),
-        )
-        .await
-        .unwrap();
     let mut op = Operator::start(&Options {
         kubeconfig: &env().operator_kubeconfig,
         namespace: &ns,

@@ -211,31 +211,8 @@ async fn a_stopped_spoke_keeps_its_records_and_is_reported_unreachable() {
         .await
         .unwrap();
     let kubeconfig = std::fs::read(spoke.get("GI_KUBECONFIG")).unwrap();
-    Api::<Secret>::namespaced(hub.clone(), &ns)
-        .create(
-            &PostParams::default(),
-            &serde_json::from_value(json!({
-                "metadata": { "name": "spoke-x" },
-                "data": { "kubeconfig": k8s_openapi::ByteString(kubeconfig) }
-            }))
-            .unwrap(),
-        )
-        .await
-        .unwrap();
-    let spoke_x = support::unique_name("spoke-x");
+    let spoke_x = support::spoke_from(&hub, &ns, "spoke-x", kubeconfig).await;
     let spokes: Api<SpokeCluster> = Api::all(hub.clone());
-    spokes
-        .create(
-            &PostParams::default(),
-            &serde_json::from_value(json!({
-                "apiVersion": "globalingress.io/v1alpha1", "kind": "SpokeCluster",
-                "metadata": { "name": spoke_x, "labels": support::shard(&ns) },
-                "spec": { "region": "eu-west-1", "kubeconfigSecretRef": { "namespace": ns, "name": "spoke-x" } }
-            }))
-            .unwrap(),
-        )
-        .await
-        .unwrap();
     let spoke_a = support::spoke_a(&hub, &ns).await;
     let planes = DataPlane::start_many(&["127.0.0.36", "127.0.0.37"]).await;
     let (x, y) = (&planes[0], &planes[1]);

@@ -204,8 +204,14 @@ pub async fn route53_zone(client: Option<(&kube::Client, &str)>, prefix: &str) -
 pub async fn spoke_a(hub: &kube::Client, ns: &str) -> String {
     // The spoke chart's grant, as a platform team would hand it to the hub.
     let kubeconfig = std::fs::read(&env().spoke_a_grant_kubeconfig).expect("spoke-a kubeconfig");
+    spoke_from(hub, ns, "spoke-a", kubeconfig).await
+}
+
+/// A SpokeCluster `<prefix>-…` (region eu-west-1, this test's shard) whose kubeconfig is
+/// `kubeconfig`, in Secret `prefix` of `ns`; returns the SpokeCluster's name.
+pub async fn spoke_from(hub: &kube::Client, ns: &str, prefix: &str, kubeconfig: Vec<u8>) -> String {
     let secret: k8s_openapi::api::core::v1::Secret = serde_json::from_value(serde_json::json!({
-        "metadata": { "name": "spoke-a" },
+        "metadata": { "name": prefix },
         "data": { "kubeconfig": k8s_openapi::ByteString(kubeconfig) }
     }))
     .expect("secret json");
@@ -213,11 +219,11 @@ pub async fn spoke_a(hub: &kube::Client, ns: &str) -> String {
         .create(&PostParams::default(), &secret)
         .await
         .expect("create the kubeconfig Secret");
-    let name = unique_name("spoke-a");
+    let name = unique_name(prefix);
     let spoke: globalingress::api::SpokeCluster = serde_json::from_value(serde_json::json!({
         "apiVersion": "globalingress.io/v1alpha1", "kind": "SpokeCluster",
         "metadata": { "name": name, "labels": shard(ns) },
-        "spec": { "region": "eu-west-1", "kubeconfigSecretRef": { "namespace": ns, "name": "spoke-a" } }
+        "spec": { "region": "eu-west-1", "kubeconfigSecretRef": { "namespace": ns, "name": prefix } }
     }))
     .expect("spoke json");
     Api::<globalingress::api::SpokeCluster>::all(hub.clone())
