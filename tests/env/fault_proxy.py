@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """A fault-injecting HTTP proxy for tests, between the AWS SDK and moto.
 
-    fault_proxy.py --upstream http://127.0.0.1:PORT [--port 0]
+    fault_proxy.py --upstream http://127.0.0.1:PORT [--port 0] [--record FILE --forever]
 
 Prints "READY <port>" once listening on 127.0.0.1. Every request is forwarded to the upstream,
 except a configurable share answered with Route 53-style errors (Throttling,
@@ -27,7 +27,16 @@ EC2, STS) from Action=, JSON-protocol ones' (ACM) from X-Amz-Target. "write" is 
 operations named Get*, List*, Describe*. "status" is what the client got (null: no answer).
 "params" holds a Query-protocol request's parameters (Action=... form), {} for the others.
 
-Standard library only; stops on SIGTERM or when its standard input closes.
+--record-own FILE (a test's proxy in front of the environment's, which records what is forwarded)
+appends the same lines for the requests it answers itself: faults and paced GetChange.
+
+--record FILE appends a JSON line per request it answers instead of keeping it for /__proxy/stats:
+{"key": the signer's access key id, "service": the signing name, "op", "status", "fault"}, and for
+each AssumeRole that succeeded {"assumed": the new access key id, "by": the signer's key, "role":
+the RoleArn}, so a report can tell whose calls they were (tests/iam_report.py). --forever keeps it
+running when its standard input closes (the environment's proxy, started in the background).
+
+Standard library only; stops on SIGTERM or, without --forever, when its standard input closes.
 """
 import argparse
 import http.client
@@ -52,6 +61,8 @@ CHANGES = {}
 # Ids are not drawn from RNG: that would shift the seeded fault sequence.
 ID_RNG = random.SystemRandom()
 SERVER = None  # the listening server (replaced after a refuse period)
+RECORD = None  # the file of --record, open for appending
+RECORD_OWN = False  # --record-own: only what this proxy answers without forwarding
 
 ERRORS = {
     "throttle": (400, "Throttling", "Rate exceeded"),
@@ -86,8 +97,16 @@ def route53_operation(method, path):
         return "CreateHealthCheck" if method == "POST" else "ListHealthChecks"
     if p.endswith("/hostedzone"):
         return "CreateHostedZone" if method == "POST" else "ListHostedZones"
+    if p.endswith("/disassociatevpc"):
+        return "DisassociateVPCFromHostedZone"
+    if p.endswith("/associatevpc"):
+        return "AssociateVPCWithHostedZone"
+    if p.endswith("/deauthorizevpcassociation"):
+        return "DeleteVPCAssociationAuthorization"
+    if p.endswith("/authorizevpcassociation"):
+        return "CreateVPCAssociationAuthorization" if method == "POST" else "ListVPCAssociationAuthorizations"
     if "/hostedzone/" in p:
-        return "GetHostedZone" if method == "GET" else "HostedZone"
+        return {"GET": "GetHostedZone", "POST": "UpdateHostedZoneComment", "DELETE": "DeleteHostedZone"}.get(method, "HostedZone")
     return "other"
 
 
@@ -106,6 +125,18 @@ def operation(method, path, headers, body):
         params = {k: v[0] for k, v in {**query, **form}.items() if v}
         return action, params
     return route53_operation(method, path), {}
+
+
+def signer(headers):
+    """(access key id, signing name) of a SigV4 Authorization header; ("", "") without one."""
+    found = re.search(r"Credential=([^/]+)/[^/]+/[^/]+/([^/]+)/", headers.get("Authorization") or "")
+    return found.groups() if found else ("", "")
+
+
+def record_line(line):
+    with LOCK:
+        RECORD.write(json.dumps(line) + "\n")
+        RECORD.flush()
 
 
 def is_write(op):
@@ -220,6 +251,10 @@ class Handler(BaseHTTPRequestHandler):
         if record is not None:
             with LOCK:
                 record["status"] = status
+            if RECORD is not None and (not RECORD_OWN or record.get("own")):
+                key, service = signer(self.headers)
+                record_line({"key": key, "service": service, "op": record["op"], "status": status,
+                             "fault": record["fault"]})
 
     def _control(self, body):
         global RNG
@@ -272,7 +307,8 @@ class Handler(BaseHTTPRequestHandler):
             record["fault"] = fault
             delay = CONFIG["delay_ms"]
             pending_s = float(CONFIG["pending_s"] or 0)
-            REQUESTS.append(record)
+            if RECORD is None or RECORD_OWN:
+                REQUESTS.append(record)
         if delay:
             time.sleep(delay / 1000.0)
         if fault:
@@ -283,6 +319,7 @@ class Handler(BaseHTTPRequestHandler):
                 f"<Error><Type>Sender</Type><Code>{code}</Code><Message>{message}</Message></Error>"
                 "<RequestId>fault-proxy</RequestId></ErrorResponse>"
             ).encode()
+            record["own"] = True
             return self._send(status, xml, [("Content-Type", "text/xml"), ("x-amzn-ErrorType", code)], record)
         if op == "GetChange" and self.command == "GET":
             cid = urllib.parse.unquote(self.path.split("?")[0]).rstrip("/").rsplit("/", 1)[-1]
@@ -291,6 +328,7 @@ class Handler(BaseHTTPRequestHandler):
             if change is not None:
                 done = time.time() >= change["sent"] + change["pending_s"]
                 xml = change_info_xml("GetChangeResponse", cid, "INSYNC" if done else "PENDING", change["sent"])
+                record["own"] = True
                 return self._send(200, xml, [("Content-Type", "application/xml"), ("x-amzn-RequestId", "fault-proxy")], record)
         target = urllib.parse.urlsplit(self.upstream)
         conn = http.client.HTTPConnection(target.hostname, target.port, timeout=60)
@@ -300,6 +338,11 @@ class Handler(BaseHTTPRequestHandler):
         data = resp.read()
         out = [(k, v) for k, v in resp.getheaders() if k.lower() not in ("content-length", "transfer-encoding", "connection")]
         conn.close()
+        if RECORD is not None and op == "AssumeRole" and resp.status == 200:
+            found = re.search(rb"<AccessKeyId>([^<]+)</AccessKeyId>", data)
+            if found:
+                record_line({"assumed": found.group(1).decode(), "by": signer(self.headers)[0],
+                             "role": params.get("RoleArn", "")})
         if op == "ChangeResourceRecordSets" and self.command == "POST" and resp.status == 200 and pending_s > 0:
             data = self._pend(data, now, pending_s)
         self._send(resp.status, data, out, record)
@@ -325,12 +368,22 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--upstream", required=True)
     parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--record", help="append a JSON line per request to this file")
+    parser.add_argument("--record-own", help="append a JSON line per request answered without forwarding")
+    parser.add_argument("--forever", action="store_true", help="do not stop when stdin closes")
     args = parser.parse_args()
+    global RECORD, RECORD_OWN
+    if args.record or args.record_own:
+        RECORD = open(args.record or args.record_own, "a", encoding="utf-8")
+        RECORD_OWN = bool(args.record_own)
     Handler.upstream = args.upstream
     server = serve(args.port)
     print(f"READY {server.server_address[1]}", flush=True)
     try:
-        sys.stdin.read()  # lifeline: the test holds our stdin
+        if args.forever:
+            threading.Event().wait()
+        else:
+            sys.stdin.read()  # lifeline: the test holds our stdin
     except KeyboardInterrupt:
         pass
 
