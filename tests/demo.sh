@@ -91,7 +91,8 @@ admin_port=$(free_ports 1)
 step "starting globalingress run (admin server on 127.0.0.1:$admin_port)"
 # As the Helm chart runs it: with its ServiceAccount's token (tests/env/grants.sh installed the
 # chart's RBAC on the hub), its Lease in globalingress-system.
-AWS_ACCESS_KEY_ID=demo AWS_SECRET_ACCESS_KEY=demo \
+# moto enforces IAM: the operator signs as the user holding only terraform/policies/hub.json.
+AWS_ACCESS_KEY_ID=$GI_AWS_OPERATOR_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY=$GI_AWS_OPERATOR_SECRET_ACCESS_KEY \
   "$bin" run --kubeconfig "$GI_OPERATOR_KUBECONFIG" --admin-address "127.0.0.1:$admin_port" \
   --aws-endpoint-url "$GI_AWS_ENDPOINT" --spoke-check-interval 5s \
   </dev/null >"$op/operator.log" 2>&1 &

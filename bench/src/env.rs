@@ -14,6 +14,10 @@ pub struct Env {
     pub hub_kubeconfig: PathBuf,
     pub spoke_a_kubeconfig: PathBuf,
     pub aws_endpoint: String,
+    /// moto enforces IAM: the benchmarks' own calls sign with the admin's keys (everything),
+    /// the operator's with the user holding only `terraform/policies/hub.json`.
+    pub aws_admin_keys: (String, String),
+    pub aws_operator_keys: (String, String),
     pub dns_server: SocketAddr,
     /// `example.test`, without the trailing dot.
     pub dns_zone: String,
@@ -37,6 +41,14 @@ pub fn load(file: &Path) -> anyhow::Result<Env> {
         hub_kubeconfig: get("GI_HUB_KUBECONFIG")?.into(),
         spoke_a_kubeconfig: get("GI_SPOKE_A_KUBECONFIG")?.into(),
         aws_endpoint: get("GI_AWS_ENDPOINT")?,
+        aws_admin_keys: (
+            get("GI_AWS_ADMIN_ACCESS_KEY_ID")?,
+            get("GI_AWS_ADMIN_SECRET_ACCESS_KEY")?,
+        ),
+        aws_operator_keys: (
+            get("GI_AWS_OPERATOR_ACCESS_KEY_ID")?,
+            get("GI_AWS_OPERATOR_SECRET_ACCESS_KEY")?,
+        ),
         dns_server: get("GI_DNS_SERVER")?.parse().context("GI_DNS_SERVER")?,
         dns_zone: get("GI_DNS_ZONE")?.trim_end_matches('.').to_owned(),
         tsig_key_name: get("GI_TSIG_KEY_NAME")?,
@@ -74,9 +86,10 @@ pub async fn hosted_zone(
     env: &Env,
     tag: &str,
 ) -> anyhow::Result<(aws_sdk_route53::Client, String, String)> {
-    let sdk = globalingress::aws::sdk_config(&globalingress::aws::SdkSettings::emulator(
-        env.aws_endpoint.clone(),
-    ))
+    let sdk = globalingress::aws::sdk_config(&globalingress::aws::SdkSettings {
+        static_credentials: Some(env.aws_admin_keys.clone()),
+        ..globalingress::aws::SdkSettings::emulator(env.aws_endpoint.clone())
+    })
     .await;
     let r53 = aws_sdk_route53::Client::new(&sdk);
     let domain = format!("{tag}.test");

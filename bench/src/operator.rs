@@ -18,6 +18,8 @@ pub struct Options<'a> {
     /// GlobalIngresses of this namespace only; the Lease lives there too.
     pub namespace: &'a str,
     pub aws_endpoint: &'a str,
+    /// Access key id and secret it signs AWS calls with.
+    pub aws_keys: &'a (String, String),
     /// Where its log goes (`None`: discarded).
     pub log: Option<PathBuf>,
     pub log_filter: &'a str,
@@ -49,8 +51,8 @@ impl Operator {
             .args(["--lease-namespace", o.namespace])
             .args(["--aws-endpoint-url", o.aws_endpoint])
             .args(["--resync-interval", "60s"])
-            .env("AWS_ACCESS_KEY_ID", "bench")
-            .env("AWS_SECRET_ACCESS_KEY", "bench")
+            .env("AWS_ACCESS_KEY_ID", &o.aws_keys.0)
+            .env("AWS_SECRET_ACCESS_KEY", &o.aws_keys.1)
             .env("GLOBALINGRESS_LOG", o.log_filter)
             .stdin(Stdio::null())
             .stdout(stdout)

@@ -85,12 +85,12 @@ fn print(rows: &[Row]) {
 
 /// A VPC with two internal subnets, made with boto3 (the emulator's own SDK, from the
 /// project's venv) to keep the EC2 crate out of the release build.
-fn vpc(endpoint: &str) -> anyhow::Result<(String, Vec<String>)> {
+fn vpc(endpoint: &str, keys: &(String, String)) -> anyhow::Result<(String, Vec<String>)> {
     let python = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/python");
     let script = r#"
 import json, sys, boto3
 ec2 = boto3.client("ec2", endpoint_url=sys.argv[1], region_name="eu-west-1",
-                   aws_access_key_id="bench", aws_secret_access_key="bench")
+                   aws_access_key_id=sys.argv[2], aws_secret_access_key=sys.argv[3])
 vpc = ec2.create_vpc(CidrBlock="10.90.0.0/16")["Vpc"]["VpcId"]
 subnets = [ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.90.{i}.0/24",
                              AvailabilityZone=f"eu-west-1{z}")["Subnet"]["SubnetId"]
@@ -98,7 +98,7 @@ subnets = [ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.90.{i}.0/24",
 print(json.dumps({"vpc": vpc, "subnets": subnets}))
 "#;
     let out = Command::new(&python)
-        .args(["-c", script, endpoint])
+        .args(["-c", script, endpoint, &keys.0, &keys.1])
         .output()
         .with_context(|| format!("running {}", python.display()))?;
     anyhow::ensure!(
@@ -189,7 +189,7 @@ async fn scenario(args: &Args, env: &Env, size: usize) -> anyhow::Result<Row> {
     Api::<Secret>::namespaced(hub.clone(), &tag)
         .create(&PostParams::default(), &secret)
         .await?;
-    let (vpc_id, subnets) = vpc(&env.aws_endpoint)?;
+    let (vpc_id, subnets) = vpc(&env.aws_endpoint, &env.aws_admin_keys)?;
     let spoke_object: SpokeCluster = serde_json::from_value(json!({
         "apiVersion": "globalingress.io/v1alpha1", "kind": "SpokeCluster", "metadata": {"name": tag},
         "spec": {"region": "eu-west-1", "kubeconfigSecretRef": {"namespace": tag, "name": "spoke"},
@@ -229,6 +229,7 @@ async fn scenario(args: &Args, env: &Env, size: usize) -> anyhow::Result<Row> {
         kubeconfig: &env.hub_kubeconfig,
         namespace: &tag,
         aws_endpoint: &proxy.url,
+        aws_keys: &env.aws_operator_keys,
         log: None,
         log_filter: "warn",
     })?;

@@ -195,6 +195,7 @@ async fn scenario(args: &Args, env: &Env, size: usize) -> anyhow::Result<Row> {
         kubeconfig: &env.hub_kubeconfig,
         namespace: &tag,
         aws_endpoint: &proxy.url,
+        aws_keys: &env.aws_operator_keys,
         log: None,
         log_filter: "warn",
     })?;

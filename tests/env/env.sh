@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
 # The local test environment: three real kube-apiservers (hub, spoke-a, spoke-b), the moto AWS
-# emulator and a Knot DNS server, all on 127.0.0.1 high ports.
+# emulator and a Knot DNS server, all on 127.0.0.1 high ports. moto enforces IAM
+# (tests/env/iam_setup.py): the operator signs with a user holding only terraform/policies/hub.json
+# (GI_AWS_OPERATOR_*), the tests with an admin's keys (GI_AWS_ADMIN_*); GI_AWS_ENDPOINT is a
+# recording proxy in front of it (tests/env/fault_proxy.py --record) whose GI_AWS_OPERATIONS file
+# tests/iam_report.py reads.
 #
 #   env.sh up   [DIR]   start everything fresh (safe to re-run: a running environment is reused)
 #   env.sh down [DIR]   stop every process it started (components included), by PID, and wait
@@ -34,12 +38,13 @@ STATE=${2:-$REPO_ROOT/.run/env}
 # Absolute: the env file it writes is read from other directories.
 mkdir -p "$STATE" && STATE=$(cd "$STATE" && pwd)
 # Names up or make demo use for other things inside DIR.
-RESERVED_NAMES=(moto operator dataplanes demo)
+RESERVED_NAMES=(moto aws-proxy operator dataplanes demo)
 
 all_alive() {
   local c
   for c in "${CLUSTERS[@]}"; do pid_alive "$STATE/$c/pid" || return 1; done
-  pid_alive "$STATE/moto/pid" && pid_alive "$STATE/knot/pid" && [ -s "$STATE/env" ]
+  pid_alive "$STATE/moto/pid" && pid_alive "$STATE/aws-proxy/pid" && pid_alive "$STATE/knot/pid" &&
+    [ -s "$STATE/env" ]
 }
 
 stop_all() {
@@ -171,6 +176,23 @@ start_moto() {
     python3 -c "import urllib.request,sys; urllib.request.urlopen('http://127.0.0.1:$port/moto-api/data.json', timeout=2)"
 }
 
+# enforce_iam MOTO_PORT: users, roles and policies (tests/env/iam_setup.py), then IAM enforcement
+# on; the keys go to $STATE/moto/keys.env.
+enforce_iam() {
+  "$MOTO_VENV/bin/python" "$REPO_ROOT/tests/env/iam_setup.py" "http://127.0.0.1:$1" "$STATE/moto/keys.env" ||
+    die "tests/env/iam_setup.py failed against moto (log: $STATE/moto/moto.log)"
+}
+
+# start_aws_proxy MOTO_PORT PORT: the recording proxy every AWS call of the tests goes through.
+start_aws_proxy() {
+  mkdir -p "$STATE/aws-proxy"
+  : >"$STATE/aws-proxy/operations.jsonl"
+  python3 "$REPO_ROOT/tests/env/fault_proxy.py" --upstream "http://127.0.0.1:$1" --port "$2" \
+    --record "$STATE/aws-proxy/operations.jsonl" --forever </dev/null >"$STATE/aws-proxy/log" 2>&1 &
+  echo $! >"$STATE/aws-proxy/pid"
+  wait_for aws-proxy 20 "$STATE/aws-proxy/pid" "$STATE/aws-proxy/log" grep -q READY "$STATE/aws-proxy/log"
+}
+
 # knot_conf DIR PORT SECRET ZONEFILE_LOAD: Knot's configuration for the server in DIR.
 knot_conf() {
   local dir=$1 port=$2 secret=$3 zonefile_load=$4
@@ -259,7 +281,7 @@ ENV
 }
 
 write_env() {
-  local moto_port=$1 dns_port=$2
+  local moto_port=$1 dns_port=$2 proxy_port=$3
   cat >"$STATE/env.tmp" <<ENV
 # Written by tests/env/env.sh up; every endpoint of this environment.
 GI_ENV_DIR=$STATE
@@ -272,8 +294,11 @@ GI_SPOKE_A_GRANT_KUBECONFIG=$STATE/spoke-a/kubeconfig-hub-grant
 GI_SPOKE_B_GRANT_KUBECONFIG=$STATE/spoke-b/kubeconfig-hub-grant
 GI_OPERATOR_NAMESPACE=globalingress-system
 GI_HELM=$(helm_path)
-GI_AWS_ENDPOINT=http://127.0.0.1:$moto_port
+GI_AWS_ENDPOINT=http://127.0.0.1:$proxy_port
+GI_MOTO_ENDPOINT=http://127.0.0.1:$moto_port
+GI_AWS_OPERATIONS=$STATE/aws-proxy/operations.jsonl
 GI_AWS_REGION=us-east-1
+$(cat "$STATE/moto/keys.env")
 GI_DNS_SERVER=127.0.0.1:$dns_port
 GI_DNS_ZONE=$DNS_ZONE.
 GI_TSIG_KEY_NAME=$TSIG_KEY_NAME
@@ -295,7 +320,7 @@ environment in $STATE
   hub        $(awk '/server:/ {print $2}' "$GI_HUB_KUBECONFIG")   kubeconfig $GI_HUB_KUBECONFIG
   spoke-a    $(awk '/server:/ {print $2}' "$GI_SPOKE_A_KUBECONFIG")   kubeconfig $GI_SPOKE_A_KUBECONFIG
   spoke-b    $(awk '/server:/ {print $2}' "$GI_SPOKE_B_KUBECONFIG")   kubeconfig $GI_SPOKE_B_KUBECONFIG
-  aws (moto) $GI_AWS_ENDPOINT   region $GI_AWS_REGION, any access key
+  aws (moto) $GI_AWS_ENDPOINT   region $GI_AWS_REGION, IAM enforced: keys GI_AWS_ADMIN_* (everything), GI_AWS_OPERATOR_* (hub.json)
   dns (knot) $GI_DNS_SERVER   zone $GI_DNS_ZONE, TSIG key $GI_TSIG_KEY_NAME ($GI_TSIG_ALGORITHM) secret in $GI_TSIG_SECRET_FILE
   pids      $(for c in "$STATE"/*/pid; do printf ' %s=%s' "$(basename "$(dirname "$c")")" "$(cat "$c")"; done)
   kubectl    $GI_KUBECTL (same version as the servers)
@@ -314,14 +339,16 @@ up() {
   stop_all # whatever half of an earlier environment is left
   # Servers tests started for themselves last time (stopped just above): their data goes too.
   rm -rf "$STATE/private"
-  local started=$SECONDS moto_port
-  moto_port=$(free_ports 1)
+  local started=$SECONDS moto_port proxy_port
+  read -r moto_port proxy_port < <(free_ports 2 | xargs)
   start_clusters
   start_moto "$moto_port"
+  enforce_iam "$moto_port"
+  start_aws_proxy "$moto_port" "$proxy_port"
   start_knot "$STATE/knot" fresh
   wait_clusters
   bash "$REPO_ROOT/tests/env/grants.sh" "$STATE"
-  write_env "$moto_port" "$(cat "$STATE/knot/port")"
+  write_env "$moto_port" "$(cat "$STATE/knot/port")" "$proxy_port"
   log "environment up in $((SECONDS - started))s"
   print_status
 }

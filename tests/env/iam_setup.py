@@ -9,8 +9,10 @@ While moto still answers everyone (no authentication yet) it creates
   - user globalingress-tests-admin (everything): the tests' own calls (VPCs, zones, inspection);
   - user globalingress-hub with terraform/policies/hub.json: the operator's credentials;
   - in each spoke account the tests use: role globalingress-spoke with
-    terraform/policies/spoke.json (what the operator assumes there) and role
-    globalingress-tests-admin (everything; what the tests assume there to build VPCs);
+    terraform/policies/spoke.json (what the operator assumes there), role
+    globalingress-tests-admin (everything; what the tests assume there to build VPCs) and role
+    globalingress-hub with hub.json (the admin assumes it to run the operator's code in an account
+    of its own);
 then switches authentication on (POST /moto-api/reset-auth 0). From then on a request signed with
 any other key is refused (InvalidClientTokenId) and one outside the signer's policy is AccessDenied:
 a permission missing from a shipped policy fails the test that needs it.
@@ -34,7 +36,7 @@ import boto3
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 HUB_ACCOUNT = "123456789012"
 # Accounts the tests act in through a role (spoke accounts).
-SPOKE_ACCOUNTS = ["222222222222", "333333333333", "444444444444"]
+SPOKE_ACCOUNTS = ["222222222222", "333333333333", "444444444444", "210987654321", "555555555555"]
 EVERYTHING = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
 
 
@@ -79,6 +81,7 @@ def main():
     admin = user(iam, "globalingress-tests-admin", json.dumps(EVERYTHING))
     operator = user(iam, "globalingress-hub", policy("hub.json"))
     hub_arn = f"arn:aws:iam::{HUB_ACCOUNT}:user/globalingress-hub"
+    admin_arn = f"arn:aws:iam::{HUB_ACCOUNT}:user/globalingress-tests-admin"
     sts = client("sts", endpoint)
     for account in SPOKE_ACCOUNTS:
         # moto binds credentials of any role ARN to its account: the way in to create the roles.
@@ -90,6 +93,11 @@ def main():
         there.create_role(RoleName="globalingress-tests-admin", AssumeRolePolicyDocument=trust("*"))
         there.put_role_policy(RoleName="globalingress-tests-admin", PolicyName="everything",
                               PolicyDocument=json.dumps(EVERYTHING))
+        # The operator's hub policy in another account, for the tests that need an account of
+        # their own (an empty health-check quota): the tests' admin assumes it.
+        there.create_role(RoleName="globalingress-hub", AssumeRolePolicyDocument=trust(admin_arn))
+        there.put_role_policy(RoleName="globalingress-hub", PolicyName="globalingress-hub",
+                              PolicyDocument=policy("hub.json"))
         there.create_role(RoleName="globalingress-spoke", AssumeRolePolicyDocument=trust(hub_arn))
         there.put_role_policy(RoleName="globalingress-spoke", PolicyName="globalingress-spoke",
                               PolicyDocument=policy("spoke.json"))

@@ -316,6 +316,7 @@ async fn scenario(
         kubeconfig: &env.hub_kubeconfig,
         namespace: &tag,
         aws_endpoint: &env.aws_endpoint,
+        aws_keys: &env.aws_operator_keys,
         log: Some(log.clone()),
         log_filter: &args.failover_operator_log,
     })?;

@@ -24,7 +24,8 @@ pub struct SdkSettings {
     pub region: Option<String>,
     /// Override of every service endpoint, for an emulator (e.g. `http://127.0.0.1:5000`).
     pub endpoint_url: Option<String>,
-    /// Static credentials instead of the default provider chain (emulators accept any).
+    /// Static credentials instead of the default provider chain (an emulator without IAM
+    /// enforcement accepts any).
     pub static_credentials: Option<(String, String)>,
     /// Attempts per call, including the first, for throttling, `PriorRequestNotComplete` and 5xx.
     pub max_attempts: u32,

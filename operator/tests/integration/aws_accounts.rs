@@ -21,7 +21,8 @@ const WAIT: Duration = Duration::from_secs(30);
 /// moto's account for the static test credentials.
 const HUB_ACCOUNT: &str = "123456789012";
 const OTHER_ACCOUNT: &str = "222222222222";
-const ROLE: &str = "arn:aws:iam::222222222222:role/globalingress-hub";
+/// The spoke role `tests/env/iam_setup.py` creates there (trusting the operator's user).
+const ROLE: &str = "arn:aws:iam::222222222222:role/globalingress-spoke";
 const EXTERNAL_ID: &str = "gi-ext-7c1d9e4b";
 
 async fn secret(client: &kube::Client, ns: &str, name: &str, key: &str, value: &str) {
@@ -149,7 +150,7 @@ async fn a_spoke_in_another_account_is_reached_through_its_role() {
     assert_eq!(status.account, OTHER_ACCOUNT);
     assert_eq!(
         status.arn,
-        format!("arn:aws:sts::{OTHER_ACCOUNT}:assumed-role/globalingress-hub/{session}")
+        format!("arn:aws:sts::{OTHER_ACCOUNT}:assumed-role/globalingress-spoke/{session}")
     );
     let assumed: Vec<_> = proxy
         .requests()

@@ -5,10 +5,9 @@
 //! listener) and a PrivateLink endpoint service there, then removes all of it; first without one
 //! permission, to see that a missing one fails and says so.
 //!
-//! Route 53 stays out: moto 5.2.5 miscomputes the signature of every Route 53 GET (boto3's and
-//! the Rust SDK's alike: SignatureDoesNotMatch even for an administrator), so records go to Knot
-//! here and the hub policy's Route 53 statements are checked on the document only
-//! (tests/terraform_check.py).
+//! Every other test runs under the same enforcement on the environment's moto (with the whole
+//! policies, which no test may change there: hence a moto of its own here); the phase
+//! `iam-report` holds all their calls against the policies. Records go to Knot here.
 
 use std::collections::BTreeSet;
 use std::time::Duration;

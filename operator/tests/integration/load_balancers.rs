@@ -15,6 +15,7 @@ use kube::Api;
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
 
+use crate::support::moto;
 use crate::support::network::{self, REGION, Setup, backend, set_endpoints, setup};
 use crate::support::operator::{Operator, Options, eventually};
 use crate::support::{self, Cluster};
@@ -492,8 +493,8 @@ async fn a_spoke_in_a_second_account_gets_its_load_balancer_there() {
     let ns = support::namespace(&hub, "lb-account").await;
     let _ = support::spoke_a(&hub, &ns).await;
     const OTHER: &str = "333333333333";
-    let role = format!("arn:aws:iam::{OTHER}:role/globalingress-hub");
-    let other = network::config(Some(&role)).await;
+    let role = moto::spoke_role(OTHER);
+    let other = network::config(Some(&moto::admin_role(OTHER))).await;
     let vpc = network::vpc(&other).await;
     let spoke_name = network::spoke(&hub, &ns, "other", vpc.spec(OTHER, Some(&role))).await;
     let app = backend(&spoke, "ClusterIP").await;

@@ -14,6 +14,7 @@ use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use serde_json::json;
 
 use crate::load_balancers::{WAIT, gi, operator, provisioned};
+use crate::support::moto;
 use crate::support::network::{self, Setup, set_endpoints, setup};
 use crate::support::operator::eventually;
 
@@ -96,8 +97,8 @@ async fn an_endpoint_service_on_the_internal_nlb_with_its_consumers_changed_in_p
     let hub_ec2 = ec2::Client::new(&config);
     // A consumer VPC in the hub's account and one in a second account.
     let consumer = network::vpc(&config).await;
-    let role = format!("arn:aws:iam::{OTHER}:role/globalingress-hub");
-    let other_config = network::config(Some(&role)).await;
+    let role = moto::spoke_role(OTHER);
+    let other_config = network::config(Some(&moto::admin_role(OTHER))).await;
     let other_ec2 = ec2::Client::new(&other_config);
     let other_vpc = network::vpc(&other_config).await;
     // Someone else's endpoint service, on their own NLB.

@@ -9,24 +9,21 @@
 //!   `InsufficientDataHealthStatus` are not kept.
 //! - There is no health-check limit (`TooManyHealthChecks` never comes; the unit tests cover it),
 //!   ListHealthChecks never pages, and deleting a missing check succeeds.
-//! - The account comes from the `x-moto-account-id` header, which gives the quota test an account
-//!   of its own: other tests create checks in the shared one concurrently.
+//!
+//! The quota test has an account of its own (other tests create checks in the hub's account
+//! concurrently): the operator's code acts there as role `globalingress-hub` (the hub policy),
+//! the test as its admin role.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use aws_sdk_route53::types::{HealthCheckConfig, HealthCheckType, Tag, TagResourceType};
-use aws_smithy_runtime_api::box_error::BoxError;
-use aws_smithy_runtime_api::client::interceptors::Intercept;
-use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextMut;
-use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
-use aws_smithy_types::config_bag::ConfigBag;
+use globalingress::aws::Aws;
 use globalingress::aws::budget::{Budget, BudgetConfig};
 use globalingress::aws::route53_health::{
     CheckConfig, Config, Endpoint, EndpointCheck, HealthChecks, Protocol, RequestInterval,
     Route53HealthChecks,
 };
-use globalingress::aws::{Aws, SdkSettings};
 use globalingress::model::ownership::{
     TAG_GLOBALINGRESS, TAG_NAME, TAG_OWNER, TAG_RESOURCE, TAG_TARGET,
 };
@@ -36,7 +33,7 @@ use crate::support::{self, env};
 /// The operator's own AWS setup: every call under the budget.
 async fn budgeted() -> Aws {
     Aws::new(
-        &SdkSettings::emulator(env().aws_endpoint.clone()),
+        &support::operator_aws_settings(),
         Budget::new(
             BudgetConfig::default(),
             globalingress::leader::Leadership::always(),
@@ -336,49 +333,46 @@ async fn private_targets_follow_a_cloudwatch_alarm() {
     );
 }
 
-/// Sends every request to one moto account (`x-moto-account-id`).
-#[derive(Debug)]
-struct MotoAccount(String);
+/// The account only the quota test uses (`tests/env/iam_setup.py` made its roles).
+const QUOTA_ACCOUNT: &str = "555555555555";
 
-impl Intercept for MotoAccount {
-    fn name(&self) -> &'static str {
-        "tests::MotoAccount"
-    }
-
-    fn modify_before_transmit(
-        &self,
-        context: &mut BeforeTransmitInterceptorContextMut<'_>,
-        _components: &RuntimeComponents,
-        _cfg: &mut ConfigBag,
-    ) -> Result<(), BoxError> {
-        context
-            .request_mut()
-            .headers_mut()
-            .insert("x-moto-account-id", self.0.clone());
-        Ok(())
-    }
-}
-
-fn in_account(client: &aws_sdk_route53::Client, account: &str) -> aws_sdk_route53::Client {
-    aws_sdk_route53::Client::from_conf(
-        client
-            .config()
-            .to_builder()
-            .interceptor(MotoAccount(account.to_owned()))
-            .build(),
-    )
+/// `config` with the credentials of `role` (assumed with the tests' admin keys).
+async fn as_role(config: &aws_config::SdkConfig, role: &str) -> aws_config::SdkConfig {
+    let assumed = support::network::assumed(&support::aws().await, role).await;
+    let mut builder = config.to_builder();
+    builder.set_credentials_provider(assumed.credentials_provider());
+    builder.build()
 }
 
 #[tokio::test]
 async fn the_quota_counts_every_check_of_the_account() {
-    let aws = budgeted().await;
-    // An account of its own: 12 digits no other test or run uses.
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    let account = format!("9{:011}", (nanos / 1000) % 100_000_000_000);
-    let r53 = in_account(&raw().await, &account);
+    let mut aws = budgeted().await;
+    aws.sdk = as_role(
+        &aws.sdk,
+        &format!("arn:aws:iam::{QUOTA_ACCOUNT}:role/globalingress-hub"),
+    )
+    .await;
+    let r53 = aws_sdk_route53::Client::new(
+        &as_role(
+            &support::aws().await,
+            &support::moto::admin_role(QUOTA_ACCOUNT),
+        )
+        .await,
+    );
+    // Empty, whatever an earlier run on this environment left.
+    for check in r53
+        .list_health_checks()
+        .send()
+        .await
+        .expect("ListHealthChecks")
+        .health_checks()
+    {
+        r53.delete_health_check()
+            .health_check_id(check.id())
+            .send()
+            .await
+            .expect("DeleteHealthCheck");
+    }
     let owner = support::unique_name("hc-quota");
     let resource = format!("{}/web", support::unique_name("ns"));
 
@@ -397,10 +391,7 @@ async fn the_quota_counts_every_check_of_the_account() {
     let wanted = targets(&[("eu", https(443)), ("us", plain(Protocol::Tcp))]);
     let registry = |quota| {
         HealthChecks::new(
-            Arc::new(Route53HealthChecks::new(in_account(
-                &aws.route53(),
-                &account,
-            ))),
+            Arc::new(Route53HealthChecks::new(aws.route53())),
             Config {
                 quota,
                 ..Config::default()

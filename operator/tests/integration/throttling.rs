@@ -291,7 +291,7 @@ async fn waits_for_a_budget_token_do_not_count_against_the_attempt_timeout() {
     let aws = Aws::new(
         &SdkSettings {
             max_attempts: 1,
-            ..SdkSettings::emulator(env().aws_endpoint.clone())
+            ..crate::support::operator_aws_settings()
         },
         budget,
     )
@@ -299,12 +299,12 @@ async fn waits_for_a_budget_token_do_not_count_against_the_attempt_timeout() {
     let r53 = aws.route53();
     let started = Instant::now();
     let results =
-        futures::future::join_all((0..calls).map(|_| r53.list_hosted_zones().max_items(1).send()))
+        futures::future::join_all((0..calls).map(|_| r53.list_health_checks().max_items(1).send()))
             .await;
     let failed: Vec<String> = results
         .iter()
         .filter_map(|r| r.as_ref().err())
-        .map(|e| globalingress::aws::errors::describe("ListHostedZones", e))
+        .map(|e| globalingress::aws::errors::describe("ListHealthChecks", e))
         .collect();
     println!(
         "{calls} calls at 1/s, attempt timeout {DEFAULT_ATTEMPT_TIMEOUT:?}: {} failed, all done in {:?}",

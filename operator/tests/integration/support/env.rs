@@ -37,7 +37,15 @@ pub struct TestEnv {
     pub spoke_a_grant_kubeconfig: PathBuf,
     /// helm, at the version the project pins.
     pub helm: PathBuf,
+    /// moto, through the environment's recording proxy (every call counted for
+    /// `tests/iam_report.py`). moto enforces IAM: sign with one of the two key pairs below.
     pub aws_endpoint: String,
+    /// The tests' own AWS identity: allowed everything.
+    pub aws_admin_keys: (String, String),
+    /// The operator's AWS identity: a user holding only `terraform/policies/hub.json`.
+    pub aws_operator_keys: (String, String),
+    /// The recording proxy's file (one JSON line per call), read by `tests/iam_report.py`.
+    pub aws_operations: PathBuf,
     pub dns_server: SocketAddr,
     pub dns_zone: Name,
     pub tsig_key: TsigKey,
@@ -169,6 +177,15 @@ fn load(file: &Path) -> Result<TestEnv, String> {
         spoke_a_grant_kubeconfig: existing("GI_SPOKE_A_GRANT_KUBECONFIG")?,
         helm: existing("GI_HELM")?,
         aws_endpoint: get("GI_AWS_ENDPOINT")?,
+        aws_admin_keys: (
+            get("GI_AWS_ADMIN_ACCESS_KEY_ID")?,
+            get("GI_AWS_ADMIN_SECRET_ACCESS_KEY")?,
+        ),
+        aws_operator_keys: (
+            get("GI_AWS_OPERATOR_ACCESS_KEY_ID")?,
+            get("GI_AWS_OPERATOR_SECRET_ACCESS_KEY")?,
+        ),
+        aws_operations: existing("GI_AWS_OPERATIONS")?,
         dns_server: get("GI_DNS_SERVER")?
             .parse()
             .map_err(|e| format!("GI_DNS_SERVER: {e}"))?,

@@ -78,12 +78,26 @@ pub async fn namespace(client: &kube::Client, prefix: &str) -> String {
     name
 }
 
-/// The AWS SDK configuration pointed at the emulator.
+/// Settings for the environment's moto in us-east-1, signed with the tests' admin keys.
+pub fn aws_settings() -> globalingress::aws::SdkSettings {
+    globalingress::aws::SdkSettings {
+        static_credentials: Some(env().aws_admin_keys.clone()),
+        ..globalingress::aws::SdkSettings::emulator(env().aws_endpoint.clone())
+    }
+}
+
+/// [`aws_settings`] signed as the operator's user (`hub.json` only): for tests that drive the
+/// operator's own AWS code in-process.
+pub fn operator_aws_settings() -> globalingress::aws::SdkSettings {
+    globalingress::aws::SdkSettings {
+        static_credentials: Some(env().aws_operator_keys.clone()),
+        ..aws_settings()
+    }
+}
+
+/// The AWS SDK configuration pointed at the emulator, as the tests' admin.
 pub async fn aws() -> aws_config::SdkConfig {
-    globalingress::aws::sdk_config(&globalingress::aws::SdkSettings::emulator(
-        env().aws_endpoint.clone(),
-    ))
-    .await
+    globalingress::aws::sdk_config(&aws_settings()).await
 }
 
 /// Installs (server-side apply) the project's CRDs in `client`'s cluster and waits until they

@@ -14,7 +14,7 @@ use kube::Api;
 use kube::api::{Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
 
-use super::{Cluster, env, shard, unique_name};
+use super::{Cluster, shard, unique_name};
 
 /// The region every load-balancer test uses.
 pub const REGION: &str = "eu-west-1";
@@ -24,7 +24,7 @@ pub const HUB_ACCOUNT: &str = "123456789012";
 /// SDK configuration in [`REGION`]: the hub's test credentials, or those of a role assumed in
 /// another moto account.
 pub async fn config(role: Option<&str>) -> aws_config::SdkConfig {
-    let mut settings = globalingress::aws::SdkSettings::emulator(env().aws_endpoint.clone());
+    let mut settings = super::aws_settings();
     settings.region = Some(REGION.to_owned());
     let hub = globalingress::aws::sdk_config(&settings).await;
     match role {
@@ -117,9 +117,8 @@ pub async fn vpc(config: &aws_config::SdkConfig) -> Vpc {
     let security_group = ec2
         .create_security_group()
         .group_name(unique_name("gi-lb"))
-        // No spaces: moto (IAM enforcement on) re-encodes a form body it parsed with + for a space
-        // and then finds the SDK's signature (%20) wrong.
-        .description("load-balancers-of-a-globalingress-test")
+        // With spaces: moto checks the Rust SDK's %20 in a form body since moto-signature.patch.
+        .description("load balancers of a globalingress test")
         .vpc_id(&id)
         .send()
         .await

@@ -73,11 +73,13 @@ impl Operator {
     /// as nearly every test does), its Lease is `<namespace>-<lease_name>` in the chart's namespace,
     /// the only one its Role covers; any other identity (a private hub's admin) keeps the Lease
     /// `lease_name` in the test's namespace.
+    /// It signs AWS calls as the environment's operator user (`hub.json` only).
     pub fn start(options: &Options<'_>) -> Self {
-        Self::start_with_aws_keys(options, ("testing", "testing"))
+        let keys = &env().aws_operator_keys;
+        Self::start_with_aws_keys(options, (&keys.0, &keys.1))
     }
 
-    /// [`Operator::start`] signing AWS calls with `keys` (moto's default accepts any).
+    /// [`Operator::start`] signing AWS calls with `keys` (another moto's users).
     pub fn start_with_aws_keys(options: &Options<'_>, keys: (&str, &str)) -> Self {
         let (lease_namespace, lease_name) = if is_operator_identity(options.kubeconfig) {
             (

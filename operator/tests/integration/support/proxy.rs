@@ -46,11 +46,16 @@ impl FaultProxy {
     }
 
     /// A proxy in front of `upstream` (an `http://HOST:PORT` URL): a moto of a test's own.
+    /// In front of the environment's moto, what it answers itself (faults, paced GetChange)
+    /// goes to the environment's record too, beside what its recording proxy forwards.
     pub fn start_with_upstream(upstream: &str) -> Self {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/env/fault_proxy.py");
-        let mut child = Command::new("python3")
-            .arg(&script)
-            .args(["--upstream", upstream])
+        let mut command = Command::new("python3");
+        command.arg(&script).args(["--upstream", upstream]);
+        if upstream == env().aws_endpoint {
+            command.arg("--record-own").arg(&env().aws_operations);
+        }
+        let mut child = command
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
