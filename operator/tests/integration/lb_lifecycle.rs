@@ -1,19 +1,21 @@
 //! What comes and goes with a provisioned load balancer: the CloudWatch alarm a `Private`
 //! Route 53 health check follows (made with the load balancer, on its target group, tagged,
 //! deleted with it), and `deletionPolicy: Retain`, which leaves the load balancer, its target
-//! group and the records in place and marks them retained; and a load balancer with our name
-//! but not our owner tag, which nothing ever touches.
+//! group, its ACM certificate, its PrivateLink endpoint service and the records in place and
+//! marks them retained; and a load balancer with our name but not our owner tag, which nothing
+//! ever touches.
 
 use aws_sdk_cloudwatch as cloudwatch;
 use aws_sdk_elasticloadbalancingv2 as elbv2;
-use kube::api::{DeleteParams, PostParams};
-use serde_json::json;
-
 use std::time::Duration;
 
-use kube::api::{Patch, PatchParams};
+use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
+use serde_json::json;
+
+use globalingress::model::ownership::{TAG_GLOBALINGRESS, TAG_OWNER};
 
 use crate::load_balancers::{WAIT, alias, condition, gi, operator, provisioned};
+use crate::support::moto;
 use crate::support::network::{self, HUB_ACCOUNT};
 use crate::support::network::{Setup, set_endpoints, setup};
 use crate::support::operator::eventually;
@@ -173,28 +175,40 @@ async fn retain_leaves_the_load_balancer_and_records_and_marks_them_retained() {
         app,
         zone,
         api,
+        config,
         ..
     } = setup("lb-retain", "ClusterIP").await;
     set_endpoints(&spoke, &app, &[("10.0.8.10", true, false)]).await;
     let host = format!("kept.{}", zone.domain);
-    let mut object = gi(
-        &ns,
-        "kept",
-        &zone.name,
-        &host,
-        json!([provisioned(
-            &spoke_name,
-            &app,
-            json!({ "mode": "Provision" })
-        )]),
+    let mut target = provisioned(
+        &spoke_name,
+        &app,
+        json!({ "mode": "Provision", "type": "NLB", "scheme": "Internal" }),
     );
+    target["privateLink"] = json!({ "enabled": true });
+    let mut object = gi(&ns, "kept", &zone.name, &host, json!([target]));
     object.spec.deletion_policy = globalingress::api::global_ingress::DeletionPolicy::Retain;
+    object.spec.tls = Some(serde_json::from_value(json!({ "mode": "ACM" })).unwrap());
     api.create(&PostParams::default(), &object).await.unwrap();
     let op = operator(&ns);
     let owner = format!("{ns}/kept");
-    let published = eventually("the ALIAS record", WAIT, || async {
-        alias(&zone.r53, &zone.zone_id, &host).await
-    })
+    let acm = aws_sdk_acm::Client::new(&config);
+    let ec2 = aws_sdk_ec2::Client::new(&config);
+    let (published, certificate, service) = eventually(
+        "the ALIAS record, the TLS listener and the endpoint service",
+        Duration::from_secs(60),
+        || async {
+            let published = alias(&zone.r53, &zone.zone_id, &host).await?;
+            let owned = network::owned_by(&elb, &owner).await;
+            let certificate = owned.listeners.iter().find_map(|l| {
+                l.certificates()
+                    .first()
+                    .and_then(|c| c.certificate_arn().map(str::to_owned))
+            })?;
+            let service = tagged_service(&ec2, &owner).await?;
+            Some((published, certificate, service))
+        },
+    )
     .await;
     api.delete("kept", &DeleteParams::default()).await.unwrap();
     eventually("deleted", WAIT, || async {
@@ -213,7 +227,52 @@ async fn retain_leaves_the_load_balancer_and_records_and_marks_them_retained() {
         "{:?}",
         owned.owners
     );
+    // The certificate and the endpoint service stay too, marked the same way.
+    let tags = acm
+        .list_tags_for_certificate()
+        .certificate_arn(&certificate)
+        .send()
+        .await
+        .expect("the certificate stays");
+    assert!(
+        tags.tags()
+            .iter()
+            .any(|t| t.key() == TAG_OWNER && t.value() == Some("test-hub/retained")),
+        "{:?}",
+        tags.tags()
+    );
+    let kept = tagged_service(&ec2, &owner)
+        .await
+        .expect("the endpoint service stays");
+    assert_eq!(kept.0, service.0);
+    assert_eq!(kept.1.as_deref(), Some("test-hub/retained"));
     drop(op);
+}
+
+/// The endpoint service tagged as serving `owner`: (id, its owner tag).
+async fn tagged_service(
+    ec2: &aws_sdk_ec2::Client,
+    owner: &str,
+) -> Option<(String, Option<String>)> {
+    let out = ec2
+        .describe_vpc_endpoint_service_configurations()
+        .send()
+        .await
+        .ok()?;
+    out.service_configurations().iter().find_map(|s| {
+        let tag = |key: &str| {
+            s.tags()
+                .iter()
+                .find(|t| t.key() == Some(key))
+                .and_then(|t| t.value().map(str::to_owned))
+        };
+        (tag(TAG_GLOBALINGRESS).as_deref() == Some(owner)).then(|| {
+            (
+                s.service_id().unwrap_or_default().to_owned(),
+                tag(TAG_OWNER),
+            )
+        })
+    })
 }
 
 #[tokio::test]
@@ -347,8 +406,8 @@ async fn a_removed_target_loses_its_load_balancer_even_when_no_target_names_its_
     let first = network::spoke(&hub, &ns, "first", vpc.spec(HUB_ACCOUNT, None)).await;
     // The second target's spoke in another account: a scope of its own, which no target names
     // once that target is gone.
-    let role = "arn:aws:iam::444444444444:role/globalingress-hub";
-    let other = network::config(Some(role)).await;
+    let role = &moto::spoke_role("444444444444");
+    let other = network::config(Some(&moto::admin_role("444444444444"))).await;
     let other_vpc = network::vpc(&other).await;
     let second = network::spoke(
         &hub,

@@ -16,6 +16,7 @@ mod dashboard;
 mod failover;
 mod failover_rules;
 mod iam;
+mod lb_in_place;
 mod lb_lifecycle;
 mod leadership;
 mod load_balancers;
