@@ -8,7 +8,10 @@
 //!   changes per event.
 //! - `provision` ([`provision`]): N GlobalIngresses x 2 Provision targets; time until every load
 //!   balancer is ready, ELBv2 calls by operation, and the calls of a reconcile with nothing to do.
+//! - `admission` ([`admission`]): N creates against copies of the GlobalIngress CRD (as shipped,
+//!   without each validation rule, without any, a plain CRD): what each rule costs the API server.
 
+mod admission;
 mod dataplane;
 mod env;
 mod failover;
@@ -27,6 +30,7 @@ enum Scenario {
     Publish,
     Failover,
     Provision,
+    Admission,
 }
 
 /// Benchmarks of globalingress against the local environment (prints tables; asserts nothing).
@@ -36,7 +40,7 @@ pub struct Args {
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "publish,failover,provision"
+        default_value = "publish,failover,provision,admission"
     )]
     scenarios: Vec<Scenario>,
     /// publish: numbers of GlobalIngresses, one run each.
@@ -45,6 +49,9 @@ pub struct Args {
     /// provision: numbers of GlobalIngresses (two Provision targets each), one run each.
     #[arg(long, value_delimiter = ',', default_value = "100")]
     provision_sizes: Vec<usize>,
+    /// admission: GlobalIngresses created per copy of the CRD.
+    #[arg(long, default_value_t = 1000)]
+    admission_size: usize,
     /// failover: numbers of GlobalIngresses sharing the failing region, one run each.
     #[arg(long, value_delimiter = ',', default_value = "1,100,1000")]
     failover_sizes: Vec<usize>,
@@ -78,6 +85,7 @@ async fn main() -> anyhow::Result<()> {
             Scenario::Publish => publish::run(&args, &env).await?,
             Scenario::Failover => failover::run(&args, &env).await?,
             Scenario::Provision => provision::run(&args, &env).await?,
+            Scenario::Admission => admission::run(&args, &env).await?,
         }
     }
     Ok(())
