@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # make bench: the benchmarks (bench/) against a fresh local environment in .run/bench.
-#   SCENARIOS=publish,failover,provision,admission   which to run (default all four)
+#   SCENARIOS=publish,failover,provision,paced,admission   which to run (default all five)
 #   PROVISION_SIZES=100            provision: GlobalIngresses x 2 Provision targets per run
 #   SIZES=100,1000,10000           publish: GlobalIngresses per run (default 100,1000)
 #   FAILOVER_SIZES=1,100,1000      failover: GlobalIngresses sharing the failing region
 #   FAILOVER_REPEATS=20            failover: region down and back this often per size and provider
 #   FAILOVER_PROVIDERS=knot,route53
+#   PACED_SIZE=100                 paced: GlobalIngresses in each of its two groups
+#   PACED_PENDING=30               paced: seconds a Route 53 change stays PENDING
 #   ADMISSION_SIZE=1000            admission: creates per copy of the GlobalIngress CRD
+#   ADMISSION_REPEATS=3            admission: runs per copy (the median is printed)
 # Prints tables; asserts nothing. The environment is stopped on every exit path; the failover
 # runs' operator logs are in .run/bench/ until then.
 set -euo pipefail
@@ -27,8 +30,11 @@ source "$STATE/env"
 "$CARGO_TARGET_DIR/release/globalingress-bench" \
   --env "$STATE/env" \
   --operator "$CARGO_TARGET_DIR/release/globalingress" \
-  --scenarios "${SCENARIOS:-publish,failover,provision,admission}" \
+  --scenarios "${SCENARIOS:-publish,failover,provision,paced,admission}" \
+  --paced-size "${PACED_SIZE:-100}" \
+  --paced-pending "${PACED_PENDING:-30}" \
   --admission-size "${ADMISSION_SIZE:-1000}" \
+  --admission-repeats "${ADMISSION_REPEATS:-3}" \
   --sizes "${SIZES:-100,1000}" \
   --provision-sizes "${PROVISION_SIZES:-100}" \
   --failover-sizes "${FAILOVER_SIZES:-1,100,1000}" \

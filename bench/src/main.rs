@@ -8,6 +8,8 @@
 //!   changes per event.
 //! - `provision` ([`provision`]): N GlobalIngresses x 2 Provision targets; time until every load
 //!   balancer is ready, ELBv2 calls by operation, and the calls of a reconcile with nothing to do.
+//! - `paced` ([`paced`]): two failovers in one Route 53 zone while the first change is PENDING
+//!   (Route 53's pace through the fault proxy): the second is not delayed by the first.
 //! - `admission` ([`admission`]): N creates against copies of the GlobalIngress CRD (as shipped,
 //!   without each validation rule, without any, a plain CRD): what each rule costs the API server.
 
@@ -17,6 +19,7 @@ mod env;
 mod failover;
 mod observe;
 mod operator;
+mod paced;
 mod provision;
 mod publish;
 mod stats;
@@ -30,6 +33,7 @@ enum Scenario {
     Publish,
     Failover,
     Provision,
+    Paced,
     Admission,
 }
 
@@ -40,7 +44,7 @@ pub struct Args {
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "publish,failover,provision,admission"
+        default_value = "publish,failover,provision,paced,admission"
     )]
     scenarios: Vec<Scenario>,
     /// publish: numbers of GlobalIngresses, one run each.
@@ -49,9 +53,22 @@ pub struct Args {
     /// provision: numbers of GlobalIngresses (two Provision targets each), one run each.
     #[arg(long, value_delimiter = ',', default_value = "100")]
     provision_sizes: Vec<usize>,
+    /// paced: GlobalIngresses in each of the two groups.
+    #[arg(long, default_value_t = 100)]
+    paced_size: usize,
+    /// paced: seconds every Route 53 change stays PENDING (the second run; the first has none).
+    #[arg(long, default_value_t = 30)]
+    paced_pending: u64,
     /// admission: GlobalIngresses created per copy of the CRD.
     #[arg(long, default_value_t = 1000)]
     admission_size: usize,
+    /// admission: also one copy without each validation rule in turn (false: only the whole-schema
+    /// variants).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    admission_each_rule: bool,
+    /// admission: runs per variant (the median is printed).
+    #[arg(long, default_value_t = 3)]
+    admission_repeats: usize,
     /// failover: numbers of GlobalIngresses sharing the failing region, one run each.
     #[arg(long, value_delimiter = ',', default_value = "1,100,1000")]
     failover_sizes: Vec<usize>,
@@ -85,6 +102,7 @@ async fn main() -> anyhow::Result<()> {
             Scenario::Publish => publish::run(&args, &env).await?,
             Scenario::Failover => failover::run(&args, &env).await?,
             Scenario::Provision => provision::run(&args, &env).await?,
+            Scenario::Paced => paced::run(&args, &env).await?,
             Scenario::Admission => admission::run(&args, &env).await?,
         }
     }

@@ -109,6 +109,24 @@ impl Proxy {
         })
     }
 
+    /// Sets the proxy's faults or pace, e.g. `{"pending_s": 30}` (tests/env/fault_proxy.py).
+    pub fn configure(&self, config: &Value) -> anyhow::Result<()> {
+        let out = Command::new("python3")
+            .args([
+                "-c",
+                "import sys,urllib.request; urllib.request.urlopen(urllib.request.Request(sys.argv[1], data=sys.argv[2].encode(), method='POST')).read()",
+                &format!("{}/__proxy/config", self.url),
+                &config.to_string(),
+            ])
+            .output()?;
+        anyhow::ensure!(
+            out.status.success(),
+            "configuring the proxy: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Ok(())
+    }
+
     pub fn operations(&self) -> anyhow::Result<Vec<String>> {
         let out = Command::new("python3")
             .args([
