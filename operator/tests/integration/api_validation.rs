@@ -207,6 +207,18 @@ async fn malformed_global_ingresses_are_refused_naming_the_field() {
             "spec.ttl",
         ),
         (
+            "status code above 599",
+            &weighted,
+            vec![("/spec/healthCheck/expectedStatus", json!([200, 600]))],
+            "spec.healthCheck.expectedStatus[1]",
+        ),
+        (
+            "status code below 100",
+            &weighted,
+            vec![("/spec/healthCheck/expectedStatus", json!([99]))],
+            "spec.healthCheck.expectedStatus[0]",
+        ),
+        (
             "interval below 1s",
             &weighted,
             vec![
