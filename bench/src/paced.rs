@@ -16,7 +16,8 @@ use serde_json::json;
 
 use crate::Args;
 use crate::dataplane::DataPlane;
-use crate::env::{Env, create_all, hosted_zone};
+use crate::env::{Env, hosted_zone};
+use crate::failover::create_global_ingresses;
 use crate::observe::{Expect, Observer};
 use crate::operator::{self, Operator};
 use crate::publish::Proxy;
@@ -32,35 +33,6 @@ struct Run {
     second: f64,
     change_calls: usize,
     get_change_calls: usize,
-}
-
-/// Group `group`'s GlobalIngresses `g<group>-<i>` on the data planes `planes` (two).
-async fn create_group(
-    api: &Api<GlobalIngress>,
-    tag: &str,
-    domain: &str,
-    group: usize,
-    size: usize,
-    planes: &[&DataPlane],
-) -> anyhow::Result<()> {
-    let (a, b, port) = (planes[0].ip(), planes[1].ip(), planes[0].port());
-    create_all(api, size, |i| {
-        json!({
-            "apiVersion": "globalingress.io/v1alpha1", "kind": "GlobalIngress",
-            "metadata": {"name": format!("g{group}-{i}")},
-            "spec": {
-                "hostnames": [format!("g{group}-{i}.{domain}")], "dnsZoneRef": tag, "ttl": 5,
-                "routing": {"policy": "Weighted"},
-                "healthCheck": {"protocol": "HTTP", "path": "/healthz", "port": port,
-                                "interval": "1s", "timeout": "500ms",
-                                "healthyThreshold": 1, "unhealthyThreshold": 2},
-                "targets": [
-                    {"name": "a", "weight": 1, "loadBalancer": {"mode": "External", "external": {"addresses": [a]}}},
-                    {"name": "b", "weight": 1, "loadBalancer": {"mode": "External", "external": {"addresses": [b]}}}
-                ]}
-        })
-    })
-    .await
 }
 
 async fn once(args: &Args, env: &Env, size: usize, pending_s: u64) -> anyhow::Result<Run> {
@@ -82,8 +54,8 @@ async fn once(args: &Args, env: &Env, size: usize, pending_s: u64) -> anyhow::Re
         .create(&PostParams::default(), &zone)
         .await?;
     let api: Api<GlobalIngress> = Api::namespaced(client.clone(), &tag);
-    create_group(&api, &tag, &domain, 1, size, &[&planes[0], &planes[1]]).await?;
-    create_group(&api, &tag, &domain, 2, size, &[&planes[2], &planes[3]]).await?;
+    create_global_ingresses(&api, &tag, &domain, ("g1-", size), &planes[..2]).await?;
+    create_global_ingresses(&api, &tag, &domain, ("g2-", size), &planes[2..]).await?;
     let observer = |group: usize| Observer::Route53 {
         client: r53.clone(),
         zone_id: zone_id.clone(),

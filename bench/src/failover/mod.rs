@@ -246,20 +246,22 @@ fn sample(size: usize, max: usize) -> Vec<usize> {
     all
 }
 
-async fn create_global_ingresses(
+/// GlobalIngresses `<prefix><i>` at `<prefix><i>.<domain>`, weighted over targets a and b on the
+/// first two of `planes`, probed every second (the paced scenario uses it too).
+pub(crate) async fn create_global_ingresses(
     api: &Api<GlobalIngress>,
     tag: &str,
     domain: &str,
-    size: usize,
+    (prefix, size): (&str, usize),
     planes: &[DataPlane],
 ) -> anyhow::Result<()> {
     let (a, b, port) = (planes[0].ip(), planes[1].ip(), planes[0].port());
     create_all(api, size, |i| {
         json!({
             "apiVersion": "globalingress.io/v1alpha1", "kind": "GlobalIngress",
-            "metadata": {"name": format!("gi{i}")},
+            "metadata": {"name": format!("{prefix}{i}")},
             "spec": {
-                "hostnames": [format!("gi{i}.{domain}")], "dnsZoneRef": tag, "ttl": 5,
+                "hostnames": [format!("{prefix}{i}.{domain}")], "dnsZoneRef": tag, "ttl": 5,
                 "routing": {"policy": "Weighted"},
                 "healthCheck": {"protocol": "HTTP", "path": "/healthz", "port": port,
                                 "hostHeader": HOST_HEADER, "interval": "1s", "timeout": "500ms",
@@ -309,7 +311,7 @@ async fn scenario(
     let (a, b) = (&planes[0], &planes[1]);
     let zone = create_zone(env, &client, provider, &tag, size).await?;
     let api: Api<GlobalIngress> = Api::namespaced(client.clone(), &tag);
-    create_global_ingresses(&api, &tag, &zone.domain, size, &planes).await?;
+    create_global_ingresses(&api, &tag, &zone.domain, ("gi", size), &planes).await?;
     let log: PathBuf = env.dir.join(format!("operator-{tag}.log"));
     let op = Operator::start(&operator::Options {
         binary: &args.operator,
