@@ -19,6 +19,10 @@ use serde_json::{Value, json};
 use crate::Args;
 use crate::env::{Env, wait_until};
 
+/// The schema of one target, in the CRD.
+const TARGET_ITEMS: &str =
+    "/spec/versions/0/schema/openAPIV3Schema/properties/spec/properties/targets/items";
+
 /// One copy of the CRD: its label and its schema (`None`: the plain CRD).
 struct Variant {
     label: String,
@@ -265,6 +269,16 @@ pub async fn run(args: &Args, env: &Env) -> anyhow::Result<()> {
         Variant {
             label: "no rules, no defaults".to_owned(),
             crd: bare(&crd, &["default"]),
+        },
+        Variant {
+            label: "no rules, no defaults under targets[]".to_owned(),
+            crd: {
+                let mut c = without(&crd, None);
+                if let Some(items) = c.pointer_mut(TARGET_ITEMS) {
+                    strip_keys(items, &["default"]);
+                }
+                c
+            },
         },
         Variant {
             label: "no rules, no patterns or formats".to_owned(),
