@@ -26,15 +26,13 @@ import collections
 import importlib
 import json
 import os
-import re
 import sys
+
+from iam_actions import DEPENDENT, snake
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Signing names -> IAM prefixes (CloudWatch signs as "monitoring").
 PREFIX = {"monitoring": "cloudwatch"}
-# Actions AWS checks beside an operation the code makes (never seen on the wire); the same list
-# as tests/terraform_check.py's DEPENDENT.
-DEPENDENT = {"ec2:DescribeVpcs"}
 # Operations moto (5.2.5) does not implement: the operator's calls of them are covered by the unit
 # tests through its ports' fakes. Each is checked to be still missing from moto.
 MOTO_LACKS = {
@@ -44,11 +42,6 @@ MOTO_LACKS = {
     "route53:CreateVPCAssociationAuthorization": ("moto.route53.responses", "Route53"),
     "route53:DeleteVPCAssociationAuthorization": ("moto.route53.responses", "Route53"),
 }
-
-
-def snake(action):
-    op = action.split(":", 1)[1].replace("VPC", "Vpc")
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", op).lower()
 
 
 def env_file(path):
@@ -112,7 +105,7 @@ def main():
             by_service[action.split(":")[0]].append(f"{action.split(':')[1]} {n}")
         for service, ops in sorted(by_service.items()):
             print(f"  {service} ({len(ops)}): {', '.join(ops)}")
-        for action in sorted(granted - used - DEPENDENT - set(MOTO_LACKS)):
+        for action in sorted(granted - used - set(DEPENDENT) - set(MOTO_LACKS)):
             failures.append(f"{policy} grants {action}, which the operator never made in the suite")
         for action in sorted(set(made) - granted):
             failures.append(f"{side} made {action}, which {policy} does not grant, and moto let it through")

@@ -8,7 +8,7 @@
     documents with unique statement ids;
   - the policies grant what the operator's code calls and nothing else: each action is an AWS
     SDK operation named in operator/src (or a dependent action AWS requires for one, listed
-    below with why), and each operation the code calls is granted by the hub policy (the spoke
+    with why in tests/iam_actions.py), and each operation the code calls is granted by the hub policy (the spoke
     policy: each regional one).
 
 Run with the checkov virtualenv's python (it brings the HCL parser): tests/test.sh does.
@@ -21,12 +21,10 @@ import sys
 
 import hcl2
 
+from iam_actions import DEPENDENT, snake
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TF = os.path.join(ROOT, "terraform")
-# Actions AWS requires beside an operation the code calls (IAM "dependent actions").
-DEPENDENT = {
-    "ec2:DescribeVpcs": "AssociateVPCWithHostedZone checks the VPC with it",
-}
 # SDK clients' service names -> IAM prefixes.
 SERVICES = {
     "route53": "route53",
@@ -44,12 +42,6 @@ failures = []
 def fail(message):
     failures.append(message)
     print(f"terraform: FAIL {message}", file=sys.stderr)
-
-
-def snake(action):
-    # VPC stays one word in the SDK's method names (associate_vpc_with_hosted_zone).
-    op = action.split(":", 1)[1].replace("VPC", "Vpc")
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", op).lower()
 
 
 def one(value):
@@ -159,7 +151,7 @@ def check_policies():
     for p in sorted(spoke - hub):
         fail(f"spoke.json grants {p}, which hub.json lacks (the hub acts in its own account too)")
     for p in sorted(hub):
-        if p[0] in REGIONAL and p not in spoke and p != ("ec2", "describe_vpcs"):
+        if p[0] in REGIONAL and p not in spoke:
             fail(f"hub.json grants the regional {p[0]}:{p[1]}, which spoke.json lacks")
 
 
