@@ -17,9 +17,8 @@ use serde_json::json;
 use crate::Args;
 use crate::dataplane::DataPlane;
 use crate::env::{Env, hosted_zone};
-use crate::failover::create_global_ingresses;
+use crate::failover::{create_global_ingresses, start_operator};
 use crate::observe::{Expect, Observer};
-use crate::operator::{self, Operator};
 use crate::publish::Proxy;
 use globalingress::api::{DNSZone, GlobalIngress};
 
@@ -66,19 +65,7 @@ async fn once(args: &Args, env: &Env, size: usize, pending_s: u64) -> anyhow::Re
     let (one, two) = (observer(1), observer(2));
     let proxy = Proxy::start(&env.aws_endpoint)?;
     proxy.configure(&json!({ "pending_s": pending_s }))?;
-    let log = env.dir.join(format!("operator-{tag}.log"));
-    let op = Operator::start(&operator::Options {
-        binary: &args.operator,
-        kubeconfig: &env.hub_kubeconfig,
-        namespace: &tag,
-        aws_endpoint: &proxy.url,
-        aws_keys: &env.aws_operator_keys,
-        log: Some(log.clone()),
-        log_filter: &args.failover_operator_log,
-    })?;
-    op.wait_ready(Duration::from_secs(60))
-        .await
-        .with_context(|| format!("operator log: {}", log.display()))?;
+    let (op, _log) = start_operator(args, env, &tag, &proxy.url).await?;
     let ips: Vec<String> = planes.iter().map(DataPlane::ip).collect();
     let cold = Instant::now();
     one.until(Expect::Restored, &ips[0], &ips[1], cold, TIMEOUT)

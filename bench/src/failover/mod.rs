@@ -293,6 +293,30 @@ async fn all_healthy(api: &Api<GlobalIngress>, size: usize) -> bool {
     })
 }
 
+/// The operator of run `tag` (its namespace), its AWS calls to `aws_endpoint`, logging to
+/// `operator-<tag>.log` in the environment's directory; ready. The log's path comes back.
+pub(crate) async fn start_operator(
+    args: &Args,
+    env: &Env,
+    tag: &str,
+    aws_endpoint: &str,
+) -> anyhow::Result<(Operator, PathBuf)> {
+    let log: PathBuf = env.dir.join(format!("operator-{tag}.log"));
+    let op = Operator::start(&operator::Options {
+        binary: &args.operator,
+        kubeconfig: &env.hub_kubeconfig,
+        namespace: tag,
+        aws_endpoint,
+        aws_keys: &env.aws_operator_keys,
+        log: Some(log.clone()),
+        log_filter: &args.failover_operator_log,
+    })?;
+    op.wait_ready(Duration::from_secs(60))
+        .await
+        .with_context(|| format!("operator log: {}", log.display()))?;
+    Ok((op, log))
+}
+
 async fn scenario(
     args: &Args,
     env: &Env,
@@ -312,19 +336,7 @@ async fn scenario(
     let zone = create_zone(env, &client, provider, &tag, size).await?;
     let api: Api<GlobalIngress> = Api::namespaced(client.clone(), &tag);
     create_global_ingresses(&api, &tag, &zone.domain, ("gi", size), &planes).await?;
-    let log: PathBuf = env.dir.join(format!("operator-{tag}.log"));
-    let op = Operator::start(&operator::Options {
-        binary: &args.operator,
-        kubeconfig: &env.hub_kubeconfig,
-        namespace: &tag,
-        aws_endpoint: &env.aws_endpoint,
-        aws_keys: &env.aws_operator_keys,
-        log: Some(log.clone()),
-        log_filter: &args.failover_operator_log,
-    })?;
-    op.wait_ready(Duration::from_secs(60))
-        .await
-        .with_context(|| format!("operator log: {}", log.display()))?;
+    let (op, log) = start_operator(args, env, &tag, &env.aws_endpoint).await?;
     // 1,000 objects converge in well under a minute; an operator that does not, does not later.
     let timeout = Duration::from_secs(args.timeout).min(COLD_TIMEOUT);
     let (ip_a, ip_b) = (a.ip(), b.ip());
