@@ -12,9 +12,10 @@ use std::time::Duration;
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use serde_json::json;
 
-use globalingress::model::ownership::{TAG_GLOBALINGRESS, TAG_OWNER};
+use globalingress::model::ownership::TAG_OWNER;
 
 use crate::load_balancers::{WAIT, alias, condition, gi, operator, provisioned};
+use crate::privatelink::services_of;
 use crate::support::moto;
 use crate::support::network::{self, HUB_ACCOUNT};
 use crate::support::network::{Setup, set_endpoints, setup};
@@ -205,7 +206,7 @@ async fn retain_leaves_the_load_balancer_and_records_and_marks_them_retained() {
                     .first()
                     .and_then(|c| c.certificate_arn().map(str::to_owned))
             })?;
-            let service = tagged_service(&ec2, &owner).await?;
+            let service = services_of(&ec2, &owner).await.into_keys().next()?;
             Some((published, certificate, service))
         },
     )
@@ -241,38 +242,15 @@ async fn retain_leaves_the_load_balancer_and_records_and_marks_them_retained() {
         "{:?}",
         tags.tags()
     );
-    let kept = tagged_service(&ec2, &owner)
-        .await
-        .expect("the endpoint service stays");
-    assert_eq!(kept.0, service.0);
-    assert_eq!(kept.1.as_deref(), Some("test-hub/retained"));
+    let kept = services_of(&ec2, &owner).await;
+    let kept_owner = kept.get(&service).and_then(|s| {
+        s.tags()
+            .iter()
+            .find(|t| t.key() == Some(TAG_OWNER))
+            .and_then(|t| t.value())
+    });
+    assert_eq!(kept_owner, Some("test-hub/retained"), "{kept:?}");
     drop(op);
-}
-
-/// The endpoint service tagged as serving `owner`: (id, its owner tag).
-async fn tagged_service(
-    ec2: &aws_sdk_ec2::Client,
-    owner: &str,
-) -> Option<(String, Option<String>)> {
-    let out = ec2
-        .describe_vpc_endpoint_service_configurations()
-        .send()
-        .await
-        .ok()?;
-    out.service_configurations().iter().find_map(|s| {
-        let tag = |key: &str| {
-            s.tags()
-                .iter()
-                .find(|t| t.key() == Some(key))
-                .and_then(|t| t.value().map(str::to_owned))
-        };
-        (tag(TAG_GLOBALINGRESS).as_deref() == Some(owner)).then(|| {
-            (
-                s.service_id().unwrap_or_default().to_owned(),
-                tag(TAG_OWNER),
-            )
-        })
-    })
 }
 
 #[tokio::test]

@@ -21,7 +21,7 @@ use crate::support::operator::eventually;
 const OTHER: &str = "210987654321";
 
 /// The endpoint services tagged as `owner`'s: id → configuration.
-async fn services_of(
+pub(crate) async fn services_of(
     ec2: &ec2::Client,
     owner: &str,
 ) -> BTreeMap<String, ec2::types::ServiceConfiguration> {

@@ -353,7 +353,7 @@ async fn the_quota_counts_every_check_of_the_account() {
     )
     .await;
     let r53 = aws_sdk_route53::Client::new(
-        &as_role(
+        &support::network::assumed(
             &support::aws().await,
             &support::moto::admin_role(QUOTA_ACCOUNT),
         )
