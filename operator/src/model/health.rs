@@ -155,6 +155,91 @@ pub fn failing_share<'a>(
     share
 }
 
+/// [`failing_share`] kept current as trackers change, so asking costs O(log n) and not a walk
+/// over every endpoint (every reconcile asks: a walk made a wave of N reconciles O(N²)).
+///
+/// Each endpoint has an id; its contribution is taken out with [`ShareCounter::remove`] before
+/// its tracker changes and put back with [`ShareCounter::add`] after.
+#[derive(Debug, Clone, Default)]
+pub struct ShareCounter {
+    /// Endpoints that count at all (probed, and healthy once).
+    total: usize,
+    /// Counted endpoints not Unhealthy but failing their latest probes.
+    streaking: usize,
+    /// When each counted Unhealthy endpoint fell, sorted (the id breaks ties).
+    fallen: Vec<(Timestamp, u64)>,
+}
+
+impl ShareCounter {
+    /// Counts `tracker` as the state of endpoint `id`.
+    pub fn add(&mut self, id: u64, tracker: &Tracker) {
+        match contribution(tracker) {
+            Contribution::None => {}
+            Contribution::Counted => self.total += 1,
+            Contribution::Streaking => {
+                self.total += 1;
+                self.streaking += 1;
+            }
+            Contribution::Fell(at) => {
+                self.total += 1;
+                let entry = (at, id);
+                let i = self.fallen.partition_point(|e| *e < entry);
+                self.fallen.insert(i, entry);
+            }
+        }
+    }
+
+    /// Takes out what [`ShareCounter::add`] counted for `id` with this same `tracker`.
+    pub fn remove(&mut self, id: u64, tracker: &Tracker) {
+        match contribution(tracker) {
+            Contribution::None => {}
+            Contribution::Counted => self.total = self.total.saturating_sub(1),
+            Contribution::Streaking => {
+                self.total = self.total.saturating_sub(1);
+                self.streaking = self.streaking.saturating_sub(1);
+            }
+            Contribution::Fell(at) => {
+                self.total = self.total.saturating_sub(1);
+                if let Ok(i) = self.fallen.binary_search(&(at, id)) {
+                    self.fallen.remove(i);
+                }
+            }
+        }
+    }
+
+    /// The guard's count now: what [`failing_share`] over the same trackers returns.
+    pub fn share(&self, now: Timestamp, window: Duration) -> Share {
+        // Fallen within `window` of `now`, either side (as `failing_share` counts it).
+        let window = jiff::SignedDuration::try_from(window).unwrap_or(jiff::SignedDuration::MAX);
+        let from = now.checked_sub(window).unwrap_or(Timestamp::MIN);
+        let to = now.checked_add(window).unwrap_or(Timestamp::MAX);
+        let recent = self.fallen.partition_point(|(at, _)| *at <= to)
+            - self.fallen.partition_point(|(at, _)| *at < from);
+        Share {
+            failing: self.streaking + recent,
+            total: self.total,
+        }
+    }
+}
+
+enum Contribution {
+    None,
+    Counted,
+    Streaking,
+    Fell(Timestamp),
+}
+
+fn contribution(t: &Tracker) -> Contribution {
+    if t.last_probe.is_none() || !t.ever_healthy {
+        return Contribution::None;
+    }
+    match t.verdict {
+        Verdict::Unhealthy => t.fell_at.map_or(Contribution::Counted, Contribution::Fell),
+        Verdict::Healthy | Verdict::Unknown if t.fail_streak > 0 => Contribution::Streaking,
+        Verdict::Healthy | Verdict::Unknown => Contribution::Counted,
+    }
+}
+
 /// Failing endpoints among all probed ones.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Share {

@@ -299,3 +299,38 @@ fn a_recovering_target_comes_back_early_when_nothing_else_is_up() {
     );
     assert!(!g.decisions[0].up, "b serves: a waits for its failback");
 }
+
+proptest::proptest! {
+    /// The incremental count is the walk's count, whatever the probes said and whenever asked.
+    #[test]
+    fn the_share_counter_counts_what_the_walk_counts(
+        steps in proptest::collection::vec((0usize..6, proptest::bool::ANY, 0u8..4), 1..120),
+        window in 1i64..30,
+        ask in 0i64..200,
+    ) {
+        let thresholds = Thresholds { healthy: 1, unhealthy: 2 };
+        let mut trackers: Vec<Option<Tracker>> = vec![None; 6];
+        let mut counter = ShareCounter::default();
+        for (t, (i, ok, op)) in steps.into_iter().enumerate() {
+            let id = i as u64;
+            match (op, trackers[i].take()) {
+                // Gone (and maybe back later as a new endpoint).
+                (0, Some(old)) => counter.remove(id, &old),
+                (_, old) => {
+                    let mut tracker = old.unwrap_or_default();
+                    counter.remove(id, &tracker);
+                    tracker.record(ok, String::new(), at(t as i64), thresholds);
+                    counter.add(id, &tracker);
+                    trackers[i] = Some(tracker);
+                }
+            }
+            let window = Duration::from_secs(window as u64);
+            for now in [at(t as i64), at(ask)] {
+                proptest::prop_assert_eq!(
+                    counter.share(now, window),
+                    failing_share(trackers.iter().flatten(), now, window)
+                );
+            }
+        }
+    }
+}
