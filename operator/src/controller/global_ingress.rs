@@ -138,7 +138,7 @@ async fn reconcile_apply(
     let applied = apply::apply(
         gi,
         snapshot.zone_object.as_deref(),
-        &plan,
+        (&plan, snapshot.observed),
         publishing,
         &ctx.deps,
     )
@@ -146,7 +146,9 @@ async fn reconcile_apply(
     problems.extend(applied.conflicts.iter().cloned());
     let now = super::now_rfc3339();
     let made = match (&applied.publish, plan.routed) {
-        (Publish::Done { timing, .. }, true) => status::failover_record(
+        // Nothing written by this claim: the move was published by a wave before it (the
+        // owner's latest change).
+        (Publish::Done { timing, sync, .. }, true) => status::failover_record(
             gi.status.as_ref(),
             gi.metadata.generation,
             &plan.active_targets,
@@ -156,7 +158,9 @@ async fn reconcile_apply(
                 .map(|(n, _)| n.clone())
                 .collect::<Vec<_>>(),
             &plan.health.decisions,
-            timing.as_ref(),
+            timing
+                .or_else(|| sync.as_ref().map(status::timing_of))
+                .as_ref(),
             snapshot.now,
         ),
         _ => None,

@@ -13,6 +13,7 @@ pub mod global_ingress;
 pub mod health_checks;
 pub mod spoke_cluster;
 mod watches;
+mod waves;
 mod zone_vpcs;
 
 use std::collections::HashMap;
@@ -292,11 +293,12 @@ pub async fn run(
     // Verdict changes, spoke signals, the guard, health-check syncs and changes turning in
     // sync send the GlobalIngresses concerned here.
     let (trigger, triggered) = futures::channel::mpsc::unbounded();
+    let (wave_sender, waves) = futures::channel::mpsc::unbounded();
     let health = crate::health::Health::new(
         crate::health::probe::Prober::new(settings.probe_resolver),
         settings.probe.clone(),
         settings.health_metrics.clone(),
-        trigger.clone(),
+        wave_sender.clone(),
     );
     let spokes_store = spoke_controller.store();
     let signals = crate::spoke::signals::SpokeSignals::new(
@@ -351,6 +353,7 @@ pub async fn run(
             gate,
             backend_network_policies: settings.backend_network_policies,
             subnet_cidrs: crate::reconcile::apply::backend_policies::SubnetCidrs::default(),
+            waves: crate::reconcile::wave::Memory::default(),
         },
         last_failovers: Mutex::default(),
         publish_backoff: Backoff::default(),
@@ -409,6 +412,11 @@ pub async fn run(
         .reconcile_all_on(leader_gained)
         .reconcile_on(triggered);
 
+    tokio::spawn(waves::run(
+        Arc::downgrade(&ctx),
+        (wave_sender, waves),
+        trigger.clone(),
+    ));
     tokio::spawn(health_checks::collect_garbage(
         Arc::downgrade(&ctx),
         ctx.settings.health_check_gc_interval,

@@ -16,6 +16,13 @@
 //! ([`OwnerSync`]: submitted, in sync); when a change turns in sync later, [`Config::notify`]
 //! names its owners so their status can say so.
 //!
+//! **Waves.** A health change moves the records of every GlobalIngress using the endpoint: their
+//! claims come in one request ([`ZoneWriter::submit_all`]) and go out in one round — one change
+//! call per zone, two where the provider's limits force it. Every claim carries when its inputs
+//! were observed (a number from [`crate::reconcile::observe`]); a claim observed before one
+//! already processed for the same owner is superseded, not written, so a reconcile that read
+//! the health before the change cannot undo the wave's publish.
+//!
 //! **One writer.** Before every batch the writer checks [`Config::fence`]: a replica that lost
 //! (or cannot prove) the Lease sends nothing more, mid-claim included, and lists the zone again
 //! once it leads again (the other leader may have changed it).
@@ -23,6 +30,7 @@
 mod batch;
 mod sync;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -225,11 +233,16 @@ pub struct ZoneCount {
 /// Where a claim's result goes.
 type Reply = oneshot::Sender<Result<Outcome, Error>>;
 
+/// A claim as the writer receives it: with when its inputs were observed (`0`: unordered, never
+/// superseded).
+struct Submission {
+    claim: Claim,
+    observed: u64,
+    reply: Reply,
+}
+
 enum Request {
-    Claim {
-        claim: Claim,
-        reply: Reply,
-    },
+    Claims(Vec<Submission>),
     Count {
         owner_id: String,
         reply: oneshot::Sender<Result<ZoneCount, Error>>,
@@ -261,14 +274,44 @@ impl ZoneWriter {
     }
 
     /// Submits a claim and waits until its changes are accepted (and, when the provider says
-    /// so at once, in sync).
+    /// so at once, in sync). Unordered: never superseded (see [`ZoneWriter::submit_observed`]).
     pub async fn submit(&self, claim: Claim) -> Result<Outcome, Error> {
-        let (reply, rx) = oneshot::channel();
-        self.tx
-            .send(Request::Claim { claim, reply })
-            .await
-            .map_err(|_| Error::Stopped)?;
-        rx.await.map_err(|_| Error::Stopped)?
+        self.submit_observed(claim, 0).await
+    }
+
+    /// [`ZoneWriter::submit`] of a claim whose inputs were observed at `observed` (see the
+    /// module's "Waves"; `0`: unordered).
+    pub async fn submit_observed(&self, claim: Claim, observed: u64) -> Result<Outcome, Error> {
+        let mut results = self.submit_all(vec![(claim, observed)]).await;
+        results.pop().unwrap_or(Err(Error::Stopped))
+    }
+
+    /// Submits claims to be written in one round (a wave); waits for all of them. The results
+    /// are in the order of `claims`.
+    pub async fn submit_all(&self, claims: Vec<(Claim, u64)>) -> Vec<Result<Outcome, Error>> {
+        let (submissions, replies): (Vec<Submission>, Vec<_>) = claims
+            .into_iter()
+            .map(|(claim, observed)| {
+                let (reply, rx) = oneshot::channel();
+                (
+                    Submission {
+                        claim,
+                        observed,
+                        reply,
+                    },
+                    rx,
+                )
+            })
+            .unzip();
+        let n = replies.len();
+        if self.tx.send(Request::Claims(submissions)).await.is_err() {
+            return (0..n).map(|_| Err(Error::Stopped)).collect();
+        }
+        let mut out = Vec::with_capacity(n);
+        for rx in replies {
+            out.push(rx.await.unwrap_or(Err(Error::Stopped)));
+        }
+        out
     }
 
     /// How many record sets the zone holds (listing it first when it was never listed).
@@ -364,12 +407,14 @@ async fn run(
     tracker: sync::Tracker,
 ) {
     let mut cache = Cache::default();
+    // The newest observation processed per owner.
+    let mut observed: HashMap<String, u64> = HashMap::new();
     while let Some(first) = rx.recv().await {
         let mut claims = Vec::new();
         let mut counts = Vec::new();
         match first {
             Request::Count { owner_id, reply } => counts.push((owner_id, reply)),
-            Request::Claim { claim, reply } => claims.push((claim, reply)),
+            Request::Claims(more) => claims.extend(more),
         }
         // Collect while claims keep coming (a burst of reconciles after one shared change), until
         // `window` passes without a new one, but never longer than `max_wait` in all.
@@ -377,7 +422,7 @@ async fn run(
         loop {
             let deadline = (tokio::time::Instant::now() + config.window).min(hard_deadline);
             match tokio::time::timeout_at(deadline, rx.recv()).await {
-                Ok(Some(Request::Claim { claim, reply })) => claims.push((claim, reply)),
+                Ok(Some(Request::Claims(more))) => claims.extend(more),
                 Ok(Some(Request::Count { owner_id, reply })) => counts.push((owner_id, reply)),
                 _ => break,
             }
@@ -388,16 +433,12 @@ async fn run(
                 .await;
             continue;
         }
-        // The newest claim of a GlobalIngress wins; older ones get its result.
-        let mut latest: Vec<(Claim, Vec<Reply>)> = Vec::new();
-        for (claim, reply) in claims {
-            match latest.iter_mut().find(|(c, _)| c.owner == claim.owner) {
-                Some(entry) => {
-                    entry.0 = claim;
-                    entry.1.push(reply);
-                }
-                None => latest.push((claim, vec![reply])),
-            }
+        let latest = newest(claims, &mut observed, &tracker);
+        if latest.is_empty() {
+            cache
+                .count(counts, provider.as_ref(), &config, &stats)
+                .await;
+            continue;
         }
         if !config.fence.is_leader() {
             // Whatever the other leader wrote meanwhile is not in our copy.
@@ -447,6 +488,61 @@ async fn run(
         });
         debug!("claims processed");
     }
+}
+
+/// The newest claim of each owner (observed last; of two observed alike, the later one), with
+/// every reply waiting for it: the older ones get its result. A claim observed before one
+/// processed earlier for the same owner is answered at once as superseded: nothing written,
+/// and the owner's latest change as its sync.
+fn newest(
+    claims: Vec<Submission>,
+    observed: &mut HashMap<String, u64>,
+    tracker: &sync::Tracker,
+) -> Vec<(Claim, Vec<Reply>)> {
+    let mut latest: Vec<(Claim, u64, Vec<Reply>)> = Vec::new();
+    let mut at: HashMap<records::Owner, usize> = HashMap::new();
+    for Submission {
+        claim,
+        observed,
+        reply,
+    } in claims
+    {
+        match at.get(&claim.owner) {
+            Some(&i) => {
+                let entry = &mut latest[i];
+                if observed >= entry.1 || observed == 0 {
+                    entry.0 = claim;
+                    entry.1 = observed;
+                }
+                entry.2.push(reply);
+            }
+            None => {
+                at.insert(claim.owner.clone(), latest.len());
+                latest.push((claim, observed, vec![reply]));
+            }
+        }
+    }
+    let mut out = Vec::with_capacity(latest.len());
+    for (claim, seen, replies) in latest {
+        let last = observed.entry(claim.owner.resource.clone()).or_default();
+        if seen != 0 && seen < *last {
+            debug!(owner = %claim.owner.resource, "claim superseded by a newer observation");
+            let outcome = Outcome {
+                conflicts: Vec::new(),
+                changes: 0,
+                refused: Vec::new(),
+                timing: None,
+                sync: tracker.owner(&claim.owner.resource),
+            };
+            for reply in replies {
+                let _ = reply.send(Ok(outcome.clone()));
+            }
+            continue;
+        }
+        *last = (*last).max(seen);
+        out.push((claim, replies));
+    }
+    out
 }
 
 fn reply_all(claims: Vec<(Claim, Vec<Reply>)>, result: &Result<Outcome, Error>) {

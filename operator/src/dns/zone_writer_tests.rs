@@ -344,3 +344,88 @@ async fn counts_say_how_many_record_sets_a_hub_owns() {
     assert_eq!(count.owned, 2);
     assert_eq!(writer.count("other-hub").await.unwrap().owned, 0);
 }
+
+fn with_value(mut claim: Claim, value: &str) -> Claim {
+    claim.desired[0].values = vec![value.into()];
+    claim
+}
+
+fn value_of(zone: &FakeZone, host: &str) -> Vec<String> {
+    zone.zone
+        .lock()
+        .unwrap()
+        .values()
+        .find(|r| r.name == host && r.rtype == RecordType::A)
+        .map(|r| r.values.clone())
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn a_wave_of_claims_goes_out_in_one_round_whatever_the_window() {
+    let zone = Arc::new(FakeZone::default());
+    // A window far shorter than the time the claims take to arrive one by one: a wave still
+    // goes out together, as one request.
+    let writer = ZoneWriter::spawn(
+        zone.clone(),
+        Config {
+            window: Duration::from_millis(1),
+            max_wait: Duration::from_millis(1),
+            ..Config::default()
+        },
+    );
+    let claims: Vec<(Claim, u64)> = (0..400)
+        .map(|i| (claim(&format!("ns/gi{i}"), &format!("h{i}.example.com")), 1))
+        .collect();
+    let results = writer.submit_all(claims).await;
+    assert_eq!(results.len(), 400);
+    assert!(results.iter().all(|r| r.as_ref().unwrap().changes == 2));
+    // 400 x (registry + A) = 800 values: within one Route 53 batch.
+    assert_eq!(zone.batches.lock().unwrap().clone(), vec![800]);
+}
+
+#[tokio::test]
+async fn a_claim_observed_before_one_already_written_is_superseded() {
+    let zone = Arc::new(FakeZone::default());
+    let writer = ZoneWriter::spawn(zone.clone(), Config::default());
+    let host = "a.example.com";
+    let newer = with_value(claim("ns/a", host), "192.0.2.2");
+    let outcome = writer.submit_observed(newer, 20).await.unwrap();
+    assert_eq!(outcome.changes, 2);
+    // A reconcile that read the health before the wave: its claim comes later but changes
+    // nothing, and says where the owner's latest change stands.
+    let older = with_value(claim("ns/a", host), "192.0.2.1");
+    let outcome = writer.submit_observed(older, 10).await.unwrap();
+    assert_eq!(outcome.changes, 0);
+    assert!(
+        outcome.sync.is_some(),
+        "the owner's latest change: {outcome:?}"
+    );
+    assert_eq!(value_of(&zone, host), vec!["192.0.2.2".to_owned()]);
+    // Another owner's older observation is not compared with this one's.
+    let other = claim("ns/b", "b.example.com");
+    assert_eq!(writer.submit_observed(other, 5).await.unwrap().changes, 2);
+    // A newer observation is written, and so is an unordered claim.
+    let newest = with_value(claim("ns/a", host), "192.0.2.3");
+    assert_eq!(writer.submit_observed(newest, 30).await.unwrap().changes, 1);
+    assert_eq!(value_of(&zone, host), vec!["192.0.2.3".to_owned()]);
+    let unordered = with_value(claim("ns/a", host), "192.0.2.4");
+    assert_eq!(writer.submit(unordered).await.unwrap().changes, 1);
+    assert_eq!(value_of(&zone, host), vec!["192.0.2.4".to_owned()]);
+}
+
+#[tokio::test]
+async fn within_one_round_the_newest_observation_of_an_owner_wins() {
+    let zone = Arc::new(FakeZone::default());
+    let writer = ZoneWriter::spawn(zone.clone(), Config::default());
+    let host = "a.example.com";
+    // The newer observation arrives first in the same request: the older one is not applied.
+    let results = writer
+        .submit_all(vec![
+            (with_value(claim("ns/a", host), "192.0.2.9"), 9),
+            (with_value(claim("ns/a", host), "192.0.2.1"), 1),
+        ])
+        .await;
+    assert_eq!(results.len(), 2);
+    assert_eq!(value_of(&zone, host), vec!["192.0.2.9".to_owned()]);
+    assert_eq!(zone.batches.lock().unwrap().len(), 1);
+}

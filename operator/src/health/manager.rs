@@ -5,11 +5,14 @@
 //!
 //! Each reconcile registers the specs its targets need ([`Health::register`]); a spec nobody
 //! registers any more stops. A verdict change sends, at once, the GlobalIngresses using that
-//! endpoint to the controller (not a periodic sweep). Probes start at a random offset within their
-//! interval and every wait is jittered by ±10 %, so thousands of endpoints do not probe in step;
-//! a semaphore bounds how many probes run at once.
+//! endpoint as one wave (not a periodic sweep): their records are recomputed and published
+//! together, one change per zone whatever their number, and they are reconciled after. The
+//! false-failover guard's count is kept current as verdicts change ([`ShareCounter`]), so a
+//! reconcile asking for it does not walk every endpoint. Probes start at a random offset within
+//! their interval and every wait is jittered by ±10 %, so thousands of endpoints do not probe in
+//! step; a semaphore bounds how many probes run at once.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -27,7 +30,7 @@ use tracing::{debug, info};
 
 use super::probe::{ProbeSpec, Prober, Protocol};
 use crate::api::GlobalIngress;
-use crate::model::health::{self as tracker, Share, Tracker, Verdict};
+use crate::model::health::{Share, ShareCounter, Tracker, Verdict};
 
 /// Settings of the prober.
 #[derive(Debug, Clone)]
@@ -50,6 +53,10 @@ pub struct HealthMetrics {
     pub failover_seconds: Family<FailoverLabels, Histogram>,
     /// Targets by the health their GlobalIngress's status reports.
     pub targets: Family<HealthLabels, Gauge>,
+    /// Waves: from the health event to every zone writer's answer.
+    pub wave_seconds: Histogram,
+    /// GlobalIngresses whose records waves recomputed.
+    pub wave_objects: Counter,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
@@ -95,6 +102,8 @@ impl Default for HealthMetrics {
                 Histogram::new([0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0])
             }),
             targets: Family::default(),
+            wave_seconds: Histogram::new([0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0]),
+            wave_objects: Counter::default(),
         }
     }
 }
@@ -133,6 +142,17 @@ impl HealthMetrics {
             self.targets.clone(),
         );
         registry.register(
+            "wave_duration_seconds",
+            "Health waves (a verdict change, the guard engaging): from the event until every \
+             zone writer answered the recomputed records",
+            self.wave_seconds.clone(),
+        );
+        registry.register(
+            "wave_objects",
+            "GlobalIngresses whose records health waves recomputed",
+            self.wave_objects.clone(),
+        );
+        registry.register(
             "failing_endpoints_percent",
             "Share of probed endpoints failing now, as the false-failover guard counts them",
             self.failing_percent.clone(),
@@ -143,6 +163,8 @@ impl HealthMetrics {
 type GiRef = ObjectRef<GlobalIngress>;
 
 struct Endpoint {
+    /// The endpoint's id in the guard's count.
+    id: u64,
     tracker: Tracker,
     users: HashSet<GiRef>,
     task: tokio::task::AbortHandle,
@@ -158,13 +180,34 @@ struct State {
     registrations: HashMap<GiRef, Registration>,
     /// GlobalIngresses whose guard is engaged, as last announced.
     panicking: HashSet<GiRef>,
+    /// The guard's count over every endpoint's tracker.
+    counter: ShareCounter,
+    /// How many endpoints need each guard window (interval × (unhealthyThreshold + 1)).
+    windows: BTreeMap<Duration, usize>,
+    next_id: u64,
+}
+
+impl State {
+    /// Changes the tracker of `spec` with `change`, keeping the guard's count current.
+    fn update<T>(&mut self, spec: &ProbeSpec, change: impl FnOnce(&mut Tracker) -> T) -> Option<T> {
+        let endpoint = self.endpoints.get_mut(spec)?;
+        self.counter.remove(endpoint.id, &endpoint.tracker);
+        let out = change(&mut endpoint.tracker);
+        self.counter.add(endpoint.id, &endpoint.tracker);
+        Some(out)
+    }
+}
+
+/// An endpoint's share of the guard's window.
+fn window_of(spec: &ProbeSpec) -> Duration {
+    spec.interval * (spec.unhealthy_threshold + 1)
 }
 
 struct Inner {
     prober: Prober,
     settings: Settings,
     state: Mutex<State>,
-    trigger: mpsc::UnboundedSender<GiRef>,
+    waves: mpsc::UnboundedSender<Vec<GiRef>>,
     permits: Semaphore,
     metrics: HealthMetrics,
 }
@@ -184,13 +227,14 @@ impl std::fmt::Debug for Health {
 }
 
 impl Health {
-    /// The prober; GlobalIngresses to reconcile because a verdict or the guard changed go to
-    /// `trigger`. Starts the guard's watcher task.
+    /// The prober. The GlobalIngresses using an endpoint whose verdict changed, and those whose
+    /// guard engaged or let go, go to `waves`, together (one message per event). Starts the
+    /// guard's watcher task.
     pub fn new(
         prober: Prober,
         settings: Settings,
         metrics: HealthMetrics,
-        trigger: mpsc::UnboundedSender<GiRef>,
+        waves: mpsc::UnboundedSender<Vec<GiRef>>,
     ) -> Self {
         let inner = Arc::new(Inner {
             prober,
@@ -200,8 +244,11 @@ impl Health {
                 endpoints: HashMap::new(),
                 registrations: HashMap::new(),
                 panicking: HashSet::new(),
+                counter: ShareCounter::default(),
+                windows: BTreeMap::new(),
+                next_id: 0,
             }),
-            trigger,
+            waves,
             metrics,
         });
         let weak = Arc::downgrade(&inner);
@@ -243,9 +290,14 @@ impl Health {
                     let task = tokio::spawn(probe_loop(Arc::downgrade(&self.inner), spec.clone()))
                         .abort_handle();
                     debug!(endpoint = %spec.describe(), "probing a new endpoint");
+                    let id = state.next_id;
+                    state.next_id += 1;
+                    *state.windows.entry(window_of(&spec)).or_default() += 1;
+                    // A new tracker counts for nothing until it has been healthy.
                     state.endpoints.insert(
                         spec,
                         Endpoint {
+                            id,
                             tracker: Tracker::default(),
                             users: HashSet::from([gi.clone()]),
                             task,
@@ -304,14 +356,25 @@ impl Health {
 }
 
 fn release(state: &mut State, spec: &ProbeSpec, gi: &GiRef) {
-    if let Some(endpoint) = state.endpoints.get_mut(spec) {
-        endpoint.users.remove(gi);
-        if endpoint.users.is_empty() {
-            endpoint.task.abort();
-            state.endpoints.remove(spec);
-            debug!(endpoint = %spec.describe(), "stopped probing an unused endpoint");
+    let Some(endpoint) = state.endpoints.get_mut(spec) else {
+        return;
+    };
+    endpoint.users.remove(gi);
+    if !endpoint.users.is_empty() {
+        return;
+    }
+    endpoint.task.abort();
+    if let Some(endpoint) = state.endpoints.remove(spec) {
+        state.counter.remove(endpoint.id, &endpoint.tracker);
+    }
+    let window = window_of(spec);
+    if let Some(n) = state.windows.get_mut(&window) {
+        *n -= 1;
+        if *n == 0 {
+            state.windows.remove(&window);
         }
     }
+    debug!(endpoint = %spec.describe(), "stopped probing an unused endpoint");
 }
 
 impl Inner {
@@ -319,21 +382,16 @@ impl Inner {
     /// (interval × (unhealthyThreshold + 1)), so endpoints probed rarely still fall inside it.
     fn window(&self, state: &State) -> Duration {
         state
-            .endpoints
-            .keys()
-            .map(|s| s.interval * (s.unhealthy_threshold + 1))
-            .max()
+            .windows
+            .last_key_value()
+            .map(|(w, _)| *w)
             .unwrap_or_default()
             .max(self.settings.panic_window)
     }
 
     /// The guard's count over every probed endpoint, now.
     fn share(&self, state: &State) -> Share {
-        tracker::failing_share(
-            state.endpoints.values().map(|e| &e.tracker),
-            Timestamp::now(),
-            self.window(state),
-        )
+        state.counter.share(Timestamp::now(), self.window(state))
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -370,6 +428,7 @@ impl Inner {
                 (now != state.panicking.contains(gi)).then(|| (gi.clone(), now))
             })
             .collect();
+        let mut wave = Vec::new();
         for (gi, now) in flipped {
             if now {
                 state.panicking.insert(gi.clone());
@@ -385,8 +444,11 @@ impl Inner {
                 })
             });
             if failing {
-                let _ = self.trigger.unbounded_send(gi);
+                wave.push(gi);
             }
+        }
+        if !wave.is_empty() {
+            let _ = self.waves.unbounded_send(wave);
         }
     }
 }
@@ -430,22 +492,25 @@ async fn probe_loop(inner: std::sync::Weak<Inner>, spec: ProbeSpec) {
                 result: if result.is_ok() { "success" } else { "failure" },
             })
             .inc();
-        let users = {
+        let users: Vec<GiRef> = {
             let mut state = strong.lock();
-            let Some(endpoint) = state.endpoints.get_mut(&spec) else {
-                return;
-            };
             let ok = result.is_ok();
             let detail = result.unwrap_or_else(|e| e);
-            match endpoint
-                .tracker
-                .record(ok, detail, Timestamp::now(), spec.thresholds())
-            {
+            let Some(changed) = state.update(&spec, |tracker| {
+                tracker.record(ok, detail, Timestamp::now(), spec.thresholds())
+            }) else {
+                return;
+            };
+            let Some(endpoint) = state.endpoints.get(&spec) else {
+                return;
+            };
+            match changed {
                 Some(verdict) => {
                     info!(
                         endpoint = %spec.describe(),
                         verdict = verdict.as_str(),
                         detail = %endpoint.tracker.detail,
+                        users = endpoint.users.len(),
                         "endpoint verdict changed"
                     );
                     strong
@@ -460,8 +525,8 @@ async fn probe_loop(inner: std::sync::Weak<Inner>, spec: ProbeSpec) {
                 None => Vec::new(),
             }
         };
-        for gi in users {
-            let _ = strong.trigger.unbounded_send(gi);
+        if !users.is_empty() {
+            let _ = strong.waves.unbounded_send(users);
         }
         // The interval counts from the start of this probe.
         let wait = jittered(spec.interval).saturating_sub(started.elapsed());
@@ -509,7 +574,8 @@ mod tests {
                 let _ = s.write_all(b"HTTP/1.1 200 OK\r\n\r\n").await;
             }
         });
-        let (tx, mut triggers) = mpsc::unbounded();
+        let (tx, waves) = mpsc::unbounded();
+        let mut triggers = waves.flat_map(futures::stream::iter);
         let health = Health::new(
             Prober::new(Resolver::System),
             Settings {

@@ -6,7 +6,9 @@
 //!   problems and notices;
 //! - [`apply`]: one deployer per resource kind, in dependency order (health checks, then
 //!   records), deletes in reverse;
-//! - [`status`]: the status from what was applied.
+//! - [`status`]: the status from what was applied;
+//! - [`wave`]: the records of every object one health event concerns, recomputed and published
+//!   together before their reconciles run.
 //!
 //! The controller (`crate::controller`) keeps the wiring: watches, finalizer, leadership, Events.
 
@@ -16,6 +18,7 @@ pub mod index;
 pub mod observe;
 pub mod plan;
 pub mod status;
+pub mod wave;
 
 use kube::runtime::reflector::Store;
 
@@ -53,6 +56,8 @@ pub struct Deps {
     pub backend_network_policies: bool,
     /// The CIDRs of load balancers' subnets, for those policies.
     pub subnet_cidrs: apply::backend_policies::SubnetCidrs,
+    /// What waves need of the last publish of each object.
+    pub waves: wave::Memory,
 }
 
 impl std::fmt::Debug for Deps {

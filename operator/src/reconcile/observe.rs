@@ -48,6 +48,16 @@ pub struct Snapshot {
     pub failback_approved_at: Option<jiff::Timestamp>,
     /// When this was observed: the plan's `now` (a failback's "detected").
     pub now: jiff::Timestamp,
+    /// The order of this observation among all ([`observation`]): taken before anything was
+    /// read, so a higher number saw at least as much.
+    pub observed: u64,
+}
+
+/// A number greater than every one handed out before: the order of observations, by which the
+/// zone writer keeps a claim from an older one from undoing a newer one.
+pub fn observation() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
 impl Snapshot {
@@ -102,6 +112,7 @@ pub fn zone_of(zone: &DNSZone) -> Zone {
 
 /// Gathers everything the plan of `gi` needs.
 pub async fn gather(gi: &GlobalIngress, deps: &Deps) -> Snapshot {
+    let observed = observation();
     let mut problems = Vec::new();
     let zone_object = deps.zones.get(&ObjectRef::new(&gi.spec.dns_zone_ref));
     let zone = zone_object.as_deref().map(zone_of);
@@ -209,6 +220,7 @@ pub async fn gather(gi: &GlobalIngress, deps: &Deps) -> Snapshot {
             .get(APPROVE_FAILBACK)
             .and_then(|v| v.trim().parse::<jiff::Timestamp>().ok()),
         now: jiff::Timestamp::now(),
+        observed,
     }
 }
 

@@ -403,6 +403,17 @@ pub fn health_checks(step: &Step, previous: Option<&GlobalIngressStatus>) -> Opt
     }
 }
 
+/// An owner's latest change as the timing of a publish.
+pub fn timing_of(sync: &OwnerSync) -> Timing {
+    Timing {
+        submitted_at: sync.submitted_at,
+        applied: crate::dns::provider::Applied {
+            in_sync_at: sync.in_sync_at,
+            answer_seen_at: sync.answer_seen_at,
+        },
+    }
+}
+
 /// Timestamps of the failover timeline: RFC 3339 with milliseconds.
 pub fn millis(t: jiff::Timestamp) -> String {
     t.round(jiff::Unit::Millisecond).unwrap_or(t).to_string()
@@ -410,7 +421,7 @@ pub fn millis(t: jiff::Timestamp) -> String {
 
 /// The failover this reconcile makes, if any: the targets receiving traffic changed while the
 /// spec did not (`generation` equals the previous status's), the previous records were in sync,
-/// and records were written.
+/// and records were written (by this claim, or by a wave after the move was detected).
 /// `Failover` when a target lost its traffic, `Failback` when targets only came back. `now` (the
 /// decision time) stands in when no health change is known (a drain ending, a recovered target
 /// brought back early).
@@ -469,6 +480,11 @@ pub fn failover_record(
         .max()
         .filter(|d| *d <= now)
         .unwrap_or(now);
+    // A change sent before the move was detected did not make it (a wave's publish is found
+    // as the owner's latest change; an older one says nothing about this move).
+    if timing.submitted_at < detected {
+        return None;
+    }
     Some(FailoverRecord {
         kind: kind.to_owned(),
         from: before.join(","),

@@ -1,7 +1,7 @@
 //! Automated failover against real parts: the operator process probes loopback data planes,
 //! publishes to Knot, and reads spoke EndpointSlices from a real spoke API server. Every
-//! duration below is measured and printed; the bounds asserted are deliberately loose (a busy
-//! 2-core machine), `make bench` gives the precise figures.
+//! duration below is measured and printed, never asserted (`make bench` gives the figures);
+//! what is asserted is behaviour: what moved, in how many zone updates, in which order.
 
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
@@ -195,14 +195,11 @@ async fn a_stopped_region_is_withdrawn_in_seconds_and_returns_after_failback_aft
     // probe's offset, the batch window and the update).
     a.stop().await;
     let took = until_answer(&s.host, &set(&[&b.ip()]), WAIT).await;
+    // Printed, not asserted: `make bench` measures the time (a test asserts behaviour).
     let bound = INTERVAL_S * UNHEALTHY_THRESHOLD + 2.0;
     println!(
         "failover: region down -> Knot answer changed in {:.2}s (target {bound:.1}s)",
         took.as_secs_f64()
-    );
-    assert!(
-        took.as_secs_f64() <= bound + 3.0,
-        "failover took {took:?}, target {bound}s (+3s slack for a busy machine)"
     );
     let status = eventually("lastFailover recorded", WAIT, || async {
         let st = s.api.get("shop").await.ok()?.status?;
@@ -449,4 +446,99 @@ async fn most_regions_down_at_once_withdraw_nothing_until_the_guard_window_ends(
     })
     .await;
     assert_eq!(answer(&s.host).await, all);
+}
+
+/// GlobalIngresses sharing one region's health check (one endpoint probed for all of them).
+const WAVE_SIZE: usize = 12;
+
+#[tokio::test]
+async fn a_region_failing_under_many_global_ingresses_moves_them_all_in_one_zone_update() {
+    let s = setup("wave").await;
+    let planes = DataPlane::start_many(&["127.0.0.50", "127.0.0.51"]).await;
+    let (a, b) = (&planes[0], &planes[1]);
+    let op = s.operator(&[]);
+    let mut check = health_check(a.port(), json!({ "failbackAfter": "2s" }));
+    check["healthCheck"]["hostHeader"] = json!("wave.test");
+    let hosts: Vec<String> = (0..WAVE_SIZE).map(|i| format!("w{i}-{}", s.host)).collect();
+    for (i, host) in hosts.iter().enumerate() {
+        let targets = json!([external("a", &a.ip()), external("b", &b.ip())]);
+        let gi = global_ingress(
+            &s.ns,
+            &format!("w{i}"),
+            &s.zone,
+            host,
+            targets,
+            check.clone(),
+        );
+        s.api.create(&PostParams::default(), &gi).await.unwrap();
+    }
+    let both = set(&[&a.ip(), &b.ip()]);
+    for host in &hosts {
+        until_answer(host, &both, WAIT).await;
+    }
+    let all_status = |want: &'static str| {
+        let api = s.api.clone();
+        async move {
+            let list = api.list(&ListParams::default()).await.ok()?;
+            let done = list.items.iter().filter(|gi| {
+                gi.status.as_ref().is_some_and(|st| match want {
+                    "Healthy" => st.targets.iter().all(|t| t.health == "Healthy"),
+                    kind => st.last_failover.as_ref().is_some_and(|f| f.kind == kind),
+                })
+            });
+            (done.count() == WAVE_SIZE).then_some(())
+        }
+    };
+    eventually("every target Healthy", WAIT, || all_status("Healthy")).await;
+    // One endpoint for all of them: a verdict change concerns every object at once.
+    assert_eq!(
+        op.metric("globalingress_probed_endpoints{verdict=\"Healthy\"}")
+            .await,
+        2.0
+    );
+    let updates =
+        || op.metric("globalingress_dns_batches_total{provider=\"rfc2136\",outcome=\"ok\"}");
+    let recomputed = || op.metric("globalingress_wave_objects_total");
+
+    // Region a stops: one wave recomputes every object's records, one UPDATE carries them all,
+    // and the reconciles after it (status, Events) find nothing left to write.
+    let (before, waved) = (updates().await, recomputed().await);
+    a.stop().await;
+    for host in &hosts {
+        until_answer(host, &set(&[&b.ip()]), WAIT).await;
+    }
+    eventually("every object recorded the Failover", WAIT, || {
+        all_status("Failover")
+    })
+    .await;
+    assert_eq!(
+        updates().await - before,
+        1.0,
+        "one zone update for the failover"
+    );
+    assert!(recomputed().await - waved >= WAVE_SIZE as f64);
+    // The status's timeline names the wave's publish.
+    let gi = s.api.get("w0").await.unwrap();
+    let record = gi.status.unwrap().last_failover.unwrap();
+    assert!(
+        record.submitted_at.is_some() && record.answer_seen_at.is_some(),
+        "{record:?}"
+    );
+
+    // Back up: the recovery is due after failbackAfter in every object at once; the failback
+    // is one update too.
+    let before = updates().await;
+    a.restart().await;
+    for host in &hosts {
+        until_answer(host, &both, WAIT).await;
+    }
+    eventually("every object recorded the Failback", WAIT, || {
+        all_status("Failback")
+    })
+    .await;
+    assert_eq!(
+        updates().await - before,
+        1.0,
+        "one zone update for the failback"
+    );
 }

@@ -102,7 +102,7 @@ fn aws_spokes(gi: &GlobalIngress, deps: &Deps) -> BTreeMap<String, bool> {
 pub async fn apply(
     gi: &GlobalIngress,
     zone: Option<&DNSZone>,
-    plan: &Plan,
+    (plan, observed): (&Plan, u64),
     publishing: bool,
     deps: &Deps,
 ) -> Applied {
@@ -225,7 +225,8 @@ pub async fn apply(
         .flat_map(|c| c.records.iter().cloned())
         .chain(services.iter().flat_map(|s| s.records.iter().cloned()))
         .collect();
-    let (publish, conflicts) = records::deploy(gi, zone, records, &shared, &checks, deps).await;
+    let (publish, conflicts) =
+        records::deploy(gi, zone, (records, &shared), &checks, observed, deps).await;
     // Checks no record names any more go once the records are written; so do load balancers
     // no target wants and no record points at (a replaced one, a removed target's).
     if let Publish::Done { refused, .. } = &publish
@@ -554,14 +555,21 @@ async fn release_records(
         .for_zone(zone)
         .await
         .map_err(|(reason, message)| format!("{reason}: {message}"))?;
+    // Observed now: a claim of a reconcile or wave that read the object before cannot bring
+    // the records back.
+    let owner = records::claim_owner(gi, zone);
+    deps.waves.forget(&owner.resource);
     let outcome = writer
-        .submit(Claim {
-            owner: records::claim_owner(gi, zone),
-            names: Vec::new(),
-            desired: Vec::new(),
-            shared: Vec::new(),
-            keep_health_checks: false,
-        })
+        .submit_observed(
+            Claim {
+                owner,
+                names: Vec::new(),
+                desired: Vec::new(),
+                shared: Vec::new(),
+                keep_health_checks: false,
+            },
+            crate::reconcile::observe::observation(),
+        )
         .await;
     match outcome {
         Ok(outcome) if outcome.refused.is_empty() => Ok(format!(

@@ -53,13 +53,35 @@ pub fn claim_owner(gi: &GlobalIngress, zone: &DNSZone) -> Owner {
     }
 }
 
-/// Publishes `records`; returns the outcome and, as problems, the hostnames it may not change.
-pub async fn deploy(
+/// The claim of `gi`'s records in `zone`, with the health-check ids `checks` resolved and the
+/// shared record sets (validation CNAMEs, verification TXTs) beside them.
+pub fn claim(
     gi: &GlobalIngress,
     zone: &DNSZone,
     records: &[RecordSet],
     shared: &[Rrset],
     checks: &Step,
+) -> Claim {
+    Claim {
+        owner: claim_owner(gi, zone),
+        names: gi.spec.hostnames.clone(),
+        desired: records
+            .iter()
+            .map(|r| Rrset::from_planned(r, checks.resolve(r.health_check.as_ref())))
+            .collect(),
+        shared: shared.to_vec(),
+        keep_health_checks: checks.keep_existing(),
+    }
+}
+
+/// Publishes `records` (their inputs observed at `observed`, see [`zone_writer`]'s "Waves");
+/// returns the outcome and, as problems, the hostnames it may not change.
+pub async fn deploy(
+    gi: &GlobalIngress,
+    zone: &DNSZone,
+    (records, shared): (&[RecordSet], &[Rrset]),
+    checks: &Step,
+    observed: u64,
     deps: &Deps,
 ) -> (Publish, Vec<Problem>) {
     if !deps.gate.may_write(CONTROLLER, "dns") {
@@ -69,17 +91,19 @@ pub async fn deploy(
         Ok(w) => w,
         Err((reason, message)) => return (Publish::Failed { reason, message }, Vec::new()),
     };
-    let claim = Claim {
-        owner: claim_owner(gi, zone),
-        names: gi.spec.hostnames.clone(),
-        desired: records
-            .iter()
-            .map(|r| Rrset::from_planned(r, checks.resolve(r.health_check.as_ref())))
-            .collect(),
-        shared: shared.to_vec(),
-        keep_health_checks: checks.keep_existing(),
-    };
-    match writer.submit(claim).await {
+    let claim = claim(gi, zone, records, shared, checks);
+    // A wave recomputing these records later needs the shared ones as they are now.
+    deps.waves.remember(&claim.owner.resource, shared);
+    let outcome = writer.submit_observed(claim, observed).await;
+    published(gi, outcome)
+}
+
+/// What a writer's answer to a claim of `gi` means for its status.
+pub fn published(
+    gi: &GlobalIngress,
+    outcome: Result<zone_writer::Outcome, zone_writer::Error>,
+) -> (Publish, Vec<Problem>) {
+    match outcome {
         Ok(outcome) => {
             let problems = outcome
                 .conflicts
