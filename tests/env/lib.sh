@@ -11,6 +11,8 @@ PROMETHEUS_OPERATOR_VERSION=v0.85.0
 # OpenTofu's version is the one tests/tools/tofu/go.mod requires.
 TOFU_VERSION=v1.10.10
 CHECKOV_VERSION=3.3.30
+# external-dns (make bench's peers scenario only); the version tests/tools/external-dns/go.mod requires.
+EXTERNAL_DNS_VERSION=v0.22.0
 
 log() { printf '%s %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
@@ -31,6 +33,14 @@ tofu_path() {
   local sum
   sum=$(cd "$REPO_ROOT/tests/tools/tofu" && cat go.mod go.sum | sha256sum | cut -c1-16)
   printf '%s/tools/bin/tofu-%s-%s\n' "$GI_CACHE" "$TOFU_VERSION" "$sum"
+}
+
+# external_dns_path prints where external-dns (built by tests/env/external-dns.sh from
+# tests/tools/external-dns) lives.
+external_dns_path() {
+  local sum
+  sum=$(cd "$REPO_ROOT/tests/tools/external-dns" && cat go.mod go.sum | sha256sum | cut -c1-16)
+  printf '%s/tools/bin/external-dns-%s-%s\n' "$GI_CACHE" "$EXTERNAL_DNS_VERSION" "$sum"
 }
 
 # checkov_venv prints the virtualenv checkov $CHECKOV_VERSION is installed in.
