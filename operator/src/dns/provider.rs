@@ -46,11 +46,16 @@ pub struct Applied {
 pub trait ZoneProvider: Send + Sync + 'static {
     fn kind(&self) -> ProviderKind;
 
-    /// The largest DNS message a batch may become, in bytes (estimated with
-    /// `Change::wire_bytes`): an RFC 2136 update travels in one message of at most 65,535
-    /// bytes; Route 53 batches are limited by values and characters instead.
+    /// The largest DNS message a batch may become, in bytes (counted with
+    /// [`ZoneProvider::change_bytes`]): an RFC 2136 update travels in one message of at most
+    /// 65,535 bytes; Route 53 batches are limited by values and characters instead.
     fn max_batch_bytes(&self) -> usize {
         usize::MAX
+    }
+
+    /// The bytes `change` adds to a batch, towards [`ZoneProvider::max_batch_bytes`].
+    fn change_bytes(&self, _change: &Change) -> usize {
+        0
     }
 
     /// Every record set of the zone (types we never write included, as

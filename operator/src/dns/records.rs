@@ -111,20 +111,24 @@ impl Change {
         }
     }
 
-    /// A generous estimate of the bytes this change adds to an RFC 2136 update: every record
-    /// it names (prerequisites, deletions, additions) written out in full, without name
-    /// compression.
+    /// The bytes this change adds to an RFC 2136 update: every record it names (prerequisites,
+    /// deletions, additions), names in full and data in binary. Never less than what the encoder
+    /// writes — which matters: hickory leaves out the records that do not fit 65,535 bytes and
+    /// sends the rest (the RFC 2136 adapter's tests encode real updates against this).
     pub fn wire_bytes(&self) -> usize {
-        let rrset = |r: &Rrset| {
-            let name = r.name.len() + 2;
-            r.values.len().max(1) * (name + 10) + r.values.iter().map(String::len).sum::<usize>()
+        let bare = |r: &Rrset| name_bytes(&r.name) + 10;
+        let records = |r: &Rrset| {
+            r.values
+                .iter()
+                .map(|v| bare(r) + rdata_bytes(r.rtype, v))
+                .sum::<usize>()
         };
         match self {
             // Prerequisite that the name has no such RRset, then the additions.
-            Self::Create(r) => rrset(r) + r.name.len() + 12,
-            // Prerequisite (the exact old RRset), a deletion, the additions.
-            Self::Upsert { old, new } => 2 * rrset(old) + rrset(new),
-            Self::Delete(r) => 2 * rrset(r),
+            Self::Create(r) => bare(r) + records(r),
+            // Prerequisite (the exact old RRset), a deletion of the RRset, the additions.
+            Self::Upsert { old, new } => records(old) + bare(new) + records(new),
+            Self::Delete(r) => records(r) + bare(r),
         }
     }
 
@@ -133,6 +137,25 @@ impl Change {
             Self::Upsert { new, .. } => 2 * new.size_chars(),
             other => other.rrset().size_chars(),
         }
+    }
+}
+
+/// The wire bytes of `name`, written in full: hickory's encoder compresses names only while it
+/// has room for pointers (the first 64 names, within the first 16 KiB), so a large update
+/// gains almost nothing from compression.
+fn name_bytes(name: &str) -> usize {
+    name.trim_end_matches('.').len() + 2
+}
+
+/// The bytes of one record's data, from its presentation value (names written in full).
+fn rdata_bytes(rtype: RecordType, value: &str) -> usize {
+    match rtype {
+        RecordType::A => 4,
+        RecordType::AAAA => 16,
+        RecordType::CNAME => value.trim_end_matches('.').len() + 2,
+        // Quoted text: at most 255 bytes per string, each with a length byte.
+        RecordType::TXT => value.len() + value.len().div_ceil(255),
+        RecordType::Other(_) => value.len(),
     }
 }
 

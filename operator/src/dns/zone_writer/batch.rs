@@ -71,7 +71,8 @@ pub(super) async fn process(
     };
     let mut uncertain = false;
     let mut fenced = false;
-    for batch in split_by_limits(pending, config, provider.max_batch_bytes()) {
+    let bytes = |c: &Change| provider.change_bytes(c);
+    for batch in split_by_limits(pending, config, (provider.max_batch_bytes(), &bytes)) {
         let mut queue = vec![batch];
         while let Some(batch) = queue.pop() {
             // The Lease is checked just before every batch, so a replica that lost it stops
@@ -198,11 +199,14 @@ fn describe(change: &Change) -> String {
     format!("{verb} {} {:?}", r.name, r.rtype)
 }
 
+/// The largest batch in bytes, and the bytes of a change.
+pub(crate) type ByteLimit<'a> = (usize, &'a dyn Fn(&Change) -> usize);
+
 /// Splits changes into batches within the provider's limits, keeping their order.
-pub(super) fn split_by_limits(
+pub(crate) fn split_by_limits(
     changes: Vec<(usize, Change)>,
     config: &Config,
-    max_bytes: usize,
+    (max_bytes, bytes_of): ByteLimit<'_>,
 ) -> Vec<Vec<(usize, Change)>> {
     let mut out: Vec<Vec<(usize, Change)>> = Vec::new();
     let (mut values, mut chars, mut bytes) = (0usize, 0usize, 0usize);
@@ -210,7 +214,7 @@ pub(super) fn split_by_limits(
         let (v, c, b) = (
             change.batch_values(),
             change.batch_chars(),
-            change.wire_bytes(),
+            bytes_of(&change),
         );
         let full = values + v > config.max_values
             || chars + c > config.max_chars
