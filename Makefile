@@ -14,7 +14,7 @@ test: ## everything CI checks: deps, fmt, clippy, deny, unit and integration tes
 demo: ## local environment + globalingress run against the hub; prints where everything is
 	@bash tests/demo.sh
 
-bench: ## benchmarks: DNS engine at scale (SIZES=100,1000,10000) and failover p50/p95/p99 (FAILOVER_SIZES=1,100,1000), provisioning (PROVISION_SIZES=100); prints tables
+bench: ## benchmarks: DNS engine at scale (SIZES=100,1000,10000) and failover p50/p95/p99 (FAILOVER_SIZES=1,100,1000), provisioning (PROVISION_SIZES=100); SCENARIOS=peers: beside external-dns (PEERS_SIZE=1000); prints tables
 	@bash tests/bench.sh
 
 deps: ## install what the tests need (knot, moto venv, cargo-deny, kube-apiserver harness)

@@ -14,6 +14,8 @@ pub struct Env {
     pub hub_kubeconfig: PathBuf,
     pub spoke_a_kubeconfig: PathBuf,
     pub aws_endpoint: String,
+    /// moto itself, behind no proxy (reads that must not be counted).
+    pub moto_endpoint: String,
     /// moto enforces IAM: the benchmarks' own calls sign with the admin's keys (everything),
     /// the operator's with the user holding only `terraform/policies/hub.json`.
     pub aws_admin_keys: (String, String),
@@ -41,6 +43,7 @@ pub fn load(file: &Path) -> anyhow::Result<Env> {
         hub_kubeconfig: get("GI_HUB_KUBECONFIG")?.into(),
         spoke_a_kubeconfig: get("GI_SPOKE_A_KUBECONFIG")?.into(),
         aws_endpoint: get("GI_AWS_ENDPOINT")?,
+        moto_endpoint: get("GI_MOTO_ENDPOINT")?,
         aws_admin_keys: (
             get("GI_AWS_ADMIN_ACCESS_KEY_ID")?,
             get("GI_AWS_ADMIN_SECRET_ACCESS_KEY")?,

@@ -12,14 +12,20 @@
 //!   (Route 53's pace through the fault proxy): the second is not delayed by the first.
 //! - `admission` ([`admission`]): N creates against copies of the GlobalIngress CRD (as shipped,
 //!   without each validation rule, without any, a plain CRD): what each rule costs the API server.
+//! - `peers` ([`peers`]): globalingress beside external-dns on the same work (N hostnames x 3
+//!   weighted records): cold convergence, a change touching every object, two idle minutes;
+//!   Route 53 calls by operation, CPU seconds and peak RSS, side by side with the ratios.
 
 mod admission;
 mod dataplane;
 mod env;
+mod external_dns;
 mod failover;
 mod observe;
 mod operator;
 mod paced;
+mod peers;
+mod process;
 mod provision;
 mod publish;
 mod stats;
@@ -35,6 +41,7 @@ enum Scenario {
     Provision,
     Paced,
     Admission,
+    Peers,
 }
 
 /// Benchmarks of globalingress against the local environment (prints tables; asserts nothing).
@@ -69,6 +76,15 @@ pub struct Args {
     /// admission: runs per variant (the median is printed).
     #[arg(long, default_value_t = 3)]
     admission_repeats: usize,
+    /// peers: hostnames (GlobalIngresses, DNSEndpoints), three weighted records each.
+    #[arg(long, default_value_t = 1000)]
+    peers_size: usize,
+    /// peers: seconds of the idle phase.
+    #[arg(long, default_value_t = 120)]
+    peers_idle: u64,
+    /// peers: the external-dns binary (`tests/env/external-dns.sh` builds it and prints its path).
+    #[arg(long)]
+    external_dns: Option<PathBuf>,
     /// failover: numbers of GlobalIngresses sharing the failing region, one run each.
     #[arg(long, value_delimiter = ',', default_value = "1,100,1000")]
     failover_sizes: Vec<usize>,
@@ -97,13 +113,26 @@ async fn main() -> anyhow::Result<()> {
     globalingress::install_crypto_provider();
     let args = Args::parse();
     let env = env::load(&args.env)?;
+    // On SIGINT or SIGTERM the running scenario's future is dropped, and with it every child
+    // process it holds (operators, external-dns, proxies: each killed when dropped); exiting
+    // without that would leave them running.
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        r = scenarios(&args, &env) => r,
+        _ = tokio::signal::ctrl_c() => anyhow::bail!("interrupted"),
+        _ = term.recv() => anyhow::bail!("terminated"),
+    }
+}
+
+async fn scenarios(args: &Args, env: &env::Env) -> anyhow::Result<()> {
     for scenario in &args.scenarios {
         match scenario {
-            Scenario::Publish => publish::run(&args, &env).await?,
-            Scenario::Failover => failover::run(&args, &env).await?,
-            Scenario::Provision => provision::run(&args, &env).await?,
-            Scenario::Paced => paced::run(&args, &env).await?,
-            Scenario::Admission => admission::run(&args, &env).await?,
+            Scenario::Publish => publish::run(args, env).await?,
+            Scenario::Failover => failover::run(args, env).await?,
+            Scenario::Provision => provision::run(args, env).await?,
+            Scenario::Paced => paced::run(args, env).await?,
+            Scenario::Admission => admission::run(args, env).await?,
+            Scenario::Peers => peers::run(args, env).await?,
         }
     }
     Ok(())

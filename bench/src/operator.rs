@@ -34,6 +34,11 @@ pub struct Operator {
 
 impl Operator {
     pub fn start(o: &Options<'_>) -> anyhow::Result<Self> {
+        Self::start_with(o, &[])
+    }
+
+    /// [`Operator::start`] with more flags of `globalingress run` (e.g. `--selector`).
+    pub fn start_with(o: &Options<'_>, extra: &[&str]) -> anyhow::Result<Self> {
         let admin = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
         let (stdout, stderr) = match &o.log {
             Some(path) => {
@@ -51,6 +56,7 @@ impl Operator {
             .args(["--lease-namespace", o.namespace])
             .args(["--aws-endpoint-url", o.aws_endpoint])
             .args(["--resync-interval", "60s"])
+            .args(extra)
             .env("AWS_ACCESS_KEY_ID", &o.aws_keys.0)
             .env("AWS_SECRET_ACCESS_KEY", &o.aws_keys.1)
             .env("GLOBALINGRESS_LOG", o.log_filter)
