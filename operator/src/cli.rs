@@ -113,6 +113,18 @@ pub struct ControllerArgs {
     )]
     pub reconcile_concurrency: u16,
 
+    /// Writes to the hub in flight at once (status patches, finalizers, Events; the Lease is
+    /// never held back). The API server works through a burst — 10,000 objects published at
+    /// once — at its own pace either way; more in flight only makes each wait longer, until
+    /// calls time out, are retried, and the Lease renewal times out behind them.
+    #[arg(
+        long,
+        env = "GLOBALINGRESS_HUB_WRITE_CONCURRENCY",
+        value_name = "N",
+        default_value_t = 32
+    )]
+    pub hub_write_concurrency: usize,
+
     /// Watch GlobalIngresses in this namespace only (default: all namespaces).
     #[arg(long, env = "GLOBALINGRESS_WATCH_NAMESPACE", value_name = "NAMESPACE")]
     pub watch_namespace: Option<String>,

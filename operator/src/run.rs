@@ -180,6 +180,7 @@ pub async fn run(args: RunArgs) -> Result<(), Error> {
             replaced_load_balancer_grace: args.aws.replaced_load_balancer_grace,
             elb_metrics: elb_metrics.clone(),
             concurrency: args.controller.reconcile_concurrency,
+            hub_write_concurrency: args.controller.hub_write_concurrency,
             backend_network_policies: args.controller.backend_network_policies,
             identity,
         },

@@ -151,7 +151,7 @@ async fn reconcile_inner(zone: Arc<DNSZone>, ctx: &Context) -> Result<Action, Er
                 record_count: count,
                 ..previous
             };
-            super::apply_status(&api, &name, &new)
+            super::apply_status(ctx, &api, &name, &new)
                 .await
                 .map_err(|source| Error::PatchStatus { source })?;
         }
@@ -225,7 +225,7 @@ async fn reconcile_inner(zone: Arc<DNSZone>, ctx: &Context) -> Result<Action, Er
         || !condition::eq_ignoring_time(&new.conditions, &previous.conditions);
     if changed && ctx.may_write(CONTROLLER, "status") {
         let api: Api<DNSZone> = Api::all(ctx.deps.client.clone());
-        super::apply_status(&api, &name, &new)
+        super::apply_status(ctx, &api, &name, &new)
             .await
             .map_err(|source| Error::PatchStatus { source })?;
         if was_ready != Some(result.is_ok()) {

@@ -101,6 +101,20 @@ async fn reconcile_inner(gi: Arc<GlobalIngress>, ctx: &Context) -> Result<Action
         ctx.deps.gate.may_write(CONTROLLER, "status");
         return Ok(Action::requeue(ctx.settings.resync));
     }
+    // The finalizer, added under the hub's write permits (kube's helper would add it outside
+    // them: at a cold start that was 10,000 patches at once, and the hub timing out on them).
+    let gi = if gi.metadata.deletion_timestamp.is_none()
+        && !gi.finalizers().iter().any(|f| f == FINALIZER)
+    {
+        match add_finalizer(&api, &gi, ctx).await? {
+            Some(gi) => gi,
+            // Not the latest copy (our own write has not come back through the watch yet), or
+            // gone: look again shortly.
+            None => return Ok(Action::requeue(Duration::from_millis(500))),
+        }
+    } else {
+        gi
+    };
     let result = finalizer(&api, FINALIZER, gi, |event| async {
         match event {
             FinalizerEvent::Apply(gi) => reconcile_apply(&gi, &api, ctx).await,
@@ -120,6 +134,41 @@ async fn reconcile_inner(gi: Arc<GlobalIngress>, ctx: &Context) -> Result<Action
         other => other.map_err(|source| Error::Finalizer {
             source: Box::new(source),
         }),
+    }
+}
+
+/// Adds [`FINALIZER`] to `gi` as read (its resourceVersion is the precondition); the object
+/// with it, or `None` when the copy read was not the latest (or the object is gone).
+async fn add_finalizer(
+    api: &Api<GlobalIngress>,
+    gi: &GlobalIngress,
+    ctx: &Context,
+) -> Result<Option<Arc<GlobalIngress>>, Error> {
+    let mut finalizers = gi.finalizers().to_vec();
+    finalizers.push(FINALIZER.to_owned());
+    let patch = serde_json::json!({
+        "metadata": {
+            "finalizers": finalizers,
+            "resourceVersion": gi.resource_version(),
+        }
+    });
+    let _permit = ctx.hub_writes.acquire().await;
+    if !ctx.deps.gate.leadership.is_leader() {
+        return Ok(None);
+    }
+    let (name, params, patch) = (
+        gi.name_any(),
+        kube::api::PatchParams::default(),
+        kube::api::Patch::Merge(&patch),
+    );
+    let call = api.patch(&name, &params, &patch);
+    match tokio::time::timeout(super::CALL_TIMEOUT, call).await {
+        Ok(Ok(updated)) => Ok(Some(Arc::new(updated))),
+        Ok(Err(kube::Error::Api(status))) if status.code == 409 || status.code == 404 => Ok(None),
+        Ok(Err(source)) => Err(Error::Finalizer {
+            source: Box::new(finalizer::Error::AddFinalizer(source)),
+        }),
+        Err(_) => Err(Error::HubTimeout(super::CALL_TIMEOUT)),
     }
 }
 
@@ -231,7 +280,7 @@ async fn reconcile_apply(
         observe_failover(record, ctx);
     }
     if status::changed(gi.status.as_ref(), &new) && ctx.deps.gate.may_write(CONTROLLER, "status") {
-        super::apply_status(api, &gi.name_any(), &new)
+        super::apply_status(ctx, api, &gi.name_any(), &new)
             .await
             .map_err(|e| match e {
                 super::HubCallError::Api(source) => Error::PatchStatus { source },

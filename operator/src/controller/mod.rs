@@ -27,7 +27,7 @@ use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::reflector::ObjectRef;
-use kube::runtime::{Controller, WatchStreamExt as _, reflector, watcher};
+use kube::runtime::{Controller, PredicateConfig, WatchStreamExt as _, reflector, watcher};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio::sync::watch;
@@ -64,6 +64,8 @@ pub struct Settings {
     pub identity: String,
     /// Reconciles running at once, per controller.
     pub concurrency: u16,
+    /// Writes to the hub in flight at once (`--hub-write-concurrency`).
+    pub hub_write_concurrency: usize,
     /// Backend NetworkPolicies for GlobalIngresses that do not say.
     pub backend_network_policies: bool,
     /// The zone writers' settings (metrics, relist interval); the fence and the in-sync
@@ -109,6 +111,8 @@ pub struct Context {
     pub spoke_permissions: crate::permissions::SpokeChecks,
     /// For the DNSZone checks (GetHostedZone).
     pub aws: crate::aws::Aws,
+    /// Permits for writes to the hub (`--hub-write-concurrency`).
+    pub hub_writes: tokio::sync::Semaphore,
 }
 
 impl std::fmt::Debug for Context {
@@ -148,6 +152,7 @@ impl Context {
             action: "Reconcile".to_owned(),
             secondary: None,
         };
+        let _permit = self.hub_writes.acquire().await;
         match tokio::time::timeout(CALL_TIMEOUT, self.recorder.publish(&event, reference)).await {
             Ok(Ok(())) => {}
             Ok(Err(error)) => warn!(%error, reason, "could not publish event"),
@@ -167,6 +172,7 @@ pub enum HubCallError {
 
 /// Applies `status` to the status subresource with server-side apply, under [`CALL_TIMEOUT`].
 pub async fn apply_status<K>(
+    ctx: &Context,
     api: &Api<K>,
     name: &str,
     status: &impl Serialize,
@@ -174,6 +180,8 @@ pub async fn apply_status<K>(
 where
     K: Resource<DynamicType = ()> + Clone + DeserializeOwned + std::fmt::Debug,
 {
+    // Waiting for a permit is not the hub's time: the timeout starts with the call.
+    let _permit = ctx.hub_writes.acquire().await;
     let body = serde_json::json!({
         "apiVersion": K::api_version(&()),
         "kind": K::kind(&()),
@@ -361,6 +369,7 @@ pub async fn run(
         aws_access: crate::spoke::aws::AccessChecks::default(),
         spoke_permissions: crate::permissions::SpokeChecks::default(),
         aws,
+        hub_writes: tokio::sync::Semaphore::new(settings.hub_write_concurrency.max(1)),
         readiness: readiness.clone(),
         recorder: Recorder::new(
             client,
@@ -373,30 +382,40 @@ pub async fn run(
         settings,
     });
 
+    let (zone_wave, spoke_wave) = (wave_sender.clone(), wave_sender.clone());
     let gi_controller = gi_controller
         .watches_stream(
             watch_task(
                 "dnszones",
-                reopened_on(zones_api, wc.clone(), hub_returns.clone()).applied_objects(),
+                reopened_on(zones_api, wc.clone(), hub_returns.clone())
+                    .applied_objects()
+                    .predicate_filter(watches::changed_by_users, PredicateConfig::default()),
             ),
+            // A DNSZone or SpokeCluster change concerns every GlobalIngress naming it: they go as
+            // one wave (their records published together, then each reconciled), not as that
+            // many reconciles racing the zone writer's batching window.
             move |zone: DNSZone| {
                 let name = zone.metadata.name.unwrap_or_default();
-                zone_mapper_store
+                let refs: Vec<_> = zone_mapper_store
                     .state()
                     .into_iter()
                     .filter(|gi| gi.spec.dns_zone_ref == name)
                     .map(|gi| ObjectRef::from_obj(&*gi))
-                    .collect::<Vec<_>>()
+                    .collect();
+                let _ = zone_wave.unbounded_send(refs);
+                Vec::new()
             },
         )
         .watches_stream(
             watch_task(
                 "spokeclusters",
-                reopened_on(spokes_api, wc, hub_returns).applied_objects(),
+                reopened_on(spokes_api, wc, hub_returns)
+                    .applied_objects()
+                    .predicate_filter(watches::changed_by_users, PredicateConfig::default()),
             ),
             move |spoke: SpokeCluster| {
                 let name = spoke.metadata.name.unwrap_or_default();
-                spoke_mapper_store
+                let refs: Vec<_> = spoke_mapper_store
                     .state()
                     .into_iter()
                     .filter(|gi| {
@@ -406,7 +425,9 @@ pub async fn run(
                             .any(|t| t.cluster_ref.as_deref() == Some(name.as_str()))
                     })
                     .map(|gi| ObjectRef::from_obj(&*gi))
-                    .collect::<Vec<_>>()
+                    .collect();
+                let _ = spoke_wave.unbounded_send(refs);
+                Vec::<ObjectRef<GlobalIngress>>::new()
             },
         )
         .reconcile_all_on(leader_gained)

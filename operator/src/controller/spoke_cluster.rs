@@ -172,7 +172,7 @@ async fn reconcile_inner(spoke: Arc<SpokeCluster>, ctx: &Context) -> Result<Acti
         || !condition::eq_ignoring_time(&new.conditions, &previous.conditions);
     if changed && ctx.may_write(CONTROLLER, "status") {
         let api: Api<SpokeCluster> = Api::all(ctx.deps.client.clone());
-        super::apply_status(&api, &name, &new)
+        super::apply_status(ctx, &api, &name, &new)
             .await
             .map_err(|source| Error::PatchStatus { source })?;
         let was_ready = previous

@@ -1,6 +1,6 @@
-//! The wave task: health events from the prober ([`crate::health::Health`]) become one publish
-//! of every GlobalIngress concerned ([`crate::reconcile::wave`]), then a reconcile of each for
-//! the status and Events. Events queued while a wave is taken up join it. Objects whose plan
+//! The wave task: health events from the prober ([`crate::health::Health`]) and changes of
+//! DNSZones and SpokeClusters become one publish of every GlobalIngress concerned
+//! ([`crate::reconcile::wave`]), then a reconcile of each for the status and Events. Events queued while a wave is taken up join it. Objects whose plan
 //! changes again after a while (a recovered target's `failbackAfter`) come back as one wave when
 //! they are due.
 

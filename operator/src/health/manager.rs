@@ -143,13 +143,13 @@ impl HealthMetrics {
         );
         registry.register(
             "wave_duration_seconds",
-            "Health waves (a verdict change, the guard engaging): from the event until every \
-             zone writer answered the recomputed records",
+            "Waves (a verdict change, the guard engaging, a DNSZone or SpokeCluster change): \
+             from the event until every zone writer answered the recomputed records",
             self.wave_seconds.clone(),
         );
         registry.register(
             "wave_objects",
-            "GlobalIngresses whose records health waves recomputed",
+            "GlobalIngresses whose records waves recomputed",
             self.wave_objects.clone(),
         );
         registry.register(

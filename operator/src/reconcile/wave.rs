@@ -1,9 +1,11 @@
-//! Waves: the records of every GlobalIngress one health event concerns (an endpoint's verdict
-//! changed, the false-failover guard engaged or let go), recomputed from the caches — observe and
-//! plan, as a reconcile does — and handed to their zone writers in one request per zone. One
-//! failover costs one change call per zone (two where the provider's limits force it), whatever
-//! the number of GlobalIngresses, instead of a reconcile per object racing the writer's batching
-//! window. Their reconciles follow for the status and Events: they find the records written.
+//! Waves: the records of every GlobalIngress one event concerns (an endpoint's verdict changed,
+//! the false-failover guard engaged or let go, a DNSZone or SpokeCluster they name changed),
+//! recomputed from the caches — observe and plan, as a reconcile does — and handed to their zone
+//! writers in one request per zone. One failover costs one change call per zone (two where the
+//! provider's limits force it), whatever the number of GlobalIngresses, instead of a reconcile
+//! per object racing the writer's batching window and waiting for the hub's status writes
+//! before the next could publish. Their reconciles follow for the status and Events: they find
+//! the records written.
 //!
 //! A recovered target waiting for `failbackAfter` is due at the same instant in every object of
 //! the wave: the wave says when ([`Due`]), and the caller runs the next wave then — the failback
@@ -30,7 +32,7 @@ use crate::model::ownership::owner_key;
 
 /// How long computing one wave may take; objects not computed by then are left to their
 /// reconciles (an observe waiting on a spoke or an AWS listing must not hold the others).
-const COMPUTE_WITHIN: Duration = Duration::from_secs(2);
+const COMPUTE_WITHIN: Duration = Duration::from_secs(5);
 /// Objects observed and planned at once.
 const CONCURRENCY: usize = 64;
 
