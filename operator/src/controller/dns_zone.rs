@@ -255,7 +255,9 @@ async fn reconcile_inner(zone: Arc<DNSZone>, ctx: &Context) -> Result<Action, Er
                 zone.metadata.generation,
                 ctx.settings.zone_check_interval,
             );
-            Action::requeue(ctx.settings.zone_check_interval)
+            // Back at the resync for the records count (the fresh path above: no call); our own
+            // status patch no longer reconciles the zone again.
+            Action::requeue(ctx.settings.resync.min(ctx.settings.zone_check_interval))
         }
         Err(_) => {
             ctx.zone_checks.forget(&name);
