@@ -329,18 +329,7 @@ async fn reconcile_apply(
     // A recovered target waiting for failbackAfter: look again when it is due — counted from
     // the decision, not from now: a wave of reconciles that finish at different times must
     // still fail back together (one change batch).
-    let recheck = plan
-        .health
-        .decisions
-        .iter()
-        .filter_map(|d| d.recheck_after)
-        .min()
-        .map(|d| {
-            let elapsed = jiff::Timestamp::now()
-                .duration_since(snapshot.now)
-                .unsigned_abs();
-            d.saturating_sub(elapsed) + Duration::from_millis(50)
-        });
+    let recheck = plan.due_in(snapshot.now, jiff::Timestamp::now());
     // `healthCheck.via: TargetHealth`: the verdict is read at every interval (no prober does).
     let recheck = match gi.spec.health_check.via {
         crate::api::global_ingress::ProbeVia::TargetHealth => {

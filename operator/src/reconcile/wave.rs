@@ -178,22 +178,10 @@ async fn claim_of(gi: &GlobalIngress, deps: &Deps) -> Option<Computed> {
     let zone = snapshot.zone_object?;
     let checks = health_checks::before_publish(gi, &zone, &plan.desired.health_checks, deps);
     let claim = records::claim(gi, &zone, &plan.desired.records, &shared, &checks);
-    // As the reconcile requeues: counted from the observation, a little after the instant.
+    // As the reconcile requeues.
     let due = plan
-        .health
-        .decisions
-        .iter()
-        .filter_map(|d| d.recheck_after)
-        .min()
-        .map(|d| {
-            let elapsed = jiff::Timestamp::now()
-                .duration_since(snapshot.now)
-                .unsigned_abs();
-            (
-                ObjectRef::from_obj(gi),
-                d.saturating_sub(elapsed) + Duration::from_millis(50),
-            )
-        });
+        .due_in(snapshot.now, jiff::Timestamp::now())
+        .map(|after| (ObjectRef::from_obj(gi), after));
     Some(Computed {
         zone,
         claim,

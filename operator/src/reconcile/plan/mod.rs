@@ -128,6 +128,25 @@ pub struct Plan {
     pub node_spokes: Vec<String>,
 }
 
+impl Plan {
+    /// How long from `now` until a decision changes by itself (a recovered target's
+    /// `failbackAfter`), counted from `observed_at` (the plan's `now`), not from `now`: objects
+    /// planned at different times still come due together. A little after the instant.
+    pub fn due_in(
+        &self,
+        observed_at: jiff::Timestamp,
+        now: jiff::Timestamp,
+    ) -> Option<std::time::Duration> {
+        let elapsed = now.duration_since(observed_at).unsigned_abs();
+        self.health
+            .decisions
+            .iter()
+            .filter_map(|d| d.recheck_after)
+            .min()
+            .map(|d| d.saturating_sub(elapsed) + std::time::Duration::from_millis(50))
+    }
+}
+
 /// Plans one GlobalIngress.
 pub fn plan(input: &Input<'_>) -> Plan {
     let spec = input.spec;
